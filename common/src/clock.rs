@@ -1,0 +1,65 @@
+//! Timestamps: milliseconds since the Unix epoch on the wire, local wall-clock time for
+//! humans.
+
+use chrono::{Local, TimeZone};
+
+/// Milliseconds since the Unix epoch, as carried in the `ts` field of frames.
+pub fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `HH:MM:SS` in local time for a `ts` value (the `/time` answer).
+pub fn hhmmss(ts_ms: u64) -> String {
+    format_local(ts_ms, "%H:%M:%S")
+}
+
+/// `HH:MM` in local time for a `ts` value (the line port's prefix).
+pub fn hhmm(ts_ms: u64) -> String {
+    format_local(ts_ms, "%H:%M")
+}
+
+fn format_local(ts_ms: u64, pattern: &str) -> String {
+    let millis = i64::try_from(ts_ms).unwrap_or(i64::MAX);
+    match Local.timestamp_millis_opt(millis).single() {
+        Some(t) => t.format(pattern).to_string(),
+        // Out of chrono's range: only reachable with a hostile `ts`; show something
+        // recognisable instead of panicking.
+        None => "--:--".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hhmmss_has_the_shape_hh_mm_ss() {
+        let s = hhmmss(now_ms());
+        let parts: Vec<_> = s.split(':').collect();
+        assert_eq!(parts.len(), 3, "{s}");
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
+        );
+    }
+
+    #[test]
+    fn hhmm_is_a_prefix_of_hhmmss() {
+        let t = 1_700_000_000_123;
+        assert!(hhmmss(t).starts_with(&hhmm(t)));
+    }
+
+    #[test]
+    fn out_of_range_timestamps_do_not_panic() {
+        assert_eq!(hhmm(u64::MAX), "--:--");
+    }
+
+    #[test]
+    fn now_is_after_2020() {
+        assert!(now_ms() > 1_577_836_800_000);
+    }
+}

@@ -1,0 +1,308 @@
+//! The JSON frames of the client port (design §2.3–2.6).
+//!
+//! Every frame, in both directions, is an object `{"from": {"name", "ip"}, "to", "msg"}`.
+//! Frames the server writes may carry additive extensions (`type`, `ts`, `id`, `users`,
+//! `user`) that old clients ignore.
+
+use bytes::Bytes;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+
+/// Who sent a frame, as stamped by the server: the logged-in name and the real peer IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    /// Logged-in user name, or [`crate::SERVER_NAME`] for server-generated frames.
+    pub name: String,
+    /// Peer IP address of the sender (the server's own address for server frames).
+    pub ip: String,
+}
+
+/// A frame as a client sends it, reduced to what the server uses.
+///
+/// `from` is accepted in any shape and ignored: the server stamps the sender itself, so a
+/// client can never speak as someone else (design §2.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFrame {
+    /// Recipient: a user name, `/shout`, `*`, or a command such as `/list`.
+    pub to: String,
+    /// The text. A missing or `null` `msg` reads as empty (commands like `/list` need none).
+    pub msg: String,
+}
+
+#[derive(Deserialize)]
+struct WireClientFrame {
+    #[serde(default)]
+    #[allow(dead_code)] // read only to accept (and ignore) whatever the client put there
+    from: IgnoredAny,
+    to: String,
+    #[serde(default)]
+    msg: Option<String>,
+}
+
+impl ClientFrame {
+    /// Parses one complete, delimited frame.
+    ///
+    /// Invalid UTF-8, invalid JSON and well-formed JSON of the wrong shape are told apart so
+    /// the client gets an error that says what was wrong.
+    pub fn parse(bytes: &[u8]) -> Result<ClientFrame, FrameError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| FrameError::InvalidUtf8)?;
+        let wire: WireClientFrame = serde_json::from_str(text).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Data => FrameError::WrongShape(e.to_string()),
+                Category::Syntax | Category::Eof | Category::Io => {
+                    FrameError::InvalidJson(e.to_string())
+                }
+            }
+        })?;
+        Ok(ClientFrame {
+            to: wire.to,
+            msg: wire.msg.unwrap_or_default(),
+        })
+    }
+
+    /// Encodes the frame the way the class-chat clients send it (with an empty `from`,
+    /// which the server ignores anyway). Used by clients and tests.
+    pub fn to_json(&self, from: &Sender) -> String {
+        serde_json::json!({"from": from, "to": self.to, "msg": self.msg}).to_string()
+    }
+}
+
+/// Why one delimited frame could not be used. The stream position is intact, so the
+/// connection stays open (design §2.7).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The frame's bytes are not valid UTF-8.
+    #[error("frame is not valid UTF-8")]
+    InvalidUtf8,
+    /// The frame is not valid JSON.
+    #[error("frame is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// Valid JSON, but not an object with a string `to` and a string `msg`.
+    #[error(
+        "frame does not follow the schema {{\"from\": {{...}}, \"to\": str, \"msg\": str}}: {0}"
+    )]
+    WrongShape(String),
+    /// Bytes that do not start a JSON object, skipped up to the next newline or `{`.
+    #[error("expected a JSON object starting with '{{'")]
+    NotAnObject,
+    /// The peer closed the stream in the middle of a frame.
+    #[error("stream ended inside an incomplete frame")]
+    Truncated,
+}
+
+/// The `type` extension of server frames (design §2.6). Unknown values from a newer server
+/// read as [`FrameKind::Other`], so clients keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameKind {
+    /// A public message.
+    Chat,
+    /// A private message.
+    Private,
+    /// A user joined; `user` names them.
+    Join,
+    /// A user left; `user` names them.
+    Leave,
+    /// A notice from the server (confirmation, `/time`, `/help`, shutdown...).
+    System,
+    /// Something the client sent was refused; `msg` says why.
+    Error,
+    /// The list of users online, in `users` (the `/list` answer).
+    Users,
+    /// The first frame after login; carries `users`.
+    Welcome,
+    /// Replayed history.
+    History,
+    /// A type this version does not know.
+    #[serde(other)]
+    Other,
+}
+
+/// A frame written by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerFrame {
+    /// The sender as stamped by the server.
+    pub from: Sender,
+    /// The recipient's name, or [`crate::EVERYONE`] for public frames.
+    pub to: String,
+    /// The text.
+    pub msg: String,
+    /// Extension: what kind of frame this is.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FrameKind>,
+    /// Extension: milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
+    /// Extension: the broker's sequence number; one global order for public events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// Extension: users online, sorted (on `welcome` and `users` frames).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<String>>,
+    /// Extension: the user a `join` or `leave` frame is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl ServerFrame {
+    /// A frame with the three mandatory fields and the given type; extensions unset.
+    pub fn new(
+        from: Sender,
+        to: impl Into<String>,
+        msg: impl Into<String>,
+        kind: FrameKind,
+    ) -> Self {
+        ServerFrame {
+            from,
+            to: to.into(),
+            msg: msg.into(),
+            kind: Some(kind),
+            ts: None,
+            id: None,
+            users: None,
+            user: None,
+        }
+    }
+
+    /// Serializes the frame followed by `\n`, ready to be queued to any number of sockets.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(96 + self.msg.len());
+        // Serializing plain strings and integers into a Vec cannot fail.
+        if serde_json::to_writer(&mut out, self).is_err() {
+            out.clear();
+            out.extend_from_slice(b"{}");
+        }
+        out.push(b'\n');
+        Bytes::from(out)
+    }
+
+    /// Parses one server frame (for clients and tests).
+    pub fn parse(bytes: &[u8]) -> Result<ServerFrame, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> Sender {
+        Sender {
+            name: "SERVER".into(),
+            ip: "127.0.0.1".into(),
+        }
+    }
+
+    #[test]
+    fn parses_a_seed_frame() {
+        let f =
+            ClientFrame::parse(br#"{"from":{"name":"a","ip":"1.2.3.4"},"to":"bob","msg":"hi"}"#)
+                .unwrap();
+        assert_eq!(
+            f,
+            ClientFrame {
+                to: "bob".into(),
+                msg: "hi".into()
+            }
+        );
+    }
+
+    #[test]
+    fn from_may_be_missing_or_any_shape() {
+        for raw in [
+            r#"{"to":"/list","msg":""}"#,
+            r#"{"from":"mallory","to":"/list","msg":""}"#,
+            r#"{"from":[1,{"x":null}],"to":"/list","msg":""}"#,
+        ] {
+            assert_eq!(
+                ClientFrame::parse(raw.as_bytes()).unwrap().to,
+                "/list",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_or_null_msg_reads_as_empty() {
+        assert_eq!(ClientFrame::parse(br#"{"to":"/time"}"#).unwrap().msg, "");
+        assert_eq!(
+            ClientFrame::parse(br#"{"to":"/time","msg":null}"#)
+                .unwrap()
+                .msg,
+            ""
+        );
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        assert_eq!(
+            ClientFrame::parse(b"{\"to\":\"\xff\"}"),
+            Err(FrameError::InvalidUtf8)
+        );
+        assert!(matches!(
+            ClientFrame::parse(b"{\"to\":}"),
+            Err(FrameError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            ClientFrame::parse(b"{\"to\":1,\"msg\":\"x\"}"),
+            Err(FrameError::WrongShape(_))
+        ));
+        assert!(matches!(
+            ClientFrame::parse(b"{\"msg\":\"x\"}"),
+            Err(FrameError::WrongShape(_))
+        ));
+        assert!(matches!(
+            ClientFrame::parse(b"[1,2]"),
+            Err(FrameError::WrongShape(_))
+        ));
+        assert!(matches!(
+            ClientFrame::parse(b"{\"to\":\"a\",\"msg\":5}"),
+            Err(FrameError::WrongShape(_))
+        ));
+    }
+
+    #[test]
+    fn server_frame_omits_unset_extensions_and_ends_with_newline() {
+        let f = ServerFrame::new(server(), "alice", "hello", FrameKind::System);
+        let bytes = f.to_bytes();
+        assert_eq!(bytes.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["type"], "system");
+        assert_eq!(v["from"]["name"], "SERVER");
+        assert!(v.get("ts").is_none() && v.get("id").is_none() && v.get("users").is_none());
+    }
+
+    #[test]
+    fn server_frame_round_trips_with_extensions() {
+        let mut f = ServerFrame::new(server(), "Everyone", "bob joined", FrameKind::Join);
+        f.ts = Some(5);
+        f.id = Some(7);
+        f.user = Some("bob".into());
+        f.users = Some(vec!["a".into(), "bob".into()]);
+        let back = ServerFrame::parse(&f.to_bytes()).unwrap();
+        assert_eq!(back, f);
+    }
+
+    #[test]
+    fn unknown_frame_types_read_as_other() {
+        let f = ServerFrame::parse(
+            br#"{"from":{"name":"S","ip":"x"},"to":"a","msg":"","type":"poll"}"#,
+        )
+        .unwrap();
+        assert_eq!(f.kind, Some(FrameKind::Other));
+    }
+
+    #[test]
+    fn client_frame_to_json_parses_back() {
+        let f = ClientFrame {
+            to: "/shout".into(),
+            msg: "hé \"quoted\"".into(),
+        };
+        let json = f.to_json(&Sender {
+            name: "x".into(),
+            ip: "".into(),
+        });
+        assert_eq!(ClientFrame::parse(json.as_bytes()).unwrap(), f);
+    }
+}

@@ -1,0 +1,408 @@
+//! The human line port for `nc`/`telnet` users (design §3).
+//!
+//! Input is one command or message per line; output is readable lines such as
+//! `[12:04] alice: hi`. Text that came from other users is sanitized before it reaches a
+//! terminal, so nobody can inject escape sequences or fake lines.
+
+use bytes::{Buf, BytesMut};
+use tokio_util::codec::Decoder;
+
+use crate::clock::hhmm;
+use crate::frame::{FrameError, FrameKind, ServerFrame};
+use crate::json_stream::StreamError;
+
+/// A [`Decoder`] of text lines with a length limit. A line that is not UTF-8 is reported
+/// and skipped; a line over the limit is fatal (the rest of it cannot be told apart from
+/// the next command).
+#[derive(Debug)]
+pub struct LineDecoder {
+    max_line: usize,
+    scanned: usize,
+}
+
+impl LineDecoder {
+    /// A decoder of lines of at most `max_line` bytes (terminator excluded).
+    pub fn new(max_line: usize) -> Self {
+        LineDecoder {
+            max_line,
+            scanned: 0,
+        }
+    }
+}
+
+impl Decoder for LineDecoder {
+    type Item = Result<String, FrameError>;
+    type Error = StreamError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
+        match buf[self.scanned..].iter().position(|&b| b == b'\n') {
+            Some(p) => {
+                let end = self.scanned + p;
+                self.scanned = 0;
+                if end > self.max_line {
+                    return Err(StreamError::TooLarge {
+                        limit: self.max_line,
+                    });
+                }
+                let line = buf.split_to(end);
+                buf.advance(1);
+                Ok(Some(decode_line(&line)))
+            }
+            None if buf.len() > self.max_line => Err(StreamError::TooLarge {
+                limit: self.max_line,
+            }),
+            None => {
+                self.scanned = buf.len();
+                Ok(None)
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
+        if let Some(item) = self.decode(buf)? {
+            return Ok(Some(item));
+        }
+        self.scanned = 0;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        // A last line without a newline (`printf 'hi' | nc`) still counts.
+        let line = buf.split();
+        Ok(Some(decode_line(&line)))
+    }
+}
+
+/// Strips the `\r` of CRLF and any telnet negotiation, then checks UTF-8.
+fn decode_line(raw: &[u8]) -> Result<String, FrameError> {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let cleaned;
+    let bytes = if raw.contains(&IAC) {
+        cleaned = strip_telnet(raw);
+        &cleaned[..]
+    } else {
+        raw
+    };
+    String::from_utf8(bytes.to_vec()).map_err(|_| FrameError::InvalidUtf8)
+}
+
+const IAC: u8 = 0xFF;
+
+/// Removes telnet IAC sequences (option negotiation, subnegotiation, commands) that a
+/// telnet client may mix into its input; `IAC IAC` is a literal 0xFF.
+pub fn strip_telnet(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != IAC {
+            out.push(raw[i]);
+            i += 1;
+            continue;
+        }
+        match raw.get(i + 1) {
+            Some(&IAC) => {
+                out.push(IAC);
+                i += 2;
+            }
+            // WILL, WONT, DO, DONT take one option byte.
+            Some(251..=254) => i += 3,
+            // SB ... IAC SE
+            Some(250) => {
+                let rest = &raw[i + 2..];
+                i = match rest.windows(2).position(|w| w == [IAC, 240]) {
+                    Some(p) => i + 2 + p + 2,
+                    None => raw.len(),
+                };
+            }
+            Some(_) => i += 2,
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// One line typed by a line-port user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineCommand {
+    /// A public message (any line that is not a command).
+    Public(String),
+    /// `@nick text`, `/msg nick text` or `!msg nick text`.
+    Private {
+        /// Recipient name.
+        to: String,
+        /// The text.
+        text: String,
+    },
+    /// `/list`, `/who`, `!who`.
+    List,
+    /// `/time`.
+    Time,
+    /// `/help`.
+    Help,
+    /// `\q`, `/quit`, `!logout`.
+    Quit,
+    /// A blank line: ignored.
+    Empty,
+    /// A command typed wrongly; the text says how to use it.
+    Invalid(String),
+}
+
+/// The help text of the line port.
+pub const LINE_HELP: &str = "Commands:\n\
+  text                 send a public message\n\
+  @nick text           private message (also /msg nick text, !msg nick text)\n\
+  /list                users online (also /who, !who)\n\
+  /time                server time\n\
+  /help                this help\n\
+  /quit                leave (also \\q, !logout)";
+
+impl LineCommand {
+    /// Interprets one line.
+    pub fn parse(line: &str) -> LineCommand {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return LineCommand::Empty;
+        }
+        let (word, rest) = match trimmed.split_once(char::is_whitespace) {
+            Some((w, r)) => (w, r.trim_start()),
+            None => (trimmed, ""),
+        };
+        match word {
+            "/list" | "/who" | "!who" => LineCommand::List,
+            "/time" => LineCommand::Time,
+            "/help" => LineCommand::Help,
+            "\\q" | "/quit" | "!logout" => LineCommand::Quit,
+            "/msg" | "!msg" => match rest.split_once(char::is_whitespace) {
+                Some((to, text)) if !text.trim().is_empty() => LineCommand::Private {
+                    to: to.to_string(),
+                    text: text.trim_start().to_string(),
+                },
+                _ => LineCommand::Invalid(format!("usage: {word} nick text")),
+            },
+            w if w.len() > 1 && w.starts_with('@') => {
+                if rest.is_empty() {
+                    LineCommand::Invalid("usage: @nick text".to_string())
+                } else {
+                    LineCommand::Private {
+                        to: w[1..].to_string(),
+                        text: rest.to_string(),
+                    }
+                }
+            }
+            w if w.starts_with('/') => {
+                LineCommand::Invalid(format!("unknown command {w}; type /help for the commands"))
+            }
+            _ => LineCommand::Public(line.trim_end().to_string()),
+        }
+    }
+}
+
+/// Replaces control characters (escape sequences, carriage returns, newlines) with visible
+/// placeholders so text from other users cannot move the cursor or fake lines.
+pub fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// Renders a server frame as the line port shows it, with a `\r\n` after every line.
+pub fn render(frame: &ServerFrame) -> String {
+    let time = hhmm(frame.ts.unwrap_or_else(crate::clock::now_ms));
+    let kind = frame.kind.unwrap_or(FrameKind::System);
+    match kind {
+        FrameKind::Chat | FrameKind::History => {
+            format!(
+                "[{time}] {}: {}\r\n",
+                sanitize(&frame.from.name),
+                sanitize(&frame.msg)
+            )
+        }
+        FrameKind::Private => {
+            format!(
+                "[{time}] (private) {}: {}\r\n",
+                sanitize(&frame.from.name),
+                sanitize(&frame.msg)
+            )
+        }
+        FrameKind::Join | FrameKind::Leave => {
+            let user = frame.user.as_deref().unwrap_or("someone");
+            let verb = if kind == FrameKind::Join {
+                "joined"
+            } else {
+                "left"
+            };
+            format!("[{time}] * {} {verb}\r\n", sanitize(user))
+        }
+        FrameKind::Error => prefixed_lines(&time, "! ", &frame.msg),
+        FrameKind::System | FrameKind::Users | FrameKind::Welcome | FrameKind::Other => {
+            prefixed_lines(&time, "-- ", &frame.msg)
+        }
+    }
+}
+
+/// Server-generated text may span lines (help); each gets the prefix.
+fn prefixed_lines(time: &str, prefix: &str, msg: &str) -> String {
+    msg.lines()
+        .map(|l| format!("[{time}] {prefix}{}\r\n", sanitize(l)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Sender;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Result<String, FrameError>> {
+        let mut dec = LineDecoder::new(max);
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(l) = dec.decode_eof(&mut buf).unwrap() {
+            out.push(l);
+        }
+        out
+    }
+
+    #[test]
+    fn splits_lines_and_strips_crlf() {
+        assert_eq!(
+            lines(b"a\r\nb\n\nlast", 100),
+            vec![
+                Ok("a".into()),
+                Ok("b".into()),
+                Ok("".into()),
+                Ok("last".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_line_is_skipped_with_an_error() {
+        assert_eq!(
+            lines(b"\xc3\x28\nok\n", 100),
+            vec![Err(FrameError::InvalidUtf8), Ok("ok".into())]
+        );
+    }
+
+    #[test]
+    fn overlong_line_is_fatal() {
+        let mut dec = LineDecoder::new(4);
+        let mut buf = BytesMut::from(&b"abcdef"[..]);
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Err(StreamError::TooLarge { limit: 4 })
+        ));
+        let mut buf = BytesMut::from(&b"abcde\n"[..]);
+        assert!(matches!(
+            LineDecoder::new(4).decode(&mut buf),
+            Err(StreamError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn telnet_negotiation_is_removed() {
+        assert_eq!(
+            strip_telnet(b"\xff\xfb\x01hi\xff\xff\xff\xfa\x18\x01\xff\xf0!"),
+            b"hi\xff!"
+        );
+        assert_eq!(
+            lines(b"\xff\xfd\x03hello\r\n", 100),
+            vec![Ok("hello".into())]
+        );
+        assert_eq!(strip_telnet(b"x\xff"), b"x");
+        assert_eq!(strip_telnet(b"x\xff\xfa\x01"), b"x");
+    }
+
+    #[test]
+    fn commands() {
+        use LineCommand::*;
+        assert_eq!(
+            LineCommand::parse("hello world"),
+            Public("hello world".into())
+        );
+        assert_eq!(LineCommand::parse("  "), Empty);
+        assert_eq!(
+            LineCommand::parse("@bob hi there"),
+            Private {
+                to: "bob".into(),
+                text: "hi there".into()
+            }
+        );
+        assert_eq!(
+            LineCommand::parse("/msg bob  hi"),
+            Private {
+                to: "bob".into(),
+                text: "hi".into()
+            }
+        );
+        assert_eq!(
+            LineCommand::parse("!msg bob hi"),
+            Private {
+                to: "bob".into(),
+                text: "hi".into()
+            }
+        );
+        for c in ["/list", "/who", "!who"] {
+            assert_eq!(LineCommand::parse(c), List);
+        }
+        for c in ["\\q", "/quit", "!logout"] {
+            assert_eq!(LineCommand::parse(c), Quit);
+        }
+        assert_eq!(LineCommand::parse("/time"), Time);
+        assert_eq!(LineCommand::parse("/help"), Help);
+        assert!(matches!(LineCommand::parse("/msg bob"), Invalid(_)));
+        assert!(matches!(LineCommand::parse("@bob"), Invalid(_)));
+        assert!(matches!(LineCommand::parse("/nope"), Invalid(_)));
+        assert_eq!(LineCommand::parse("@"), Public("@".into()));
+        assert_eq!(LineCommand::parse("!hello"), Public("!hello".into()));
+    }
+
+    fn frame(kind: FrameKind, from: &str, msg: &str) -> ServerFrame {
+        let mut f = ServerFrame::new(
+            Sender {
+                name: from.into(),
+                ip: "1.1.1.1".into(),
+            },
+            "x",
+            msg,
+            kind,
+        );
+        f.ts = Some(1_700_000_000_000);
+        f
+    }
+
+    #[test]
+    fn rendering() {
+        let t = hhmm(1_700_000_000_000);
+        assert_eq!(
+            render(&frame(FrameKind::Chat, "alice", "hi")),
+            format!("[{t}] alice: hi\r\n")
+        );
+        assert_eq!(
+            render(&frame(FrameKind::Private, "carol", "psst")),
+            format!("[{t}] (private) carol: psst\r\n")
+        );
+        let mut j = frame(FrameKind::Join, "SERVER", "bob joined");
+        j.user = Some("bob".into());
+        assert_eq!(render(&j), format!("[{t}] * bob joined\r\n"));
+        j.kind = Some(FrameKind::Leave);
+        assert_eq!(render(&j), format!("[{t}] * bob left\r\n"));
+        assert_eq!(
+            render(&frame(FrameKind::System, "SERVER", "a\nb")),
+            format!("[{t}] -- a\r\n[{t}] -- b\r\n")
+        );
+        assert_eq!(
+            render(&frame(FrameKind::Error, "SERVER", "nope")),
+            format!("[{t}] ! nope\r\n")
+        );
+    }
+
+    #[test]
+    fn rendering_neutralises_injection() {
+        let out = render(&frame(
+            FrameKind::Chat,
+            "eve",
+            "hi\r\n[00:00] * bob left\x1b[2J",
+        ));
+        assert_eq!(out.matches("\r\n").count(), 1, "{out:?}");
+        assert!(!out.contains('\x1b'));
+    }
+}

@@ -1,0 +1,388 @@
+//! The internal link between a front-end server and the broker.
+//!
+//! Each message is a JSON object behind a 4-byte big-endian length (tokio-util's
+//! `LengthDelimitedCodec`). The link is private to our own processes, but it is still
+//! decoded with a size limit and every malformed message is an error value, never a panic.
+//!
+//! Ordering is the link's whole point: the broker handles every server's messages in one
+//! task, so the events it sends (each with the next sequence number) reach every server in
+//! one global order, and each server fans them out in that order.
+
+use std::marker::PhantomData;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::{Decoder, LengthDelimitedCodec};
+
+use crate::frame::Sender;
+
+/// Version of the link protocol; a server and a broker must agree on it.
+pub const LINK_VERSION: u32 = 1;
+
+/// Default largest link message: room for a maximal client frame plus the envelope.
+pub const DEFAULT_MAX_LINK_FRAME: usize = 16 * 1024 * 1024;
+
+/// Identifies a client connection on its server. Unique per server process.
+pub type ConnId = u64;
+
+/// Identifies a server on the broker; assigned by the broker at `Hello`.
+pub type ServerId = u32;
+
+/// Where a message came from, so the origin server can confirm or acknowledge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The origin server.
+    pub server: ServerId,
+    /// The sender's connection on that server.
+    pub conn: ConnId,
+    /// The server's request number for this message.
+    pub req: u64,
+}
+
+/// Messages from a server to the broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ToBroker {
+    /// First message on a link.
+    Hello {
+        /// A human-readable label for logs (the server's listen address).
+        label: String,
+        /// Must equal [`LINK_VERSION`].
+        version: u32,
+        /// Shared secret, when the broker requires one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// A client asks for `name`.
+    Register {
+        /// The client's connection.
+        conn: ConnId,
+        /// The requested name, already validated by the server.
+        name: String,
+        /// The client's peer IP, stamped on its messages.
+        ip: String,
+    },
+    /// A registered client left.
+    Unregister {
+        /// The client's connection.
+        conn: ConnId,
+    },
+    /// A public message.
+    Public {
+        /// The sender's connection.
+        conn: ConnId,
+        /// The server's request number, echoed in the event's [`Origin`].
+        req: u64,
+        /// The text.
+        msg: String,
+    },
+    /// A private message.
+    Private {
+        /// The sender's connection.
+        conn: ConnId,
+        /// The server's request number, echoed in the acknowledgement.
+        req: u64,
+        /// Recipient name.
+        to: String,
+        /// The text.
+        msg: String,
+    },
+    /// Keep-alive; the broker answers [`ToServer::Pong`].
+    Ping,
+}
+
+/// Messages from the broker to a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ToServer {
+    /// Answer to `Hello`: the server's id and everyone online now.
+    Hello {
+        /// The id the broker gave this server.
+        server_id: ServerId,
+        /// Users online, in any order.
+        users: Vec<String>,
+    },
+    /// Sent to the origin server: `conn` now owns its name.
+    Registered {
+        /// The client's connection.
+        conn: ConnId,
+        /// The registered name.
+        name: String,
+        /// Sequence number of the join.
+        id: u64,
+        /// Broker time of the join, ms since the epoch.
+        ts: u64,
+    },
+    /// Sent to the origin server: the name could not be registered.
+    Refused {
+        /// The client's connection.
+        conn: ConnId,
+        /// Why, in words for the user.
+        reason: String,
+    },
+    /// Sent to every other server: a user joined.
+    Joined {
+        /// The user.
+        name: String,
+        /// Sequence number.
+        id: u64,
+        /// Broker time, ms since the epoch.
+        ts: u64,
+    },
+    /// Sent to every server: a user left.
+    Left {
+        /// The user.
+        name: String,
+        /// Sequence number.
+        id: u64,
+        /// Broker time, ms since the epoch.
+        ts: u64,
+    },
+    /// A public message, sent to every server (the origin's included).
+    Public {
+        /// Sequence number: the global order.
+        id: u64,
+        /// Broker time, ms since the epoch.
+        ts: u64,
+        /// The sender.
+        from: Sender,
+        /// The text.
+        msg: String,
+        /// Who sent it, for the confirmation.
+        origin: Origin,
+        /// How many users it reached (everyone online but the sender).
+        recipients: u32,
+    },
+    /// A private message, sent to the recipient's server only.
+    Private {
+        /// Sequence number.
+        id: u64,
+        /// Broker time, ms since the epoch.
+        ts: u64,
+        /// The sender.
+        from: Sender,
+        /// The recipient's connection.
+        to_conn: ConnId,
+        /// The recipient's name.
+        to: String,
+        /// The text.
+        msg: String,
+    },
+    /// Sent to the origin server: a private message was routed.
+    Delivered {
+        /// The sender's connection.
+        conn: ConnId,
+        /// The request number.
+        req: u64,
+    },
+    /// Sent to the origin server: a private message could not be routed.
+    Undeliverable {
+        /// The sender's connection.
+        conn: ConnId,
+        /// The request number.
+        req: u64,
+        /// Why, in words for the user.
+        reason: String,
+    },
+    /// The broker refuses the link (bad version or token); it closes right after.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Answer to `Ping`.
+    Pong,
+}
+
+/// Encodes one link message with its length prefix, ready to be written (or queued to
+/// several links: the bytes are shared).
+pub fn encode<T: Serialize>(msg: &T) -> Bytes {
+    let mut buf = BytesMut::with_capacity(128);
+    buf.put_u32(0);
+    // Serializing our own enums of strings and integers into memory cannot fail.
+    if serde_json::to_writer((&mut buf).writer(), msg).is_err() {
+        buf.truncate(4);
+    }
+    let len = u32::try_from(buf.len() - 4).unwrap_or(u32::MAX);
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    buf.freeze()
+}
+
+/// Why a link message could not be decoded. Every variant ends the link.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The socket failed, or a length prefix was over the limit.
+    #[error("link I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A complete message that is not a valid link message.
+    #[error("malformed link message: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+/// A [`Decoder`] of link messages of type `T`.
+#[derive(Debug)]
+pub struct LinkDecoder<T> {
+    inner: LengthDelimitedCodec,
+    _msg: PhantomData<fn() -> T>,
+}
+
+impl<T> LinkDecoder<T> {
+    /// A decoder refusing messages over `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        LinkDecoder {
+            inner: LengthDelimitedCodec::builder()
+                .max_frame_length(max_frame)
+                .new_codec(),
+            _msg: PhantomData,
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Decoder for LinkDecoder<T> {
+    type Item = T;
+    type Error = LinkError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<T>, LinkError> {
+        match self.inner.decode(buf)? {
+            Some(frame) => Ok(Some(serde_json::from_slice(&frame)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(msg: T) {
+        let mut buf = BytesMut::from(&encode(&msg)[..]);
+        let got: T = LinkDecoder::new(1 << 20).decode(&mut buf).unwrap().unwrap();
+        assert_eq!(got, msg);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let from = Sender {
+            name: "a".into(),
+            ip: "::1".into(),
+        };
+        round_trip(ToBroker::Hello {
+            label: "s".into(),
+            version: LINK_VERSION,
+            token: Some("t".into()),
+        });
+        round_trip(ToBroker::Register {
+            conn: 1,
+            name: "a".into(),
+            ip: "1.2.3.4".into(),
+        });
+        round_trip(ToBroker::Unregister { conn: 1 });
+        round_trip(ToBroker::Public {
+            conn: 1,
+            req: 2,
+            msg: "hi".into(),
+        });
+        round_trip(ToBroker::Private {
+            conn: 1,
+            req: 2,
+            to: "b".into(),
+            msg: "x".into(),
+        });
+        round_trip(ToBroker::Ping);
+        round_trip(ToServer::Hello {
+            server_id: 3,
+            users: vec!["a".into()],
+        });
+        round_trip(ToServer::Registered {
+            conn: 1,
+            name: "a".into(),
+            id: 1,
+            ts: 2,
+        });
+        round_trip(ToServer::Refused {
+            conn: 1,
+            reason: "taken".into(),
+        });
+        round_trip(ToServer::Joined {
+            name: "a".into(),
+            id: 1,
+            ts: 2,
+        });
+        round_trip(ToServer::Left {
+            name: "a".into(),
+            id: 1,
+            ts: 2,
+        });
+        round_trip(ToServer::Public {
+            id: 1,
+            ts: 2,
+            from: from.clone(),
+            msg: "m".into(),
+            origin: Origin {
+                server: 1,
+                conn: 2,
+                req: 3,
+            },
+            recipients: 4,
+        });
+        round_trip(ToServer::Private {
+            id: 1,
+            ts: 2,
+            from,
+            to_conn: 9,
+            to: "b".into(),
+            msg: "m".into(),
+        });
+        round_trip(ToServer::Delivered { conn: 1, req: 2 });
+        round_trip(ToServer::Undeliverable {
+            conn: 1,
+            req: 2,
+            reason: "r".into(),
+        });
+        round_trip(ToServer::Rejected { reason: "r".into() });
+        round_trip(ToServer::Pong);
+    }
+
+    #[test]
+    fn partial_messages_wait_for_more() {
+        let bytes = encode(&ToBroker::Ping);
+        let mut dec = LinkDecoder::<ToBroker>::new(1024);
+        let mut buf = BytesMut::new();
+        for b in &bytes[..bytes.len() - 1] {
+            buf.put_u8(*b);
+            assert!(dec.decode(&mut buf).unwrap().is_none());
+        }
+        buf.put_u8(bytes[bytes.len() - 1]);
+        assert_eq!(dec.decode(&mut buf).unwrap(), Some(ToBroker::Ping));
+    }
+
+    #[test]
+    fn oversized_and_malformed_messages_are_errors() {
+        let mut buf = BytesMut::from(
+            &encode(&ToBroker::Public {
+                conn: 1,
+                req: 1,
+                msg: "x".repeat(100),
+            })[..],
+        );
+        assert!(matches!(
+            LinkDecoder::<ToBroker>::new(50).decode(&mut buf),
+            Err(LinkError::Io(_))
+        ));
+        let mut buf = BytesMut::new();
+        buf.put_u32(5);
+        buf.put_slice(b"{\"t\":");
+        assert!(matches!(
+            LinkDecoder::<ToBroker>::new(50).decode(&mut buf),
+            Err(LinkError::Malformed(_))
+        ));
+        let mut buf = BytesMut::new();
+        buf.put_u32(11);
+        buf.put_slice(br#"{"t":"zap"}"#);
+        assert!(matches!(
+            LinkDecoder::<ToBroker>::new(50).decode(&mut buf),
+            Err(LinkError::Malformed(_))
+        ));
+    }
+}
