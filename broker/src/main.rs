@@ -1,1 +1,43 @@
-fn main() {}
+//! The chat broker: one process that owns the global user directory, gives every event its
+//! place in one global order, and routes messages between front-end servers.
+//!
+//! `broker --listen 127.0.0.1:0` prints `listening on IP:PORT` once it accepts links.
+
+mod cli;
+mod directory;
+mod link;
+mod listener;
+mod router;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let args = cli::Args::parse();
+    netkit::logging::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: cli::Args) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("listening on {addr}");
+    tracing::info!("broker listening on {addr}");
+    let heartbeat = Duration::from_millis(args.heartbeat_ms.max(1));
+    let cfg = link::LinkConfig {
+        max_frame: args.max_link_frame,
+        queue_bytes: args.link_queue_bytes,
+        idle_timeout: heartbeat * 3,
+    };
+    listener::run(listener, cfg, netkit::shutdown::signal()).await;
+    tracing::info!("broker stopped");
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! One server's link: handshake, then reading messages into the router's inbox while a
+//! writer task drains the server's outbound queue.
+
+use std::time::Duration;
+
+use chat_common::link::{self, LINK_VERSION, LinkDecoder, ServerId, ToBroker, ToServer};
+use futures_util::StreamExt;
+use netkit::queue;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use crate::router::Input;
+
+/// Settings shared by every link.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// Largest message accepted.
+    pub max_frame: usize,
+    /// Outbound queue bound per server, in bytes.
+    pub queue_bytes: usize,
+    /// A link silent for this long is dead (three heartbeats).
+    pub idle_timeout: Duration,
+}
+
+/// Serves one server link until it closes, fails, goes silent, or the broker shuts down.
+pub async fn serve(
+    socket: TcpStream,
+    id: ServerId,
+    inbox: mpsc::Sender<Input>,
+    cfg: LinkConfig,
+    shutdown: CancellationToken,
+) {
+    let peer = socket
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _ = socket.set_nodelay(true);
+    let (rd, wr) = socket.into_split();
+    let mut frames = FramedRead::new(rd, LinkDecoder::<ToBroker>::new(cfg.max_frame));
+    let (tx, rx) = queue::channel(cfg.queue_bytes);
+    let writer = tokio::spawn(netkit::writer::run(rx, wr));
+
+    let label = match tokio::time::timeout(cfg.idle_timeout, frames.next()).await {
+        Ok(Some(Ok(ToBroker::Hello { label, version, .. }))) if version == LINK_VERSION => label,
+        Ok(Some(Ok(ToBroker::Hello { version, .. }))) => {
+            return reject(
+                tx,
+                writer,
+                &peer,
+                format!("link version {version} is not supported (expected {LINK_VERSION})"),
+            )
+            .await;
+        }
+        Ok(Some(Ok(other))) => {
+            return reject(tx, writer, &peer, format!("expected Hello, got {other:?}")).await;
+        }
+        Ok(Some(Err(e))) => return reject(tx, writer, &peer, e.to_string()).await,
+        Ok(None) => return,
+        Err(_) => return reject(tx, writer, &peer, "no Hello in time".to_string()).await,
+    };
+    let label = format!("{label} ({peer})");
+    if inbox
+        .send(Input::Attach {
+            id,
+            label: label.clone(),
+            queue: tx.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+
+    loop {
+        tokio::select! {
+            next = tokio::time::timeout(cfg.idle_timeout, frames.next()) => match next {
+                Ok(Some(Ok(msg))) => {
+                    if inbox.send(Input::Message { id, msg }).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(server = %label, "closing link: {e}");
+                    break;
+                }
+                Ok(None) => {
+                    tracing::info!(server = %label, "link closed by the server");
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!(server = %label, "closing link: no heartbeat for {:?}", cfg.idle_timeout);
+                    break;
+                }
+            },
+            _ = tx.closed() => break,
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    let _ = inbox.send(Input::Detach { id }).await;
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+async fn reject(
+    tx: queue::QueueTx,
+    writer: tokio::task::JoinHandle<netkit::writer::WriterExit>,
+    peer: &str,
+    reason: String,
+) {
+    tracing::warn!(%peer, "refusing link: {reason}");
+    let _ = tx.push(link::encode(&ToServer::Rejected { reason }));
+    drop(tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}

@@ -1,0 +1,12 @@
+//! Tokio plumbing shared by the broker and the front-end servers.
+//!
+//! - [`queue`]: an outbound queue bounded by bytes, with the slow-consumer policy of the
+//!   design (§1): a push that would exceed the bound fails, and the owner is kicked;
+//! - [`writer`]: the task that drains such a queue into a socket, batching frames;
+//! - [`shutdown`]: waiting for Ctrl-C or SIGTERM;
+//! - [`logging`]: `tracing` set up from `RUST_LOG`.
+
+pub mod logging;
+pub mod queue;
+pub mod shutdown;
+pub mod writer;
