@@ -32,10 +32,46 @@ pub enum WriterExit {
 /// Writes queued frames to `sink` until the queue is drained and closed, kicked, or a write
 /// fails; then shuts the sink down. After an error the queue is marked kicked so the
 /// producers notice that nobody is listening.
-pub async fn run<W: AsyncWrite + Unpin>(mut rx: QueueRx, mut sink: W) -> WriterExit {
+pub async fn run<W: AsyncWrite + Unpin>(rx: QueueRx, sink: W) -> WriterExit {
+    run_with_gap(rx, sink, Duration::ZERO).await
+}
+
+/// Like [`run`], but the first frame is written alone and followed by a pause of `gap`.
+///
+/// The class-chat clients parse one JSON object per `recv()`, so their welcome frame must
+/// not arrive glued to the next one (design §2.2). Frames queued meanwhile wait, they are
+/// not lost.
+pub async fn run_with_gap<W: AsyncWrite + Unpin>(
+    mut rx: QueueRx,
+    mut sink: W,
+    gap: Duration,
+) -> WriterExit {
     let kicked = rx.kicked().clone();
     let mut batch: Vec<Bytes> = Vec::with_capacity(8);
     let mut buf: Vec<u8> = Vec::new();
+    if !gap.is_zero() {
+        let first = tokio::select! {
+            biased;
+            _ = kicked.cancelled() => None,
+            first = rx.rx.recv() => first,
+        };
+        if let Some(first) = first {
+            let len = first.len();
+            let written = tokio::select! {
+                biased;
+                _ = kicked.cancelled() => Ok(()),
+                r = sink.write_all(&first) => r,
+            };
+            rx.release(len);
+            if let Err(e) = written {
+                return finish(&rx, sink, WriterExit::Io(e)).await;
+            }
+            tokio::select! {
+                _ = kicked.cancelled() => {}
+                _ = tokio::time::sleep(gap) => {}
+            }
+        }
+    }
     let exit = loop {
         let n = tokio::select! {
             biased;
@@ -60,20 +96,31 @@ pub async fn run<W: AsyncWrite + Unpin>(mut rx: QueueRx, mut sink: W) -> WriterE
             break WriterExit::Io(e);
         }
     };
-    match &exit {
-        WriterExit::Kicked => {
-            if let Some(words) = rx.take_last_words() {
-                let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, sink.write_all(&words)).await;
-            }
-        }
-        WriterExit::Io(_) => kicked.cancel(),
-        WriterExit::Drained => {}
+    finish(&rx, sink, exit).await
+}
+
+async fn finish<W: AsyncWrite + Unpin>(rx: &QueueRx, mut sink: W, exit: WriterExit) -> WriterExit {
+    let kicked = rx.kicked();
+    if kicked.is_cancelled() && !matches!(exit, WriterExit::Io(_)) {
+        return finish_kicked(rx, sink).await;
+    }
+    if let WriterExit::Io(_) = &exit {
+        kicked.cancel();
     }
     let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, sink.shutdown()).await;
     exit
 }
 
-async fn write_batch<W: AsyncWrite + Unpin>(
+async fn finish_kicked<W: AsyncWrite + Unpin>(rx: &QueueRx, mut sink: W) -> WriterExit {
+    if let Some(words) = rx.take_last_words() {
+        let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, sink.write_all(&words)).await;
+    }
+    let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, sink.shutdown()).await;
+    WriterExit::Kicked
+}
+
+/// Writes `batch` in as few calls as possible, using `buf` to gather small frames.
+pub async fn write_batch<W: AsyncWrite + Unpin>(
     sink: &mut W,
     batch: &[Bytes],
     buf: &mut Vec<u8>,
@@ -138,6 +185,27 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(matches!(exit, WriterExit::Kicked));
+    }
+
+    #[tokio::test]
+    async fn gap_separates_the_first_frame_from_the_rest() {
+        let (tx, rx) = channel(1 << 20);
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        tx.push(Bytes::from_static(b"welcome\n")).unwrap();
+        tx.push(Bytes::from_static(b"next\n")).unwrap();
+        let task = tokio::spawn(run_with_gap(rx, client, Duration::from_millis(300)));
+        let mut first = vec![0u8; 64];
+        let n = server.read(&mut first).await.unwrap();
+        assert_eq!(
+            &first[..n],
+            b"welcome\n",
+            "the first read holds the first frame alone"
+        );
+        drop(tx);
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"next\n");
+        assert!(matches!(task.await.unwrap(), WriterExit::Drained));
     }
 
     #[tokio::test]

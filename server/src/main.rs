@@ -1,1 +1,100 @@
-fn main() {}
+//! A chat front-end server. It accepts clients on the JSON port (the class-chat protocol)
+//! and the line port (nc/telnet), stamps and validates what they send, forwards it to the
+//! broker, and fans the broker's events out to its local clients.
+//!
+//! `server --listen 127.0.0.1:0 --text-listen 127.0.0.1:0 --broker ADDR` prints
+//! `listening on IP:PORT` and `text listening on IP:PORT` once the broker link is up.
+
+mod broker_link;
+mod cli;
+mod cmd;
+mod frames;
+mod hub;
+mod json_port;
+mod line_port;
+mod listener;
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Args, Config, TextListen};
+use crate::listener::Port;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    netkit::logging::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    // Bind first so a port conflict is reported at once.
+    let json = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let json_addr = json.local_addr()?;
+    let mut listeners = vec![(json, Port::Json)];
+    let mut text_addr = None;
+    if let TextListen::On(addr) = args.text_listen {
+        let text = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        text_addr = Some(text.local_addr()?);
+        listeners.push((text, Port::Line));
+    }
+
+    let hub = Arc::new(hub::Hub::new(json_addr.ip().to_string()));
+    let link_stop = CancellationToken::new();
+    let (up_tx, mut up_rx) = watch::channel(false);
+    let link_cfg = broker_link::LinkSettings {
+        broker: args.broker.clone(),
+        label: format!("server {json_addr}"),
+        queue: args.link_queue,
+        heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
+        max_frame: chat_common::link::DEFAULT_MAX_LINK_FRAME.max(args.max_frame + 4096),
+    };
+    let link = tokio::spawn(broker_link::run(
+        hub.clone(),
+        link_cfg,
+        link_stop.clone(),
+        up_tx,
+    ));
+
+    // Accept only once the chat can work: until then every login would be refused.
+    tracing::info!("connecting to the broker at {}", args.broker);
+    let shutdown = netkit::shutdown::signal();
+    tokio::pin!(shutdown);
+    tokio::select! {
+        r = up_rx.wait_for(|up| *up) => { r.context("broker link task ended")?; }
+        _ = &mut shutdown => {
+            link_stop.cancel();
+            let _ = link.await;
+            return Ok(());
+        }
+    }
+    println!("listening on {json_addr}");
+    if let Some(addr) = text_addr {
+        println!("text listening on {addr}");
+    }
+
+    let ctx = session::Ctx {
+        hub,
+        cfg: Arc::new(Config::from(&args)),
+        shutdown: CancellationToken::new(),
+    };
+    listener::run(listeners, ctx, shutdown).await;
+    link_stop.cancel();
+    let _ = link.await;
+    tracing::info!("server stopped");
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! The server's link to the broker: connect, handshake, apply the broker's events to the
+//! hub, keep the link alive with heartbeats, and reconnect with backoff when it drops
+//! (design §4: clients stay connected meanwhile and are told the chat is degraded).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use chat_common::link::{self, LINK_VERSION, LinkDecoder, ToBroker, ToServer};
+use futures_util::StreamExt;
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Hub, LinkTx};
+
+/// Link settings.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// Broker address (`host:port`).
+    pub broker: String,
+    /// Label sent in `Hello`, for the broker's logs.
+    pub label: String,
+    /// Messages queued towards the broker before senders wait.
+    pub queue: usize,
+    /// Heartbeat interval; three silent intervals mean the broker is gone.
+    pub heartbeat: Duration,
+    /// Largest link message accepted.
+    pub max_frame: usize,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Keeps the link up until `stop` is cancelled. `up` turns true the first time the link is
+/// established, so the listeners can start accepting.
+pub async fn run(
+    hub: Arc<Hub>,
+    cfg: LinkSettings,
+    stop: CancellationToken,
+    up: watch::Sender<bool>,
+) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let result = tokio::select! {
+            biased;
+            r = connect_and_serve(&hub, &cfg, &up, &stop) => r,
+            _ = stop.cancelled() => Ok(true),
+        };
+        hub.link_down();
+        if stop.is_cancelled() {
+            return;
+        }
+        match result {
+            Ok(_) => {
+                tracing::warn!("broker link closed; reconnecting");
+                backoff = BACKOFF_MIN;
+            }
+            Err(e) => tracing::warn!("broker link: {e:#}; retrying in {backoff:?}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One link lifetime. `Ok` once the link had been established and then closed.
+async fn connect_and_serve(
+    hub: &Arc<Hub>,
+    cfg: &LinkSettings,
+    up: &watch::Sender<bool>,
+    stop: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let socket = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&cfg.broker))
+        .await
+        .context("connecting to the broker timed out")?
+        .with_context(|| format!("connecting to the broker at {}", cfg.broker))?;
+    socket.set_nodelay(true)?;
+    let (rd, wr) = socket.into_split();
+    let mut frames = FramedRead::new(rd, LinkDecoder::<ToServer>::new(cfg.max_frame));
+    let (tx, rx) = mpsc::channel::<Bytes>(cfg.queue.max(16));
+    let writer = tokio::spawn(write_loop(rx, wr));
+    // Whatever happens below, the writer must not outlive this link.
+    let mut writer = AbortOnDrop(writer);
+
+    let hello = ToBroker::Hello {
+        label: cfg.label.clone(),
+        version: LINK_VERSION,
+        token: None,
+    };
+    tx.send(link::encode(&hello))
+        .await
+        .ok()
+        .context("link writer stopped")?;
+    let idle = cfg.heartbeat * 3;
+    let (server_id, users) = match tokio::time::timeout(idle, frames.next()).await {
+        Ok(Some(Ok(ToServer::Hello { server_id, users }))) => (server_id, users),
+        Ok(Some(Ok(ToServer::Rejected { reason }))) => {
+            bail!("the broker refused the link: {reason}")
+        }
+        Ok(Some(Ok(other))) => bail!("unexpected first message from the broker: {other:?}"),
+        Ok(Some(Err(e))) => return Err(e).context("reading the broker's hello"),
+        Ok(None) => bail!("the broker closed the link during the handshake"),
+        Err(_) => bail!("no hello from the broker within {idle:?}"),
+    };
+    let rejoin = hub.link_up(server_id, users, LinkTx::new(tx.clone()));
+    tracing::info!(
+        server_id,
+        rejoining = rejoin.len(),
+        "connected to the broker at {}",
+        cfg.broker
+    );
+    up.send_replace(true);
+    if !rejoin.is_empty() {
+        hub.notify_all("The chat service is back.");
+    }
+    for msg in rejoin {
+        if tx.send(link::encode(&msg)).await.is_err() {
+            return Ok(true);
+        }
+    }
+
+    let mut beat = tokio::time::interval(cfg.heartbeat);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            next = tokio::time::timeout(idle, frames.next()) => match next {
+                Ok(Some(Ok(event))) => {
+                    if let Some(reply) = hub.apply(event) {
+                        // Never wait here: the link reader must keep draining the broker.
+                        let _ = tx.try_send(link::encode(&reply));
+                    }
+                }
+                Ok(Some(Err(e))) => return Err(e).context("reading from the broker"),
+                Ok(None) => return Ok(true),
+                Err(_) => bail!("no heartbeat from the broker for {idle:?}"),
+            },
+            _ = beat.tick() => {
+                let _ = tx.try_send(link::encode(&ToBroker::Ping));
+            }
+            _ = stop.cancelled() => {
+                // Shutting down: let the writer flush what the sessions queued on their
+                // way out (their Unregister messages), then close.
+                hub.detach_link();
+                drop(tx);
+                let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer.0).await;
+                return Ok(true);
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Writes queued link messages, several per system call when they pile up.
+async fn write_loop<W: AsyncWrite + Unpin>(mut rx: mpsc::Receiver<Bytes>, mut sink: W) {
+    let mut batch = Vec::with_capacity(64);
+    let mut buf = Vec::new();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        if let Err(e) = netkit::writer::write_batch(&mut sink, &batch, &mut buf).await {
+            tracing::warn!("writing to the broker failed: {e}");
+            return;
+        }
+        batch.clear();
+    }
+}

@@ -1,0 +1,105 @@
+//! Command-line flags and their environment variables (design §5).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A chat front-end server: accepts clients over TCP (the class-chat JSON protocol, and a
+/// line protocol for nc/telnet) and joins them to the chat through the broker.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Args {
+    /// Address of the JSON client port. Port 0 picks a free port; the bound address is
+    /// printed as `listening on IP:PORT` once the broker link is up.
+    #[arg(long, env = "CHAT_LISTEN", default_value = "0.0.0.0:65432")]
+    pub listen: SocketAddr,
+
+    /// Address of the broker.
+    #[arg(long, env = "CHAT_BROKER", default_value = "127.0.0.1:65430")]
+    pub broker: String,
+
+    /// Address of the line port for nc/telnet users, or `off`. Printed as
+    /// `text listening on IP:PORT`.
+    #[arg(long, env = "CHAT_TEXT_LISTEN", default_value = "0.0.0.0:65433")]
+    pub text_listen: TextListen,
+
+    /// Largest frame (JSON port) or line (line port) accepted, in bytes.
+    #[arg(long, env = "CHAT_MAX_FRAME", default_value_t = chat_common::DEFAULT_MAX_FRAME)]
+    pub max_frame: usize,
+
+    /// Bytes that may wait for one client before it is disconnected as not reading.
+    #[arg(long, env = "CHAT_CLIENT_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub client_queue_bytes: usize,
+
+    /// Messages that may wait for the broker link before clients are held back.
+    #[arg(long, env = "CHAT_LINK_QUEUE", default_value_t = 16 * 1024)]
+    pub link_queue: usize,
+
+    /// A connection that sends no name within this many milliseconds is closed.
+    #[arg(long, env = "CHAT_LOGIN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub login_timeout_ms: u64,
+
+    /// How long to wait for more bytes of a raw name sent without a terminator.
+    #[arg(long, env = "CHAT_LOGIN_GRACE_MS", default_value_t = 50)]
+    pub login_grace_ms: u64,
+
+    /// Pause after the welcome frame, so old clients that parse one JSON object per
+    /// `recv()` never get it glued to the next frame.
+    #[arg(long, env = "CHAT_WELCOME_GAP_MS", default_value_t = 50)]
+    pub welcome_gap_ms: u64,
+
+    /// Heartbeat interval on the broker link in milliseconds; three missed beats mean the
+    /// broker is gone.
+    #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]
+    pub heartbeat_ms: u64,
+}
+
+/// The `--text-listen` value: an address or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextListen {
+    /// Listen on this address.
+    On(SocketAddr),
+    /// No line port.
+    Off,
+}
+
+impl std::str::FromStr for TextListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(TextListen::Off);
+        }
+        s.parse()
+            .map(TextListen::On)
+            .map_err(|e| format!("expected IP:PORT or 'off': {e}"))
+    }
+}
+
+/// Settings the connection handlers need.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// See [`Args::max_frame`].
+    pub max_frame: usize,
+    /// See [`Args::client_queue_bytes`].
+    pub client_queue_bytes: usize,
+    /// See [`Args::login_timeout_ms`].
+    pub login_timeout: Duration,
+    /// See [`Args::login_grace_ms`].
+    pub login_grace: Duration,
+    /// See [`Args::welcome_gap_ms`].
+    pub welcome_gap: Duration,
+}
+
+impl From<&Args> for Config {
+    fn from(a: &Args) -> Self {
+        Config {
+            max_frame: a.max_frame,
+            // A queue must at least hold one maximal frame plus the notices around it.
+            client_queue_bytes: a.client_queue_bytes.max(a.max_frame + 64 * 1024),
+            login_timeout: Duration::from_millis(a.login_timeout_ms),
+            login_grace: Duration::from_millis(a.login_grace_ms),
+            welcome_gap: Duration::from_millis(a.welcome_gap_ms),
+        }
+    }
+}

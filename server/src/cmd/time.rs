@@ -1,0 +1,10 @@
+//! `/time`: the server's local time as `HH:MM:SS`.
+
+use chat_common::clock;
+
+use crate::session::Session;
+
+/// Replies with the time.
+pub fn apply(s: &Session) {
+    s.system(clock::hhmmss(clock::now_ms()));
+}

@@ -1,0 +1,412 @@
+//! The server's shared state: its local clients, its replica of the global user list, the
+//! broker link, and the requests waiting for the broker's answer.
+//!
+//! One `std::sync::Mutex` guards it. It is only held for in-memory work (never across an
+//! `.await` or a socket call): a fan-out pushes the same `Bytes` onto each client's
+//! byte-bounded queue and moves on, so one slow client costs the others nothing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use chat_common::ServerFrame;
+use chat_common::link::{self, ConnId, ServerId, ToBroker, ToServer};
+use netkit::queue::{PushError, QueueTx};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::frames::{self, Encoded, Format};
+
+/// What a login waits for: `Ok` once the welcome is queued, or the reason it failed.
+pub type LoginResult = Result<(), String>;
+
+/// The sending side of the broker link, as sessions use it.
+#[derive(Clone)]
+pub struct LinkTx {
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl LinkTx {
+    /// Wraps the link writer's channel.
+    pub fn new(tx: mpsc::Sender<Bytes>) -> Self {
+        LinkTx { tx }
+    }
+
+    /// Queues a message for the broker, waiting while the link is congested (that wait is
+    /// the backpressure on the client that sent it). Fails if the link is gone.
+    pub async fn send(&self, msg: &ToBroker) -> Result<(), ()> {
+        self.tx.send(link::encode(msg)).await.map_err(|_| ())
+    }
+}
+
+enum ClientState {
+    /// Registration sent to the broker; receives nothing yet.
+    Pending(oneshot::Sender<LoginResult>),
+    /// Logged in: receives broadcasts.
+    Active,
+}
+
+struct Client {
+    name: String,
+    ip: String,
+    format: Format,
+    out: QueueTx,
+    state: ClientState,
+}
+
+struct Link {
+    server_id: ServerId,
+    tx: LinkTx,
+}
+
+struct Request {
+    conn: ConnId,
+    /// `/shout`: tell the sender how many users the message reached.
+    confirm: bool,
+}
+
+#[derive(Default)]
+struct State {
+    clients: HashMap<ConnId, Client>,
+    users: BTreeSet<String>,
+    link: Option<Link>,
+    requests: HashMap<u64, Request>,
+    next_req: u64,
+}
+
+/// Shared state of one server process.
+pub struct Hub {
+    state: Mutex<State>,
+    server_ip: String,
+}
+
+/// Text of the error a client gets when the broker link is down.
+pub const UNAVAILABLE: &str = "the chat service is unavailable right now; try again shortly";
+
+impl Hub {
+    /// A hub with no clients and no link. `server_ip` goes into `from` of server frames.
+    pub fn new(server_ip: String) -> Self {
+        Hub {
+            state: Mutex::new(State::default()),
+            server_ip,
+        }
+    }
+
+    /// The IP stamped on server-generated frames.
+    pub fn server_ip(&self) -> &str {
+        &self.server_ip
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug; keep serving with the data as is
+        // rather than taking every connection down with it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Users online across all servers, sorted.
+    pub fn users(&self) -> Vec<String> {
+        self.lock().users.iter().cloned().collect()
+    }
+
+    /// Number of local clients (logged in or logging in).
+    pub fn local_clients(&self) -> usize {
+        self.lock().clients.len()
+    }
+
+    /// Starts a login: records the client as pending and returns what to wait on and the
+    /// link to send the registration through.
+    pub fn begin_login(
+        &self,
+        conn: ConnId,
+        name: &str,
+        ip: &str,
+        format: Format,
+        out: QueueTx,
+    ) -> Result<(oneshot::Receiver<LoginResult>, LinkTx), String> {
+        let mut st = self.lock();
+        let Some(link) = &st.link else {
+            return Err(UNAVAILABLE.to_string());
+        };
+        let link = link.tx.clone();
+        let (done_tx, done_rx) = oneshot::channel();
+        st.clients.insert(
+            conn,
+            Client {
+                name: name.to_string(),
+                ip: ip.to_string(),
+                format,
+                out,
+                state: ClientState::Pending(done_tx),
+            },
+        );
+        Ok((done_rx, link))
+    }
+
+    /// Removes a client. Returns the link to send `Unregister` through when the broker
+    /// knows the client (or may: a pending registration can still succeed, and then the
+    /// broker's answer finds no client and is undone).
+    pub fn leave(&self, conn: ConnId) -> Option<LinkTx> {
+        let mut st = self.lock();
+        let client = st.clients.remove(&conn)?;
+        match client.state {
+            ClientState::Active => st.link.as_ref().map(|l| l.tx.clone()),
+            ClientState::Pending(_) => None,
+        }
+    }
+
+    /// Reserves a request number for a message `conn` sends to the broker.
+    pub fn start_request(&self, conn: ConnId, confirm: bool) -> Result<(u64, LinkTx), String> {
+        let mut st = self.lock();
+        let Some(link) = &st.link else {
+            return Err(format!("message not delivered: {UNAVAILABLE}"));
+        };
+        let link = link.tx.clone();
+        st.next_req += 1;
+        let req = st.next_req;
+        st.requests.insert(req, Request { conn, confirm });
+        Ok((req, link))
+    }
+
+    /// The request could not be sent: tell its sender, unless someone already did.
+    pub fn fail_request(&self, req: u64) {
+        let mut st = self.lock();
+        if let Some(r) = st.requests.remove(&req) {
+            let msg = format!("message not delivered: {UNAVAILABLE}");
+            self.send_error(&st, r.conn, msg);
+        }
+    }
+
+    /// Queues a frame for one client in its format; a client that cannot take it is kicked.
+    pub fn send_to(&self, conn: ConnId, frame: &ServerFrame) {
+        let st = self.lock();
+        if let Some(c) = st.clients.get(&conn) {
+            self.push(c, frames::encode(frame, c.format));
+        }
+    }
+
+    fn send_error(&self, st: &State, conn: ConnId, msg: impl std::fmt::Display) {
+        if let Some(c) = st.clients.get(&conn) {
+            let f = frames::error(&self.server_ip, &c.name, msg);
+            self.push(c, frames::encode(&f, c.format));
+        }
+    }
+
+    fn push(&self, c: &Client, bytes: Bytes) {
+        match c.out.push(bytes) {
+            Ok(()) | Err(PushError::Closed) => {}
+            Err(PushError::Full) => {
+                tracing::warn!(user = %c.name, queued = c.out.queued_bytes(), "disconnecting a client that does not read (send queue exceeded)");
+                let f = frames::error(
+                    &self.server_ip,
+                    &c.name,
+                    "disconnected: you are not reading your messages (send queue exceeded)",
+                );
+                c.out.kick(Some(frames::encode(&f, c.format)));
+            }
+        }
+    }
+
+    /// Sends a frame to every logged-in local client but `except`, serialized once per
+    /// format.
+    fn broadcast(&self, st: &State, frame: &ServerFrame, except: Option<ConnId>) {
+        let mut enc = Encoded::new(frame);
+        for (conn, c) in &st.clients {
+            if Some(*conn) == except || !matches!(c.state, ClientState::Active) {
+                continue;
+            }
+            self.push(c, enc.get(c.format));
+        }
+    }
+
+    /// Tells every logged-in local client something (shutdown, link trouble).
+    pub fn notify_all(&self, msg: &str) {
+        let st = self.lock();
+        let f = frames::system(&self.server_ip, chat_common::EVERYONE, msg);
+        self.broadcast(&st, &f, None);
+    }
+
+    /// The link is up: remember it, take the broker's user list, and return the
+    /// registrations of the clients that were logged in before (after a broker restart).
+    pub fn link_up(&self, server_id: ServerId, users: Vec<String>, tx: LinkTx) -> Vec<ToBroker> {
+        let mut st = self.lock();
+        st.link = Some(Link { server_id, tx });
+        st.users = users.into_iter().collect();
+        st.clients
+            .iter()
+            .filter(|(_, c)| matches!(c.state, ClientState::Active))
+            .map(|(conn, c)| ToBroker::Register {
+                conn: *conn,
+                name: c.name.clone(),
+                ip: c.ip.clone(),
+            })
+            .collect()
+    }
+
+    /// Forgets the link without telling anyone (the server is stopping).
+    pub fn detach_link(&self) {
+        self.lock().link = None;
+    }
+
+    /// The link is gone: pending logins fail, unanswered messages are reported to their
+    /// senders as not delivered, and everyone is told the chat is degraded.
+    pub fn link_down(&self) {
+        let mut st = self.lock();
+        if st.link.take().is_none() {
+            return;
+        }
+        let pending: Vec<ConnId> = st
+            .clients
+            .iter()
+            .filter(|(_, c)| matches!(c.state, ClientState::Pending(_)))
+            .map(|(conn, _)| *conn)
+            .collect();
+        for conn in pending {
+            if let Some(Client {
+                state: ClientState::Pending(done),
+                ..
+            }) = st.clients.remove(&conn)
+            {
+                let _ = done.send(Err(UNAVAILABLE.to_string()));
+            }
+        }
+        let requests = std::mem::take(&mut st.requests);
+        let mut reqs: Vec<_> = requests.into_iter().collect();
+        reqs.sort_by_key(|(req, _)| *req);
+        for (_, r) in reqs {
+            self.send_error(&st, r.conn, format!("message not delivered: {UNAVAILABLE}"));
+        }
+        let f = frames::system(
+            &self.server_ip,
+            chat_common::EVERYONE,
+            "The chat service is degraded: the connection to the broker was lost. Reconnecting...",
+        );
+        self.broadcast(&st, &f, None);
+    }
+
+    /// Applies one event from the broker. Returns messages to send back (undoing a
+    /// registration whose client already left).
+    pub fn apply(&self, event: ToServer) -> Option<ToBroker> {
+        let mut st = self.lock();
+        let my_id = st.link.as_ref().map(|l| l.server_id);
+        match event {
+            ToServer::Registered { conn, name, id, ts } => {
+                st.users.insert(name.clone());
+                let users: Vec<String> = st.users.iter().cloned().collect();
+                let Some(client) = st.clients.get_mut(&conn) else {
+                    return Some(ToBroker::Unregister { conn });
+                };
+                match std::mem::replace(&mut client.state, ClientState::Active) {
+                    ClientState::Pending(done) => {
+                        // The welcome goes first, before the client can see any broadcast.
+                        let welcome = frames::welcome(&self.server_ip, &name, users);
+                        let fmt = client.format;
+                        let out = client.out.clone();
+                        let _ = out.push(frames::encode(&welcome, fmt));
+                        let _ = done.send(Ok(()));
+                        let notice = frames::presence(&self.server_ip, &name, true, id, ts);
+                        self.broadcast(&st, &notice, Some(conn));
+                    }
+                    // Re-registered after a broker restart: nothing changes locally.
+                    ClientState::Active => {}
+                }
+            }
+            ToServer::Refused { conn, reason } => match st
+                .clients
+                .get(&conn)
+                .map(|c| matches!(c.state, ClientState::Pending(_)))
+            {
+                Some(true) => {
+                    if let Some(Client {
+                        state: ClientState::Pending(done),
+                        ..
+                    }) = st.clients.remove(&conn)
+                    {
+                        let _ = done.send(Err(reason));
+                    }
+                }
+                Some(false) => {
+                    // A re-registration after a broker restart found the name taken.
+                    if let Some(c) = st.clients.get(&conn) {
+                        let f = frames::error(
+                            &self.server_ip,
+                            &c.name,
+                            format!(
+                                "{reason}; you were logged out while the chat service was down"
+                            ),
+                        );
+                        c.out.kick(Some(frames::encode(&f, c.format)));
+                    }
+                }
+                None => {}
+            },
+            ToServer::Joined { name, id, ts } => {
+                st.users.insert(name.clone());
+                let notice = frames::presence(&self.server_ip, &name, true, id, ts);
+                self.broadcast(&st, &notice, None);
+            }
+            ToServer::Left { name, id, ts } => {
+                st.users.remove(&name);
+                let notice = frames::presence(&self.server_ip, &name, false, id, ts);
+                self.broadcast(&st, &notice, None);
+            }
+            ToServer::Public {
+                id,
+                ts,
+                from,
+                msg,
+                origin,
+                recipients,
+            } => {
+                let mine = Some(origin.server) == my_id;
+                let frame = frames::chat(from, msg, id, ts);
+                self.broadcast(&st, &frame, mine.then_some(origin.conn));
+                let request = if mine {
+                    st.requests.remove(&origin.req)
+                } else {
+                    None
+                };
+                if let Some(r) = request
+                    && r.confirm
+                    && let Some(c) = st.clients.get(&r.conn)
+                {
+                    let s = if recipients == 1 { "" } else { "s" };
+                    let f = frames::system(
+                        &self.server_ip,
+                        &c.name,
+                        format!("Message sent to {recipients} user{s}"),
+                    );
+                    self.push(c, frames::encode(&f, c.format));
+                }
+            }
+            ToServer::Private {
+                id,
+                ts,
+                from,
+                to_conn,
+                to,
+                msg,
+            } => {
+                if let Some(c) = st.clients.get(&to_conn) {
+                    let f = frames::private(from, to, msg, id, ts);
+                    self.push(c, frames::encode(&f, c.format));
+                } else {
+                    tracing::debug!(%to, "private message for a client that just left");
+                }
+            }
+            ToServer::Delivered { req, .. } => {
+                st.requests.remove(&req);
+            }
+            ToServer::Undeliverable { req, reason, .. } => {
+                if let Some(r) = st.requests.remove(&req) {
+                    self.send_error(&st, r.conn, reason);
+                }
+            }
+            ToServer::Hello { .. } | ToServer::Pong => {}
+            ToServer::Rejected { reason } => {
+                tracing::error!("the broker rejected this server: {reason}")
+            }
+        }
+        None
+    }
+}

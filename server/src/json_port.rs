@@ -1,0 +1,124 @@
+//! A connection on the JSON port (design §2): raw-name login, then a stream of JSON frames.
+
+use std::net::SocketAddr;
+
+use bytes::{Buf, BytesMut};
+use chat_common::json_stream::{JsonStreamDecoder, StreamError};
+use chat_common::link::ConnId;
+use chat_common::login::{self, LoginSplit};
+use chat_common::name::parse_name;
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio_util::codec::FramedRead;
+
+use crate::cmd::{Command, Flow};
+use crate::frames::Format;
+use crate::session::{Ctx, Outbound, Session, login_error};
+
+/// Serves one JSON-port connection until it closes.
+pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx) {
+    let _ = socket.set_nodelay(true);
+    let (mut rd, wr) = socket.into_split();
+    let out = Outbound::start(wr, &ctx.cfg, ctx.cfg.welcome_gap);
+    let mut buf = BytesMut::with_capacity(256);
+
+    let split = match read_login(&mut rd, &mut buf, &ctx).await {
+        Login::Name(split) => split,
+        Login::TimedOut => {
+            let secs = ctx.cfg.login_timeout.as_secs_f32();
+            out.push_raw(login_error(
+                &ctx.hub,
+                "",
+                format!("no name received within {secs} s"),
+                Format::Json,
+            ));
+            return out.finish().await;
+        }
+        Login::Closed => return out.finish().await,
+    };
+    let name = match parse_name(&buf[..split.name_len]) {
+        Ok(name) => name,
+        Err(e) => {
+            let shown = String::from_utf8_lossy(&buf[..split.name_len]).into_owned();
+            out.push_raw(login_error(
+                &ctx.hub,
+                &shown,
+                format!("invalid name: {e}"),
+                Format::Json,
+            ));
+            return out.finish().await;
+        }
+    };
+    buf.advance(split.consumed);
+    let session =
+        match Session::login(&ctx, conn, name.clone(), peer, Format::Json, &out.queue).await {
+            Ok(s) => s,
+            Err(reason) => {
+                out.push_raw(login_error(&ctx.hub, &name, reason, Format::Json));
+                return out.finish().await;
+            }
+        };
+    tracing::debug!(%peer, name = %session.name, "logged in (json)");
+
+    let mut frames = FramedRead::new(rd, JsonStreamDecoder::new(ctx.cfg.max_frame));
+    frames.read_buffer_mut().extend_from_slice(&buf);
+    drop(buf);
+    loop {
+        tokio::select! {
+            item = frames.next() => match item {
+                Some(Ok(Ok(frame))) => {
+                    if Command::from_frame(frame).execute(&session).await == Flow::Quit {
+                        break;
+                    }
+                }
+                Some(Ok(Err(bad))) => session.error(bad),
+                Some(Err(StreamError::TooLarge { limit })) => {
+                    session.error(format!("frame larger than {limit} bytes; closing the connection"));
+                    break;
+                }
+                Some(Err(StreamError::Io(_))) | None => break,
+            },
+            _ = out.queue.closed() => break,
+            _ = ctx.shutdown.cancelled() => {
+                session.system("The server is shutting down. Goodbye!");
+                break;
+            }
+        }
+    }
+    session.leave().await;
+    out.finish().await;
+}
+
+enum Login {
+    Name(LoginSplit),
+    TimedOut,
+    Closed,
+}
+
+/// Reads until the name is complete: a terminator arrived, or bytes arrived and nothing
+/// followed within the grace period (the seed clients send the bare name).
+async fn read_login(rd: &mut OwnedReadHalf, buf: &mut BytesMut, ctx: &Ctx) -> Login {
+    let deadline = tokio::time::Instant::now() + ctx.cfg.login_timeout;
+    loop {
+        let wait_until = if buf.is_empty() {
+            deadline
+        } else {
+            deadline.min(tokio::time::Instant::now() + ctx.cfg.login_grace)
+        };
+        tokio::select! {
+            read = tokio::time::timeout_at(wait_until, rd.read_buf(buf)) => match read {
+                Ok(Ok(0)) | Ok(Err(_)) => return Login::Closed,
+                Ok(Ok(_)) => {
+                    if let Some(split) = login::split_login(buf) {
+                        return Login::Name(split);
+                    }
+                }
+                Err(_) if buf.is_empty() => return Login::TimedOut,
+                Err(_) => return Login::Name(login::split_at_timeout(buf)),
+            },
+            _ = ctx.shutdown.cancelled() => return Login::Closed,
+        }
+    }
+}

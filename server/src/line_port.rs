@@ -1,0 +1,110 @@
+//! A connection on the line port (design §3): a nickname prompt, then one command or
+//! message per line, answered with readable lines.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chat_common::json_stream::StreamError;
+use chat_common::line::{LineCommand, LineDecoder};
+use chat_common::link::ConnId;
+use chat_common::name::validate_name;
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio_util::codec::FramedRead;
+
+use crate::cmd::{Command, Flow};
+use crate::frames::Format;
+use crate::hub::UNAVAILABLE;
+use crate::session::{Ctx, Outbound, Session};
+
+/// A person may mistype their nickname a few times before the connection is closed.
+const NAME_ATTEMPTS: usize = 5;
+
+const PROMPT: &str = "Welcome to the chat! Enter your nickname: ";
+
+/// Serves one line-port connection until it closes.
+pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx) {
+    let _ = socket.set_nodelay(true);
+    let (rd, wr) = socket.into_split();
+    let out = Outbound::start(wr, &ctx.cfg, Duration::ZERO);
+    let mut lines = FramedRead::new(rd, LineDecoder::new(ctx.cfg.max_frame));
+    out.push_raw(Bytes::from_static(PROMPT.as_bytes()));
+
+    let Some(session) = login(&mut lines, peer, conn, &ctx, &out).await else {
+        return out.finish().await;
+    };
+    tracing::debug!(%peer, name = %session.name, "logged in (line)");
+    loop {
+        tokio::select! {
+            item = lines.next() => match item {
+                Some(Ok(Ok(line))) => {
+                    let Some(cmd) = Command::from_line(LineCommand::parse(&line)) else { continue };
+                    if cmd.execute(&session).await == Flow::Quit {
+                        break;
+                    }
+                }
+                Some(Ok(Err(bad))) => session.error(bad),
+                Some(Err(StreamError::TooLarge { limit })) => {
+                    session.error(format!("line longer than {limit} bytes; closing the connection"));
+                    break;
+                }
+                Some(Err(StreamError::Io(_))) | None => break,
+            },
+            _ = out.queue.closed() => break,
+            _ = ctx.shutdown.cancelled() => {
+                session.system("The server is shutting down. Goodbye!");
+                break;
+            }
+        }
+    }
+    session.leave().await;
+    out.finish().await;
+}
+
+/// Asks for a nickname until one is accepted, the attempts run out, or the peer goes.
+async fn login(
+    lines: &mut FramedRead<OwnedReadHalf, LineDecoder>,
+    peer: SocketAddr,
+    conn: ConnId,
+    ctx: &Ctx,
+    out: &Outbound,
+) -> Option<Session> {
+    let say = |text: String| out.push_raw(Bytes::from(text));
+    for _ in 0..NAME_ATTEMPTS {
+        let line = tokio::select! {
+            l = tokio::time::timeout(ctx.cfg.login_timeout, lines.next()) => l,
+            _ = ctx.shutdown.cancelled() => return None,
+        };
+        let name = match line {
+            Ok(Some(Ok(Ok(name)))) => name.trim().to_string(),
+            Ok(Some(Ok(Err(e)))) => {
+                say(format!("Error: {e}\r\n{PROMPT}"));
+                continue;
+            }
+            Err(_) => {
+                say(format!(
+                    "\r\nError: no nickname received within {} s. Bye.\r\n",
+                    ctx.cfg.login_timeout.as_secs()
+                ));
+                return None;
+            }
+            Ok(Some(Err(_))) | Ok(None) => return None,
+        };
+        if let Err(e) = validate_name(&name) {
+            say(format!("Error: invalid nickname: {e}\r\n{PROMPT}"));
+            continue;
+        }
+        match Session::login(ctx, conn, name, peer, Format::Line, &out.queue).await {
+            Ok(session) => return Some(session),
+            Err(reason) if reason == UNAVAILABLE => {
+                say(format!("Error: {reason}\r\n"));
+                return None;
+            }
+            Err(reason) => say(format!("Error: {reason}\r\n{PROMPT}")),
+        }
+    }
+    say("Too many attempts. Bye.\r\n".to_string());
+    None
+}

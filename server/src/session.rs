@@ -1,0 +1,151 @@
+//! What the two ports have in common once a connection is accepted: its outbound queue
+//! and writer task, the login through the broker, replies, and leaving.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_common::ServerFrame;
+use chat_common::link::{ConnId, ToBroker};
+use netkit::queue::{self, QueueTx};
+use netkit::writer::WriterExit;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Config;
+use crate::frames::{self, Format};
+use crate::hub::{Hub, UNAVAILABLE};
+
+/// What every connection handler gets.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The server's shared state.
+    pub hub: Arc<Hub>,
+    /// Settings.
+    pub cfg: Arc<Config>,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+}
+
+/// The sending half of a connection: its queue and the task writing it to the socket.
+pub struct Outbound {
+    /// The queue (the hub holds a clone once the client logs in).
+    pub queue: QueueTx,
+    writer: JoinHandle<WriterExit>,
+}
+
+impl Outbound {
+    /// Starts the writer task. `gap` is the pause after the first frame (see
+    /// [`netkit::writer::run_with_gap`]).
+    pub fn start(wr: OwnedWriteHalf, cfg: &Config, gap: Duration) -> Self {
+        let (queue, rx) = queue::channel(cfg.client_queue_bytes);
+        let writer = tokio::spawn(netkit::writer::run_with_gap(rx, wr, gap));
+        Outbound { queue, writer }
+    }
+
+    /// Queues raw bytes (the line port's prompt, frames before login).
+    pub fn push_raw(&self, bytes: bytes::Bytes) {
+        let _ = self.queue.push(bytes);
+    }
+
+    /// Lets the writer flush what is queued, then closes the socket. Bounded in time: a
+    /// peer that does not read cannot keep the task alive.
+    pub async fn finish(self) {
+        let Outbound { queue, mut writer } = self;
+        drop(queue);
+        if tokio::time::timeout(Duration::from_secs(5), &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    }
+}
+
+/// A logged-in client.
+pub struct Session {
+    /// The connection id, unique in this process.
+    pub conn: ConnId,
+    /// The logged-in name.
+    pub name: String,
+    /// Which port it came from.
+    pub format: Format,
+    /// Shared state.
+    pub hub: Arc<Hub>,
+}
+
+impl Session {
+    /// Registers `name` with the broker and waits for the answer. On success the hub has
+    /// already queued the welcome frame.
+    pub async fn login(
+        ctx: &Ctx,
+        conn: ConnId,
+        name: String,
+        peer: SocketAddr,
+        format: Format,
+        out: &QueueTx,
+    ) -> Result<Session, String> {
+        let ip = peer.ip().to_string();
+        let (done, link) = ctx.hub.begin_login(conn, &name, &ip, format, out.clone())?;
+        let hub = ctx.hub.clone();
+        if link
+            .send(&ToBroker::Register {
+                conn,
+                name: name.clone(),
+                ip,
+            })
+            .await
+            .is_err()
+        {
+            hub.leave(conn);
+            return Err(UNAVAILABLE.to_string());
+        }
+        match tokio::time::timeout(ctx.cfg.login_timeout, done).await {
+            Ok(Ok(Ok(()))) => Ok(Session {
+                conn,
+                name,
+                format,
+                hub,
+            }),
+            Ok(Ok(Err(reason))) => Err(reason),
+            Ok(Err(_)) => Err(UNAVAILABLE.to_string()),
+            Err(_) => {
+                hub.leave(conn);
+                Err("the chat service did not answer in time; try again shortly".to_string())
+            }
+        }
+    }
+
+    /// Queues a frame for this client.
+    pub fn reply(&self, frame: &ServerFrame) {
+        self.hub.send_to(self.conn, frame);
+    }
+
+    /// Queues an error frame (`msg` is prefixed with `Error: `).
+    pub fn error(&self, msg: impl std::fmt::Display) {
+        self.reply(&frames::error(self.hub.server_ip(), &self.name, msg));
+    }
+
+    /// Queues a notice.
+    pub fn system(&self, msg: impl Into<String>) {
+        self.reply(&frames::system(self.hub.server_ip(), &self.name, msg));
+    }
+
+    /// Leaves the chat: the broker frees the name and tells everyone.
+    pub async fn leave(self) {
+        if let Some(link) = self.hub.leave(self.conn) {
+            let _ = link.send(&ToBroker::Unregister { conn: self.conn }).await;
+        }
+    }
+}
+
+/// An error frame for a client that is not logged in (yet).
+pub fn login_error(
+    hub: &Hub,
+    name: &str,
+    msg: impl std::fmt::Display,
+    format: Format,
+) -> bytes::Bytes {
+    frames::encode(&frames::error(hub.server_ip(), name, msg), format)
+}
