@@ -7,14 +7,13 @@ use chat_common::json_stream::{JsonStreamDecoder, StreamError};
 use chat_common::link::ConnId;
 use chat_common::login::{self, LoginSplit};
 use chat_common::name::parse_name;
-use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
-use tokio_util::codec::FramedRead;
 
 use crate::cmd::{Command, Flow};
 use crate::frames::Format;
+use crate::reader::FrameReader;
 use crate::session::{Ctx, Outbound, Session, login_error};
 
 /// Serves one JSON-port connection until it closes.
@@ -62,9 +61,7 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
         };
     tracing::debug!(%peer, name = %session.name, "logged in (json)");
 
-    let mut frames = FramedRead::new(rd, JsonStreamDecoder::new(ctx.cfg.max_frame));
-    frames.read_buffer_mut().extend_from_slice(&buf);
-    drop(buf);
+    let mut frames = FrameReader::new(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
     loop {
         tokio::select! {
             item = frames.next() => match item {

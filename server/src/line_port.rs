@@ -4,19 +4,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chat_common::json_stream::StreamError;
 use chat_common::line::{LineCommand, LineDecoder};
 use chat_common::link::ConnId;
 use chat_common::name::validate_name;
-use futures_util::StreamExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio_util::codec::FramedRead;
 
 use crate::cmd::{Command, Flow};
 use crate::frames::Format;
 use crate::hub::UNAVAILABLE;
+use crate::reader::FrameReader;
 use crate::session::{Ctx, Outbound, Session};
 
 /// A person may mistype their nickname a few times before the connection is closed.
@@ -29,7 +27,7 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
     let _ = socket.set_nodelay(true);
     let (rd, wr) = socket.into_split();
     let out = Outbound::start(wr, &ctx.cfg, Duration::ZERO);
-    let mut lines = FramedRead::new(rd, LineDecoder::new(ctx.cfg.max_frame));
+    let mut lines = FrameReader::new(rd, LineDecoder::new(ctx.cfg.max_frame), BytesMut::new());
     out.push_raw(Bytes::from_static(PROMPT.as_bytes()));
 
     let Some(session) = login(&mut lines, peer, conn, &ctx, &out).await else {
@@ -65,7 +63,7 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
 
 /// Asks for a nickname until one is accepted, the attempts run out, or the peer goes.
 async fn login(
-    lines: &mut FramedRead<OwnedReadHalf, LineDecoder>,
+    lines: &mut FrameReader<LineDecoder>,
     peer: SocketAddr,
     conn: ConnId,
     ctx: &Ctx,

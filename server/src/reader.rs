@@ -1,0 +1,55 @@
+//! Buffered, decoded reading of a client socket.
+//!
+//! Like tokio-util's `FramedRead`, but it starts with bytes that were already read during
+//! the login (a name glued to the first frame) and decodes those before waiting for the
+//! socket again. `next` is cancel-safe, so it can sit in a `select!`.
+
+use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio_util::codec::Decoder;
+
+/// Reads at least this much spare room per system call.
+const READ_RESERVE: usize = 4096;
+
+/// A socket read half, its buffer and a decoder.
+pub struct FrameReader<D> {
+    rd: OwnedReadHalf,
+    buf: BytesMut,
+    decoder: D,
+    eof: bool,
+}
+
+impl<D: Decoder> FrameReader<D> {
+    /// Reads with `decoder`, starting from `buffered` bytes.
+    pub fn new(rd: OwnedReadHalf, decoder: D, buffered: BytesMut) -> Self {
+        FrameReader {
+            rd,
+            buf: buffered,
+            decoder,
+            eof: false,
+        }
+    }
+
+    /// The next decoded item; `None` once the peer closed and nothing is left.
+    pub async fn next(&mut self) -> Option<Result<D::Item, D::Error>> {
+        loop {
+            if self.eof {
+                return self.decoder.decode_eof(&mut self.buf).transpose();
+            }
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(item)) => return Some(Ok(item)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            if self.buf.capacity() - self.buf.len() < READ_RESERVE / 4 {
+                self.buf.reserve(READ_RESERVE);
+            }
+            match self.rd.read_buf(&mut self.buf).await {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+    }
+}

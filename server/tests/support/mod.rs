@@ -1,0 +1,378 @@
+//! Test harness: starts the real `broker` and `server` binaries on ephemeral ports and
+//! talks to them over real TCP, like any client would.
+//!
+//! Every wait has a deadline; nothing sleeps in place of a condition.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long any single expectation may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Path of a workspace binary, next to the one Cargo built for this test.
+pub fn bin(name: &str) -> PathBuf {
+    let server = PathBuf::from(env!("CARGO_BIN_EXE_server"));
+    let path = server.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} not found: build the workspace first (`cargo test --workspace` does)",
+        path.display()
+    );
+    path
+}
+
+/// A running process of ours, killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    /// Starts `name` with `args` and waits for `count` lines starting with a `listening on`
+    /// line; returns the process and the addresses, in order.
+    pub fn start(name: &str, args: &[&str], count: usize) -> (Proc, Vec<SocketAddr>) {
+        let mut cmd = Command::new(bin(name));
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped());
+        if std::env::var_os("CHAT_TEST_LOG").is_none() {
+            cmd.stderr(Stdio::null());
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut proc = Proc { child, lines: rx };
+        let mut addrs = Vec::new();
+        while addrs.len() < count {
+            let line = proc
+                .next_line()
+                .unwrap_or_else(|| panic!("{name} printed no listening line"));
+            if let Some((_, addr)) = line.split_once("listening on ") {
+                addrs.push(addr.trim().parse().expect("address"));
+            }
+        }
+        (proc, addrs)
+    }
+
+    /// The next stdout line, waiting at most [`TIMEOUT`].
+    pub fn next_line(&mut self) -> Option<String> {
+        self.lines.recv_timeout(TIMEOUT).ok()
+    }
+
+    /// Sends a signal (`libc::SIGTERM`, `libc::SIGKILL`, ...).
+    pub fn signal(&self, sig: i32) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for the process to exit; returns its exit code (None if killed by a signal).
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "process did not exit in time");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A broker on an ephemeral port.
+pub fn broker(extra: &[&str]) -> (Proc, SocketAddr) {
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (p, a) = Proc::start("broker", &args, 1);
+    (p, a[0])
+}
+
+/// A running server and its two ports.
+pub struct Server {
+    pub proc: Proc,
+    pub json: SocketAddr,
+    pub text: SocketAddr,
+}
+
+/// A server on ephemeral ports, linked to `broker`.
+pub fn server(broker: SocketAddr, extra: &[&str]) -> Server {
+    let b = broker.to_string();
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--text-listen",
+        "127.0.0.1:0",
+        "--broker",
+        &b,
+    ];
+    args.extend_from_slice(extra);
+    let (proc, a) = Proc::start("server", &args, 2);
+    Server {
+        proc,
+        json: a[0],
+        text: a[1],
+    }
+}
+
+/// A broker and one server.
+pub fn system() -> (Proc, Server) {
+    let (b, addr) = broker(&[]);
+    let s = server(addr, &[]);
+    (b, s)
+}
+
+/// A client of the JSON port, reading one frame per line (the server ends each with `\n`).
+pub struct JsonClient {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+    pub name: String,
+}
+
+impl JsonClient {
+    /// Connects without logging in.
+    pub fn connect(addr: SocketAddr) -> JsonClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        JsonClient {
+            stream,
+            reader,
+            name: String::new(),
+        }
+    }
+
+    /// Connects and sends the raw name the way the seed clients do; returns the client and
+    /// its first frame.
+    pub fn login_raw(addr: SocketAddr, raw: &[u8]) -> (JsonClient, Value) {
+        let mut c = JsonClient::connect(addr);
+        c.stream.write_all(raw).expect("write");
+        c.name = String::from_utf8_lossy(raw).trim().to_string();
+        let first = c.recv().expect("a first frame");
+        (c, first)
+    }
+
+    /// Logs in as `name` and checks the welcome.
+    pub fn login(addr: SocketAddr, name: &str) -> JsonClient {
+        let (c, welcome) = JsonClient::login_raw(addr, name.as_bytes());
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        assert!(
+            welcome["msg"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&format!("Welcome {name}")),
+            "{welcome}"
+        );
+        c
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a frame the way the class-chat clients build it.
+    pub fn send(&mut self, to: &str, msg: &str) {
+        let frame = json!({"from": {"name": self.name, "ip": "0.0.0.0"}, "to": to, "msg": msg});
+        self.send_raw(frame.to_string().as_bytes());
+    }
+
+    /// The next frame, or `None` on EOF or after `timeout`.
+    pub fn recv_within(&mut self, timeout: Duration) -> Option<Value> {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad frame {line:?}: {e}")),
+            ),
+        }
+    }
+
+    /// The next frame within [`TIMEOUT`].
+    pub fn recv(&mut self) -> Option<Value> {
+        self.recv_within(TIMEOUT)
+    }
+
+    /// Skips frames until one satisfies `pred`; panics after [`TIMEOUT`].
+    pub fn recv_until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{}: timed out waiting for {what}",
+                self.name
+            );
+            match self.recv_within(left) {
+                Some(v) if pred(&v) => return v,
+                Some(_) => {}
+                None => panic!("{}: connection ended while waiting for {what}", self.name),
+            }
+        }
+    }
+
+    /// Waits for a frame of `type` `kind`.
+    pub fn recv_type(&mut self, kind: &str) -> Value {
+        self.recv_until(kind, |v| v["type"] == kind)
+    }
+
+    /// Asserts the server closes the connection (after any frames) within [`TIMEOUT`];
+    /// returns the frames received before the close.
+    pub fn expect_closed(&mut self) -> Vec<Value> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut frames = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{}: connection not closed in time",
+                self.name
+            );
+            self.stream.set_read_timeout(Some(left)).expect("timeout");
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return frames,
+                Ok(_) => frames.push(serde_json::from_str(&line).unwrap_or(Value::String(line))),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return frames,
+                Err(e) => panic!("{}: waiting for close: {e}", self.name),
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives within `quiet`.
+    pub fn expect_silence(&mut self, quiet: Duration) {
+        if let Some(v) = self.recv_within(quiet) {
+            panic!("{}: expected nothing, got {v}", self.name);
+        }
+    }
+
+    /// Half-closes the write side.
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+}
+
+/// A client of the line port.
+pub struct LineClient {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl LineClient {
+    /// Connects and reads the nickname prompt.
+    pub fn connect(addr: SocketAddr) -> LineClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut c = LineClient { stream, reader };
+        let prompt = c.read_prompt();
+        assert!(prompt.contains("nickname"), "{prompt:?}");
+        c
+    }
+
+    /// Connects and logs in as `name`; returns the client and the welcome line.
+    pub fn login(addr: SocketAddr, name: &str) -> (LineClient, String) {
+        let mut c = LineClient::connect(addr);
+        c.send(name);
+        let welcome = c.recv().expect("welcome line");
+        assert!(welcome.contains(&format!("Welcome {name}")), "{welcome:?}");
+        (c, welcome)
+    }
+
+    /// Reads the prompt, which has no newline: everything up to `: `.
+    pub fn read_prompt(&mut self) -> String {
+        self.stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("timeout");
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b": ") {
+            match self.reader.read(&mut byte) {
+                Ok(1) => got.push(byte[0]),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// Sends one line.
+    pub fn send(&mut self, line: &str) {
+        self.stream
+            .write_all(format!("{line}\r\n").as_bytes())
+            .expect("write");
+    }
+
+    /// The next line without its `\r\n`, or `None` on EOF / timeout.
+    pub fn recv_within(&mut self, timeout: Duration) -> Option<String> {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_string()),
+        }
+    }
+
+    /// The next line within [`TIMEOUT`].
+    pub fn recv(&mut self) -> Option<String> {
+        self.recv_within(TIMEOUT)
+    }
+
+    /// Skips lines until one contains `needle`.
+    pub fn recv_containing(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for a line containing {needle:?}"
+            );
+            match self.recv_within(left) {
+                Some(l) if l.contains(needle) => return l,
+                Some(_) => {}
+                None => panic!("connection ended while waiting for {needle:?}"),
+            }
+        }
+    }
+}
+
+/// The `msg` of a frame as text.
+pub fn msg(v: &Value) -> &str {
+    v["msg"].as_str().unwrap_or("")
+}
+
+/// The `users` field of a frame as names.
+pub fn users(v: &Value) -> Vec<String> {
+    v["users"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
