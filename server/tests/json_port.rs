@@ -48,3 +48,268 @@ fn join_notices_reach_others_but_not_the_joiner() {
     );
     bob.expect_silence(Duration::from_millis(200));
 }
+
+#[test]
+fn duplicate_name_is_refused_and_closed() {
+    let (_b, s) = system();
+    let _alice = JsonClient::login(s.json, "alice");
+    let (mut dup, first) = JsonClient::login_raw(s.json, b"alice");
+    assert!(msg(&first).starts_with("Error"), "{first}");
+    assert!(msg(&first).contains("already in use"), "{first}");
+    assert_eq!(first["type"], "error");
+    dup.expect_closed();
+}
+
+#[test]
+fn invalid_names_are_refused_and_closed() {
+    let (_b, s) = system();
+    let long = "x".repeat(33);
+    let cases: Vec<&[u8]> = vec![
+        b"\n",
+        b"SERVER",
+        b"server",
+        b"Everyone",
+        b"/list",
+        b"!who",
+        b"@bob",
+        b"\\q",
+        b"a b",
+        b"tab\there",
+        long.as_bytes(),
+        b"\xff\xfe",
+    ];
+    for raw in cases {
+        let (mut c, first) = JsonClient::login_raw(s.json, raw);
+        assert!(msg(&first).starts_with("Error"), "{raw:?}: {first}");
+        c.expect_closed();
+    }
+    // The refused names did not take a slot: a valid login still works.
+    let _ok = JsonClient::login(s.json, "valid");
+}
+
+#[test]
+fn login_timeout_closes_a_silent_connection() {
+    let (_b, addr) = broker(&[]);
+    let s = server(addr, &["--login-timeout-ms", "300"]);
+    let mut silent = JsonClient::connect(s.json);
+    let frames = silent.expect_closed();
+    assert!(
+        frames.iter().any(|f| msg(f).starts_with("Error")),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn sender_is_stamped_by_the_server() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    alice.recv_type("join");
+    // Alice claims to be SERVER and then bob: the server ignores `from`.
+    alice.send_raw(br#"{"from":{"name":"SERVER","ip":"6.6.6.6"},"to":"bob","msg":"trust me"}"#);
+    alice.send_raw(br#"{"from":{"name":"bob","ip":"6.6.6.6"},"to":"*","msg":"i am bob"}"#);
+    let p = bob.recv_type("private");
+    assert_eq!(p["from"]["name"], "alice");
+    assert_eq!(p["from"]["ip"], "127.0.0.1");
+    assert_eq!(p["to"], "bob");
+    assert_eq!(msg(&p), "trust me");
+    let c = bob.recv_type("chat");
+    assert_eq!(c["from"]["name"], "alice");
+    assert_eq!(c["to"], "Everyone");
+}
+
+#[test]
+fn shout_is_confirmed_star_is_not_and_neither_echoes() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    let mut carol = JsonClient::login(s.json, "carol");
+    alice.recv_until("carol's join", |v| v["user"] == "carol");
+    bob.recv_type("join");
+    alice.send("/shout", "@bob look");
+    let confirm = alice.recv_type("system");
+    assert_eq!(msg(&confirm), "Message sent to 2 users");
+    for c in [&mut bob, &mut carol] {
+        let m = c.recv_type("chat");
+        assert_eq!(
+            msg(&m),
+            "@bob look",
+            "public text is never parsed for commands"
+        );
+        assert!(m["id"].as_u64().is_some());
+    }
+    alice.send("*", "quiet");
+    assert_eq!(msg(&bob.recv_type("chat")), "quiet");
+    assert_eq!(msg(&carol.recv_type("chat")), "quiet");
+    // No echo and no confirmation for `*`.
+    alice.expect_silence(Duration::from_millis(300));
+}
+
+#[test]
+fn private_messages_and_unknown_recipients() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    let mut carol = JsonClient::login(s.json, "carol");
+    alice.send("bob", "psst");
+    let p = bob.recv_type("private");
+    assert_eq!(
+        (p["from"]["name"].as_str(), msg(&p)),
+        (Some("alice"), "psst")
+    );
+    alice.send("zed", "anyone?");
+    let e = alice.recv_type("error");
+    assert!(
+        msg(&e).starts_with("Error") && msg(&e).contains("zed"),
+        "{e}"
+    );
+    // Sending *to* Everyone is not a broadcast (the seeds' heartbeats do this).
+    alice.send("Everyone", "heartbeat");
+    let e = alice.recv_type("error");
+    assert!(msg(&e).contains("Everyone"), "{e}");
+    carol.expect_silence(Duration::from_millis(300));
+}
+
+#[test]
+fn list_time_help_standard() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    let _bob = JsonClient::login(s.json, "bob");
+    alice.recv_type("join");
+    alice.send("/list", "");
+    let l = alice.recv_type("users");
+    assert_eq!(users(&l), ["alice", "bob"]);
+    assert!(msg(&l).contains("alice, bob"), "{l}");
+    alice.send("/time", "");
+    let t = alice.recv_type("system");
+    let text = msg(&t);
+    assert!(
+        text.len() == 8 && text.as_bytes()[2] == b':' && text.as_bytes()[5] == b':',
+        "HH:MM:SS expected: {t}"
+    );
+    alice.send("/help", "");
+    let h = alice.recv_type("system");
+    for cmd in ["/list", "/time", "/shout", "/standard", "/quit"] {
+        assert!(msg(&h).contains(cmd), "help lacks {cmd}: {h}");
+    }
+    alice.send("/standard", "");
+    let st = alice.recv_type("system");
+    assert!(
+        msg(&st).contains("\"from\"")
+            && msg(&st).contains("\"to\"")
+            && msg(&st).contains("\"msg\""),
+        "{st}"
+    );
+    alice.send("/bogus", "");
+    assert!(msg(&alice.recv_type("error")).contains("/bogus"));
+}
+
+#[test]
+fn quit_says_goodbye_closes_and_others_see_the_leave() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    alice.recv_type("join");
+    bob.send("/quit", "");
+    let frames = bob.expect_closed();
+    assert!(
+        frames.iter().any(|f| msg(f).contains("Goodbye")),
+        "{frames:?}"
+    );
+    let leave = alice.recv_type("leave");
+    assert_eq!(leave["user"], "bob");
+    // The name is free again.
+    let _bob2 = JsonClient::login(s.json, "bob");
+}
+
+#[test]
+fn a_stream_of_back_to_back_objects_is_parsed_in_order() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    alice.recv_type("join");
+    let mut burst = Vec::new();
+    for i in 0..100 {
+        let sep: &[u8] = match i % 3 {
+            0 => b"",
+            1 => b"\n",
+            _ => b" \r\n\t",
+        };
+        burst.extend_from_slice(
+            format!(r#"{{"from":{{"name":"alice","ip":"x"}},"to":"*","msg":"m{i} {{}}[]\"q\""}}"#)
+                .as_bytes(),
+        );
+        burst.extend_from_slice(sep);
+    }
+    // Split the burst at awkward places across writes.
+    for chunk in burst.chunks(7) {
+        alice.send_raw(chunk);
+    }
+    let mut last_id = 0;
+    for i in 0..100 {
+        let m = bob.recv_type("chat");
+        assert_eq!(msg(&m), format!("m{i} {{}}[]\"q\""));
+        let id = m["id"].as_u64().unwrap_or(0);
+        assert!(id > last_id, "ids increase");
+        last_id = id;
+    }
+}
+
+#[test]
+fn bad_frames_get_errors_and_the_connection_stays() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    alice.send_raw(br#"{"to": nope}"#);
+    assert!(msg(&alice.recv_type("error")).contains("not valid JSON"));
+    alice.send_raw(b"{\"to\":\"/list\",\"msg\":\"\xff\xfe\"}");
+    assert!(msg(&alice.recv_type("error")).contains("UTF-8"));
+    alice.send_raw(br#"{"to": 42, "msg": []}"#);
+    assert!(msg(&alice.recv_type("error")).contains("schema"));
+    alice.send_raw(b"just some text\n");
+    assert!(msg(&alice.recv_type("error")).contains("JSON object"));
+    alice.send("/list", "");
+    assert_eq!(users(&alice.recv_type("users")), ["alice"]);
+}
+
+#[test]
+fn oversized_frame_gets_an_error_and_closes() {
+    let (_b, addr) = broker(&[]);
+    let s = server(addr, &["--max-frame", "2000"]);
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    alice.send("*", &"y".repeat(1500));
+    assert_eq!(
+        msg(&bob.recv_type("chat")).len(),
+        1500,
+        "a frame under the limit passes"
+    );
+    alice.send("*", &"x".repeat(5000));
+    let frames = alice.expect_closed();
+    assert!(
+        frames
+            .iter()
+            .any(|f| msg(f).starts_with("Error") && msg(f).contains("2000")),
+        "{frames:?}"
+    );
+    let leave = bob.recv_type("leave");
+    assert_eq!(leave["user"], "alice");
+}
+
+#[test]
+fn large_payloads_arrive_intact() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    alice.recv_type("join");
+    let body: String = (0..50_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    for _ in 0..5 {
+        alice.send("bob", &body);
+        alice.send("*", &body);
+    }
+    for _ in 0..5 {
+        assert_eq!(msg(&bob.recv_type("private")), body);
+        assert_eq!(msg(&bob.recv_type("chat")), body);
+    }
+}
