@@ -46,6 +46,7 @@ impl ClientFrame {
     /// the client gets an error that says what was wrong.
     pub fn parse(bytes: &[u8]) -> Result<ClientFrame, FrameError> {
         let text = std::str::from_utf8(bytes).map_err(|_| FrameError::InvalidUtf8)?;
+        ensure_object(text)?;
         let wire: WireClientFrame = serde_json::from_str(text).map_err(|e| {
             use serde_json::error::Category;
             match e.classify() {
@@ -65,6 +66,17 @@ impl ClientFrame {
     /// which the server ignores anyway). Used by clients and tests.
     pub fn to_json(&self, from: &Sender) -> String {
         serde_json::json!({"from": from, "to": self.to, "msg": self.msg}).to_string()
+    }
+}
+
+/// serde's derived structs also accept a JSON array, by field position; a frame must be an
+/// object (design §2.3).
+fn ensure_object(text: &str) -> Result<(), FrameError> {
+    match text.trim_start().as_bytes().first() {
+        Some(b'{') | None => Ok(()),
+        Some(_) => Err(FrameError::WrongShape(
+            "a frame must be a JSON object".to_string(),
+        )),
     }
 }
 
@@ -179,6 +191,10 @@ impl ServerFrame {
 
     /// Parses one server frame (for clients and tests).
     pub fn parse(bytes: &[u8]) -> Result<ServerFrame, serde_json::Error> {
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') {
+            return Err(serde::de::Error::custom("a frame must be a JSON object"));
+        }
         serde_json::from_slice(bytes)
     }
 }

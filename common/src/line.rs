@@ -35,11 +35,16 @@ impl Decoder for LineDecoder {
     type Error = StreamError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
-        match buf[self.scanned..].iter().position(|&b| b == b'\n') {
-            Some(p) => {
-                let end = self.scanned + p;
+        let (newline, resume) = find_newline(buf, self.scanned);
+        match newline {
+            Some(end) => {
                 self.scanned = 0;
-                if end > self.max_line {
+                let content = if end > 0 && buf[end - 1] == b'\r' {
+                    end - 1
+                } else {
+                    end
+                };
+                if content > self.max_line {
                     return Err(StreamError::TooLarge {
                         limit: self.max_line,
                     });
@@ -48,11 +53,16 @@ impl Decoder for LineDecoder {
                 buf.advance(1);
                 Ok(Some(decode_line(&line)))
             }
-            None if buf.len() > self.max_line => Err(StreamError::TooLarge {
-                limit: self.max_line,
-            }),
+            // One extra byte may be the `\r` of a CRLF still waiting for its `\n`.
+            None if buf.len() > self.max_line
+                && !(buf.len() == self.max_line + 1 && buf.last() == Some(&b'\r')) =>
+            {
+                Err(StreamError::TooLarge {
+                    limit: self.max_line,
+                })
+            }
             None => {
-                self.scanned = buf.len();
+                self.scanned = resume;
                 Ok(None)
             }
         }
@@ -69,6 +79,45 @@ impl Decoder for LineDecoder {
         // A last line without a newline (`printf 'hi' | nc`) still counts.
         let line = buf.split();
         Ok(Some(decode_line(&line)))
+    }
+}
+
+/// Finds the next `\n` at or after `from`, stepping over telnet IAC sequences (a NAWS
+/// report may contain a 0x0A byte that is not a line end). Without one, returns where to
+/// resume scanning: the end, or the start of an IAC sequence that is not complete yet.
+fn find_newline(buf: &[u8], from: usize) -> (Option<usize>, usize) {
+    let mut i = from;
+    while i < buf.len() {
+        match buf[i] {
+            b'\n' => return (Some(i), i),
+            IAC => match telnet_sequence_len(&buf[i..]) {
+                Some(n) => i += n,
+                None => return (None, i),
+            },
+            _ => {
+                // Skip plain bytes quickly.
+                i += buf[i..]
+                    .iter()
+                    .position(|&b| b == b'\n' || b == IAC)
+                    .unwrap_or(buf.len() - i);
+            }
+        }
+    }
+    (None, i)
+}
+
+/// Length of the telnet sequence at the start of `seq` (which starts with IAC), or `None`
+/// if it is not complete yet.
+fn telnet_sequence_len(seq: &[u8]) -> Option<usize> {
+    match seq.get(1)? {
+        // WILL, WONT, DO, DONT take one option byte.
+        251..=254 => (seq.len() >= 3).then_some(3),
+        // SB ... IAC SE
+        250 => seq[2..]
+            .windows(2)
+            .position(|w| w == [IAC, 240])
+            .map(|p| p + 4),
+        _ => Some(2),
     }
 }
 
@@ -241,6 +290,9 @@ pub fn render(frame: &ServerFrame) -> String {
 
 /// Server-generated text may span lines (help); each gets the prefix.
 fn prefixed_lines(time: &str, prefix: &str, msg: &str) -> String {
+    if msg.is_empty() {
+        return format!("[{time}] {prefix}\r\n");
+    }
     msg.lines()
         .map(|l| format!("[{time}] {prefix}{}\r\n", sanitize(l)))
         .collect()

@@ -223,6 +223,8 @@ pub enum LinkError {
 #[derive(Debug)]
 pub struct LinkDecoder<T> {
     inner: LengthDelimitedCodec,
+    /// A length prefix was consumed and its body has not arrived yet.
+    mid_frame: bool,
     _msg: PhantomData<fn() -> T>,
 }
 
@@ -233,6 +235,7 @@ impl<T> LinkDecoder<T> {
             inner: LengthDelimitedCodec::builder()
                 .max_frame_length(max_frame)
                 .new_codec(),
+            mid_frame: false,
             _msg: PhantomData,
         }
     }
@@ -243,9 +246,30 @@ impl<T: DeserializeOwned> Decoder for LinkDecoder<T> {
     type Error = LinkError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<T>, LinkError> {
+        let before = buf.len();
         match self.inner.decode(buf)? {
-            Some(frame) => Ok(Some(serde_json::from_slice(&frame)?)),
-            None => Ok(None),
+            Some(frame) => {
+                self.mid_frame = false;
+                Ok(Some(serde_json::from_slice(&frame)?))
+            }
+            None => {
+                // The inner codec consumes the length prefix before the body arrives.
+                if buf.len() < before {
+                    self.mid_frame = true;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<T>, LinkError> {
+        match self.decode(buf)? {
+            Some(msg) => Ok(Some(msg)),
+            None if buf.is_empty() && !self.mid_frame => Ok(None),
+            None => Err(LinkError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "link closed in the middle of a message",
+            ))),
         }
     }
 }

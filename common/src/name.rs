@@ -52,7 +52,9 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if FORBIDDEN_FIRST.contains(&first) {
         return Err(NameError::ForbiddenFirst(first));
     }
-    if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+    // Full Unicode case folding: `ſerver` upper-cases to `SERVER`.
+    let upper = name.to_uppercase();
+    if RESERVED_NAMES.iter().any(|r| r.to_uppercase() == upper) {
         return Err(NameError::Reserved(name.to_string()));
     }
     Ok(())
@@ -65,7 +67,31 @@ fn is_forbidden_char(c: char) -> bool {
         || c.is_control()
         || matches!(c, '{' | '}' | '"' | ':' | ',')
         // Zero-width and bidirectional formatting characters make look-alike names.
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+        || is_invisible(c)
+}
+
+/// Zero-width, bidirectional and other invisible formatting characters (Unicode category
+/// Cf and friends): they make look-alike names (`bob` and `bob\u{AD}`).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{34F}'
+            | '\u{61C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// Decodes and validates the raw bytes of a login name.
