@@ -43,13 +43,26 @@ async fn main() -> anyhow::Result<()> {
         .context("the launcher has no directory")?;
 
     let (mut broker, mut broker_out) = spawn(&dir, "broker", &["--listen", &args.broker_listen])?;
-    let broker_addr = wait_listening(&mut broker_out, "broker", 1).await?.remove(0);
+    let broker_addr = wait_listening(&mut broker_out, "broker", 1)
+        .await?
+        .remove(0);
     let (mut server, mut server_out) = spawn(
         &dir,
         "server",
-        &["--broker", &broker_addr, "--listen", &args.listen, "--text-listen", &args.text_listen],
+        &[
+            "--broker",
+            &broker_addr,
+            "--listen",
+            &args.listen,
+            "--text-listen",
+            &args.text_listen,
+        ],
     )?;
-    let lines = if args.text_listen.eq_ignore_ascii_case("off") { 1 } else { 2 };
+    let lines = if args.text_listen.eq_ignore_ascii_case("off") {
+        1
+    } else {
+        2
+    };
     let server_addrs = match wait_listening(&mut server_out, "server", lines).await {
         Ok(a) => a,
         Err(e) => {
@@ -57,7 +70,10 @@ async fn main() -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    println!("chat is up: broker {broker_addr}, JSON port {}", server_addrs[0]);
+    println!(
+        "chat is up: broker {broker_addr}, JSON port {}",
+        server_addrs[0]
+    );
     if let Some(text) = server_addrs.get(1) {
         let port = text.rsplit(':').next().unwrap_or("65433");
         println!("line port {text}: try `nc localhost {port}`");
@@ -74,20 +90,33 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn(dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<(Child, Lines<BufReader<ChildStdout>>)> {
+fn spawn(
+    dir: &Path,
+    name: &str,
+    args: &[&str],
+) -> anyhow::Result<(Child, Lines<BufReader<ChildStdout>>)> {
     let path: PathBuf = dir.join(name);
     let mut child = Command::new(&path)
         .args(args)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {} (build the workspace first: cargo build --release)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "starting {} (build the workspace first: cargo build --release)",
+                path.display()
+            )
+        })?;
     let stdout = child.stdout.take().context("child stdout")?;
     Ok((child, BufReader::new(stdout).lines()))
 }
 
 /// Reads `count` `... listening on ADDR` lines and returns the addresses.
-async fn wait_listening(out: &mut Lines<BufReader<ChildStdout>>, name: &str, count: usize) -> anyhow::Result<Vec<String>> {
+async fn wait_listening(
+    out: &mut Lines<BufReader<ChildStdout>>,
+    name: &str,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
     let mut addrs = Vec::new();
     let read = async {
         while addrs.len() < count {

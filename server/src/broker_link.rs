@@ -11,11 +11,11 @@ use chat_common::link::{self, LINK_VERSION, LinkDecoder, ToBroker, ToServer};
 use futures_util::StreamExt;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{Hub, LinkTx};
+use crate::hub::Hub;
 
 /// Link settings.
 #[derive(Debug, Clone)]
@@ -24,12 +24,90 @@ pub struct LinkSettings {
     pub broker: String,
     /// Label sent in `Hello`, for the broker's logs.
     pub label: String,
-    /// Messages queued towards the broker before senders wait.
-    pub queue: usize,
+    /// Bytes queued towards the broker before senders wait.
+    pub queue_bytes: usize,
     /// Heartbeat interval; three silent intervals mean the broker is gone.
     pub heartbeat: Duration,
     /// Largest link message accepted.
     pub max_frame: usize,
+}
+
+/// The sending side of the broker link, as sessions use it.
+///
+/// The queue is bounded in bytes: a sender takes permits for its message's size from a
+/// semaphore and the writer returns them once the bytes are on the socket. A sender that
+/// finds the budget spent waits, which holds back the client it is serving (and, through
+/// TCP, that client's sender) instead of growing memory.
+#[derive(Clone)]
+pub struct LinkTx {
+    tx: mpsc::UnboundedSender<Queued>,
+    budget: Arc<Semaphore>,
+    max_permits: u32,
+}
+
+/// A message waiting for the link writer, holding its share of the byte budget.
+pub struct Queued {
+    bytes: Bytes,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl LinkTx {
+    /// A link queue of at most `bytes` bytes (a larger single message still passes, alone).
+    pub fn channel(bytes: usize) -> (LinkTx, mpsc::UnboundedReceiver<Queued>) {
+        let max_permits = u32::try_from(bytes.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let budget = Arc::new(Semaphore::new(max_permits as usize));
+        (
+            LinkTx {
+                tx,
+                budget,
+                max_permits,
+            },
+            rx,
+        )
+    }
+
+    fn permits(&self, bytes: &Bytes) -> u32 {
+        u32::try_from(bytes.len())
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.max_permits)
+    }
+
+    /// Queues a message for the broker, waiting while the link is congested (that wait is
+    /// the backpressure on the client that sent it). Fails if the link is gone.
+    pub async fn send(&self, msg: &ToBroker) -> Result<(), ()> {
+        let bytes = link::encode(msg);
+        let n = self.permits(&bytes);
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| ())?;
+        self.tx
+            .send(Queued {
+                bytes,
+                _permit: permit,
+            })
+            .map_err(|_| ())
+    }
+
+    /// Queues a message only if the budget allows it now (heartbeats, and replies from the
+    /// link reader, which must never wait).
+    pub fn try_send(&self, msg: &ToBroker) -> bool {
+        let bytes = link::encode(msg);
+        let n = self.permits(&bytes);
+        match self.budget.clone().try_acquire_many_owned(n) {
+            Ok(permit) => self
+                .tx
+                .send(Queued {
+                    bytes,
+                    _permit: permit,
+                })
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -83,7 +161,7 @@ async fn connect_and_serve(
     socket.set_nodelay(true)?;
     let (rd, wr) = socket.into_split();
     let mut frames = FramedRead::new(rd, LinkDecoder::<ToServer>::new(cfg.max_frame));
-    let (tx, rx) = mpsc::channel::<Bytes>(cfg.queue.max(16));
+    let (tx, rx) = LinkTx::channel(cfg.queue_bytes);
     let writer = tokio::spawn(write_loop(rx, wr));
     // Whatever happens below, the writer must not outlive this link.
     let mut writer = AbortOnDrop(writer);
@@ -93,10 +171,7 @@ async fn connect_and_serve(
         version: LINK_VERSION,
         token: None,
     };
-    tx.send(link::encode(&hello))
-        .await
-        .ok()
-        .context("link writer stopped")?;
+    tx.send(&hello).await.ok().context("link writer stopped")?;
     let idle = cfg.heartbeat * 3;
     let (server_id, users) = match tokio::time::timeout(idle, frames.next()).await {
         Ok(Some(Ok(ToServer::Hello { server_id, users }))) => (server_id, users),
@@ -108,7 +183,7 @@ async fn connect_and_serve(
         Ok(None) => bail!("the broker closed the link during the handshake"),
         Err(_) => bail!("no hello from the broker within {idle:?}"),
     };
-    let rejoin = hub.link_up(server_id, users, LinkTx::new(tx.clone()));
+    let rejoin = hub.link_up(server_id, users, tx.clone());
     tracing::info!(
         server_id,
         rejoining = rejoin.len(),
@@ -120,7 +195,7 @@ async fn connect_and_serve(
         hub.notify_all("The chat service is back.");
     }
     for msg in rejoin {
-        if tx.send(link::encode(&msg)).await.is_err() {
+        if tx.send(&msg).await.is_err() {
             return Ok(true);
         }
     }
@@ -133,7 +208,9 @@ async fn connect_and_serve(
                 Ok(Some(Ok(event))) => {
                     if let Some(reply) = hub.apply(event) {
                         // Never wait here: the link reader must keep draining the broker.
-                        let _ = tx.try_send(link::encode(&reply));
+                        if !tx.try_send(&reply) {
+                            tracing::warn!("broker link congested; dropping {reply:?}");
+                        }
                     }
                 }
                 Ok(Some(Err(e))) => return Err(e).context("reading from the broker"),
@@ -141,7 +218,8 @@ async fn connect_and_serve(
                 Err(_) => bail!("no heartbeat from the broker for {idle:?}"),
             },
             _ = beat.tick() => {
-                let _ = tx.try_send(link::encode(&ToBroker::Ping));
+                // Skipped when the link is congested: the traffic itself proves liveness.
+                let _ = tx.try_send(&ToBroker::Ping);
             }
             _ = stop.cancelled() => {
                 // Shutting down: let the writer flush what the sessions queued on their
@@ -164,14 +242,18 @@ impl Drop for AbortOnDrop {
 }
 
 /// Writes queued link messages, several per system call when they pile up.
-async fn write_loop<W: AsyncWrite + Unpin>(mut rx: mpsc::Receiver<Bytes>, mut sink: W) {
-    let mut batch = Vec::with_capacity(64);
+async fn write_loop<W: AsyncWrite + Unpin>(mut rx: mpsc::UnboundedReceiver<Queued>, mut sink: W) {
+    let mut queued = Vec::with_capacity(64);
+    let mut batch: Vec<Bytes> = Vec::with_capacity(64);
     let mut buf = Vec::new();
-    while rx.recv_many(&mut batch, 256).await > 0 {
+    while rx.recv_many(&mut queued, 256).await > 0 {
+        batch.extend(queued.iter().map(|q| q.bytes.clone()));
         if let Err(e) = netkit::writer::write_batch(&mut sink, &batch, &mut buf).await {
             tracing::warn!("writing to the broker failed: {e}");
             return;
         }
         batch.clear();
+        // Dropping the messages returns their bytes to the budget.
+        queued.clear();
     }
 }

@@ -32,9 +32,9 @@ pub struct Args {
     #[arg(long, env = "CHAT_CLIENT_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub client_queue_bytes: usize,
 
-    /// Messages that may wait for the broker link before clients are held back.
-    #[arg(long, env = "CHAT_LINK_QUEUE", default_value_t = 16 * 1024)]
-    pub link_queue: usize,
+    /// Bytes that may wait for the broker link before clients are held back.
+    #[arg(long, env = "CHAT_LINK_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub link_queue_bytes: usize,
 
     /// A connection that sends no name within this many milliseconds is closed.
     #[arg(long, env = "CHAT_LOGIN_TIMEOUT_MS", default_value_t = 10_000)]

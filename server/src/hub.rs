@@ -10,33 +10,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use chat_common::ServerFrame;
-use chat_common::link::{self, ConnId, ServerId, ToBroker, ToServer};
+use chat_common::link::{ConnId, ServerId, ToBroker, ToServer};
 use netkit::queue::{PushError, QueueTx};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use crate::broker_link::LinkTx;
 use crate::frames::{self, Encoded, Format};
 
 /// What a login waits for: `Ok` once the welcome is queued, or the reason it failed.
 pub type LoginResult = Result<(), String>;
-
-/// The sending side of the broker link, as sessions use it.
-#[derive(Clone)]
-pub struct LinkTx {
-    tx: mpsc::Sender<Bytes>,
-}
-
-impl LinkTx {
-    /// Wraps the link writer's channel.
-    pub fn new(tx: mpsc::Sender<Bytes>) -> Self {
-        LinkTx { tx }
-    }
-
-    /// Queues a message for the broker, waiting while the link is congested (that wait is
-    /// the backpressure on the client that sent it). Fails if the link is gone.
-    pub async fn send(&self, msg: &ToBroker) -> Result<(), ()> {
-        self.tx.send(link::encode(msg)).await.map_err(|_| ())
-    }
-}
 
 enum ClientState {
     /// Registration sent to the broker; receives nothing yet.

@@ -60,7 +60,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let link_cfg = broker_link::LinkSettings {
         broker: args.broker.clone(),
         label: format!("server {json_addr}"),
-        queue: args.link_queue,
+        queue_bytes: args.link_queue_bytes,
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
         max_frame: chat_common::link::DEFAULT_MAX_LINK_FRAME.max(args.max_frame + 4096),
     };
