@@ -22,6 +22,11 @@ pub struct Args {
     #[arg(long, env = "CHAT_LINK_QUEUE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub link_queue_bytes: usize,
 
+    /// Bytes of messages read from the servers and waiting to be routed; when they are
+    /// used up, the links stop reading until the router catches up.
+    #[arg(long, env = "CHAT_INBOX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub inbox_bytes: usize,
+
     /// Heartbeat interval of the server links in milliseconds; a link silent for three
     /// intervals is considered dead.
     #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]

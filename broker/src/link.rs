@@ -1,13 +1,14 @@
 //! One server's link: handshake, then reading messages into the router's inbox while a
 //! writer task drains the server's outbound queue.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_common::link::{self, LINK_VERSION, LinkDecoder, ServerId, ToBroker, ToServer};
 use futures_util::StreamExt;
 use netkit::queue;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +23,21 @@ pub struct LinkConfig {
     pub queue_bytes: usize,
     /// A link silent for this long is dead (three heartbeats).
     pub idle_timeout: Duration,
+    /// Bytes of messages read from all links and not yet handled by the router.
+    pub inbox_budget: Arc<Semaphore>,
+}
+
+/// Largest share of the inbox budget one message takes.
+pub const MAX_WEIGHT: u32 = 16 * 1024 * 1024;
+
+/// Roughly the memory a message holds: its text plus the envelope.
+fn weight(msg: &ToBroker) -> u32 {
+    let text = match msg {
+        ToBroker::Public { msg, .. } | ToBroker::Private { msg, .. } => msg.len(),
+        ToBroker::Register { name, ip, .. } => name.len() + ip.len(),
+        _ => 0,
+    };
+    u32::try_from(text + 64).unwrap_or(u32::MAX).min(MAX_WEIGHT)
 }
 
 /// Serves one server link until it closes, fails, goes silent, or the broker shuts down.
@@ -77,7 +93,12 @@ pub async fn serve(
         tokio::select! {
             next = tokio::time::timeout(cfg.idle_timeout, frames.next()) => match next {
                 Ok(Some(Ok(msg))) => {
-                    if inbox.send(Input::Message { id, msg }).await.is_err() {
+                    // Waiting for budget holds this server back (TCP does the rest) instead
+                    // of letting the inbox grow.
+                    let Ok(permit) = cfg.inbox_budget.clone().acquire_many_owned(weight(&msg)).await else {
+                        break;
+                    };
+                    if inbox.send(Input::Message { id, msg, permit }).await.is_err() {
                         break;
                     }
                 }

@@ -15,7 +15,7 @@ use crate::router;
 /// Serves links accepted on `listener` until `shutdown` resolves, then closes every link
 /// and waits (bounded) for them to finish.
 pub async fn run(listener: TcpListener, cfg: LinkConfig, shutdown: impl Future<Output = ()>) {
-    let (inbox_tx, inbox_rx) = mpsc::channel(4096);
+    let (inbox_tx, inbox_rx) = mpsc::channel(1024);
     let router = tokio::spawn(router::run(inbox_rx));
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();

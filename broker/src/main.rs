@@ -9,10 +9,12 @@ mod link;
 mod listener;
 mod router;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use tokio::sync::Semaphore;
 
 fn main() -> anyhow::Result<()> {
     let args = cli::Args::parse();
@@ -36,6 +38,9 @@ async fn run(args: cli::Args) -> anyhow::Result<()> {
         max_frame: args.max_link_frame,
         queue_bytes: args.link_queue_bytes,
         idle_timeout: heartbeat * 3,
+        inbox_budget: Arc::new(Semaphore::new(
+            args.inbox_bytes.max(link::MAX_WEIGHT as usize),
+        )),
     };
     listener::run(listener, cfg, netkit::shutdown::signal()).await;
     tracing::info!("broker stopped");

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use chat_common::clock::now_ms;
 use chat_common::link::{self, ServerId, ToBroker, ToServer};
 use netkit::queue::{PushError, QueueTx};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::directory::{Directory, Out};
 
@@ -33,6 +33,8 @@ pub enum Input {
         id: ServerId,
         /// The message.
         msg: ToBroker,
+        /// Its share of the inbox's byte budget, returned once it is handled.
+        permit: OwnedSemaphorePermit,
     },
     /// A server's link is gone.
     Detach {
@@ -54,7 +56,10 @@ pub async fn run(mut inbox: mpsc::Receiver<Input>) {
                 queues.insert(id, queue);
                 dir.attach(id, label, &mut out);
             }
-            Input::Message { id, msg } => dir.handle(id, msg, now, &mut out),
+            Input::Message { id, msg, permit } => {
+                dir.handle(id, msg, now, &mut out);
+                drop(permit);
+            }
             Input::Detach { id } => {
                 if queues.remove(&id).is_some() {
                     tracing::info!(server = id, "server detached");
