@@ -40,6 +40,9 @@ pub async fn run(listener: TcpListener, cfg: LinkConfig, shutdown: impl Future<O
     }
     tracing::info!("shutting down: closing server links");
     drop(listener);
+    // Stop routing first: the links closing one by one must not be announced to the
+    // servers still attached as their users leaving.
+    router.abort();
     stop.cancel();
     tracker.close();
     if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
@@ -49,5 +52,4 @@ pub async fn run(listener: TcpListener, cfg: LinkConfig, shutdown: impl Future<O
         tracing::warn!("some links did not close in time");
     }
     drop(inbox_tx);
-    let _ = tokio::time::timeout(Duration::from_secs(1), router).await;
 }

@@ -43,7 +43,7 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
                         break;
                     }
                 }
-                Some(Ok(Err(bad))) => session.error(bad),
+                Some(Ok(Err(_))) => session.error("that line is not valid UTF-8"),
                 Some(Err(StreamError::TooLarge { limit })) => {
                     session.error(format!("line longer than {limit} bytes; closing the connection"));
                     break;
@@ -77,14 +77,14 @@ async fn login(
         };
         let name = match line {
             Ok(Some(Ok(Ok(name)))) => name.trim().to_string(),
-            Ok(Some(Ok(Err(e)))) => {
-                say(format!("Error: {e}\r\n{PROMPT}"));
+            Ok(Some(Ok(Err(_)))) => {
+                say(format!("Error: that line is not valid UTF-8\r\n{PROMPT}"));
                 continue;
             }
             Err(_) => {
+                let secs = ctx.cfg.login_timeout.as_secs_f32();
                 say(format!(
-                    "\r\nError: no nickname received within {} s. Bye.\r\n",
-                    ctx.cfg.login_timeout.as_secs()
+                    "\r\nError: no nickname received within {secs} s. Bye.\r\n"
                 ));
                 return None;
             }
