@@ -15,7 +15,7 @@
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::Decoder;
 
-use crate::frame::{ClientFrame, FrameError};
+use crate::frame::{ClientFrame, FrameError, ServerFrame};
 
 /// A fatal decoding error: the connection must be closed.
 #[derive(Debug, thiserror::Error)]
@@ -47,19 +47,20 @@ enum Scan {
     Junk,
 }
 
-/// A [`Decoder`] of client frames from a stream of concatenated JSON objects.
+/// Finds the boundaries of concatenated JSON values in a byte stream and yields each
+/// value's bytes; the typed decoders below parse them.
 #[derive(Debug)]
-pub struct JsonStreamDecoder {
+pub struct JsonSplitter {
     max_frame: usize,
     scan: Scan,
     /// Bytes at the front of the buffer already scanned in state `scan`.
     scanned: usize,
 }
 
-impl JsonStreamDecoder {
-    /// A decoder that accepts frames of at most `max_frame` bytes.
+impl JsonSplitter {
+    /// A splitter that accepts frames of at most `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
-        JsonStreamDecoder {
+        JsonSplitter {
             max_frame: max_frame.max(2),
             scan: Scan::Idle,
             scanned: 0,
@@ -132,8 +133,8 @@ impl JsonStreamDecoder {
     }
 }
 
-impl Decoder for JsonStreamDecoder {
-    type Item = Result<ClientFrame, FrameError>;
+impl Decoder for JsonSplitter {
+    type Item = Result<BytesMut, FrameError>;
     type Error = StreamError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
@@ -166,7 +167,7 @@ impl Decoder for JsonStreamDecoder {
                 if was_junk {
                     Ok(Some(Err(FrameError::NotAnObject)))
                 } else {
-                    Ok(Some(ClientFrame::parse(&frame)))
+                    Ok(Some(Ok(frame)))
                 }
             }
             None if buf.len() > limit => Err(StreamError::TooLarge { limit }),
@@ -192,6 +193,85 @@ impl Decoder for JsonStreamDecoder {
         } else {
             FrameError::Truncated
         })))
+    }
+}
+
+/// A [`Decoder`] of client frames from a stream of concatenated JSON objects (the server's
+/// side of the JSON port).
+#[derive(Debug)]
+pub struct JsonStreamDecoder {
+    splitter: JsonSplitter,
+}
+
+impl JsonStreamDecoder {
+    /// A decoder that accepts frames of at most `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        JsonStreamDecoder {
+            splitter: JsonSplitter::new(max_frame),
+        }
+    }
+
+    /// The configured frame limit.
+    pub fn max_frame(&self) -> usize {
+        self.splitter.max_frame()
+    }
+}
+
+impl Decoder for JsonStreamDecoder {
+    type Item = Result<ClientFrame, FrameError>;
+    type Error = StreamError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
+        Ok(self
+            .splitter
+            .decode(buf)?
+            .map(|r| r.and_then(|f| ClientFrame::parse(&f))))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
+        Ok(self
+            .splitter
+            .decode_eof(buf)?
+            .map(|r| r.and_then(|f| ClientFrame::parse(&f))))
+    }
+}
+
+/// A [`Decoder`] of server frames (the client's side of the JSON port). It does not rely on
+/// the newline the server writes after each frame, so it also reads other servers' output.
+#[derive(Debug)]
+pub struct ServerFrameDecoder {
+    splitter: JsonSplitter,
+}
+
+impl ServerFrameDecoder {
+    /// A decoder that accepts frames of at most `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        ServerFrameDecoder {
+            splitter: JsonSplitter::new(max_frame),
+        }
+    }
+}
+
+fn parse_server(frame: &[u8]) -> Result<ServerFrame, FrameError> {
+    ServerFrame::parse(frame).map_err(|e| FrameError::InvalidJson(e.to_string()))
+}
+
+impl Decoder for ServerFrameDecoder {
+    type Item = Result<ServerFrame, FrameError>;
+    type Error = StreamError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
+        Ok(self
+            .splitter
+            .decode(buf)?
+            .map(|r| r.and_then(|f| parse_server(&f))))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
+        Ok(self
+            .splitter
+            .decode_eof(buf)?
+            .map(|r| r.and_then(|f| parse_server(&f))))
     }
 }
 
@@ -310,6 +390,32 @@ mod tests {
         let (frames, err) = decode_all(&raw, 1 << 20);
         assert!(err.is_none());
         assert_eq!(frames[0].as_ref().map(|f| f.to.as_str()), Ok("a"));
+    }
+
+    #[test]
+    fn server_frames_decode_from_the_servers_output() {
+        use crate::frame::{FrameKind, Sender};
+        let mut f = ServerFrame::new(
+            Sender {
+                name: "a".into(),
+                ip: "1".into(),
+            },
+            "b",
+            "x}{",
+            FrameKind::Chat,
+        );
+        f.id = Some(3);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&f.to_bytes());
+        buf.extend_from_slice(&f.to_bytes());
+        buf.extend_from_slice(b"{\"bad\":1}");
+        let mut dec = ServerFrameDecoder::new(1024);
+        assert_eq!(dec.decode(&mut buf).unwrap(), Some(Ok(f.clone())));
+        assert_eq!(dec.decode(&mut buf).unwrap(), Some(Ok(f)));
+        assert!(matches!(
+            dec.decode(&mut buf).unwrap(),
+            Some(Err(FrameError::InvalidJson(_)))
+        ));
     }
 
     #[test]

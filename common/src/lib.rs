@@ -23,7 +23,7 @@ pub mod login;
 pub mod name;
 
 pub use frame::{ClientFrame, FrameError, FrameKind, Sender, ServerFrame};
-pub use json_stream::{JsonStreamDecoder, StreamError};
+pub use json_stream::{JsonStreamDecoder, ServerFrameDecoder, StreamError};
 
 /// Default largest frame accepted on the client ports: 1 MiB, so the seeds' 50 KB payload
 /// tests fit with plenty of room.
