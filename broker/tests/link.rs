@@ -1,0 +1,223 @@
+//! The broker binary over its real link port, with a hand-driven "server" on each link:
+//! handshake, version check, registration, routing, and a dead link freeing its names.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use chat_common::link::{self, LINK_VERSION, LinkDecoder, ToBroker, ToServer};
+use tokio_util::codec::Decoder;
+
+struct Broker(Child, SocketAddr);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn broker() -> Broker {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn broker");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .parse()
+        .expect("addr");
+    Broker(child, addr)
+}
+
+/// A fake front-end server speaking the link protocol by hand.
+struct Link {
+    stream: TcpStream,
+    buf: BytesMut,
+    dec: LinkDecoder<ToServer>,
+}
+
+impl Link {
+    fn connect(addr: SocketAddr) -> Link {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Link {
+            stream,
+            buf: BytesMut::new(),
+            dec: LinkDecoder::new(1 << 20),
+        }
+    }
+
+    fn hello(addr: SocketAddr) -> (Link, u32, Vec<String>) {
+        let mut l = Link::connect(addr);
+        l.send(&ToBroker::Hello {
+            label: "test".into(),
+            version: LINK_VERSION,
+            token: None,
+        });
+        match l.recv() {
+            Some(ToServer::Hello { server_id, users }) => (l, server_id, users),
+            other => panic!("expected Hello, got {other:?}"),
+        }
+    }
+
+    fn send(&mut self, msg: &ToBroker) {
+        self.stream.write_all(&link::encode(msg)).expect("write");
+    }
+
+    /// The next message other than Pong; `None` when the broker closes the link.
+    fn recv(&mut self) -> Option<ToServer> {
+        loop {
+            match self.dec.decode(&mut self.buf).expect("valid link message") {
+                Some(ToServer::Pong) => continue,
+                Some(m) => return Some(m),
+                None => {}
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).expect("read (timed out?)");
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+#[test]
+fn help_lists_the_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_broker"))
+        .arg("--help")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--link-queue-bytes",
+        "--heartbeat-ms",
+        "CHAT_BROKER_LISTEN",
+    ] {
+        assert!(text.contains(flag), "--help lacks {flag}:\n{text}");
+    }
+}
+
+#[test]
+fn a_wrong_version_is_rejected() {
+    let b = broker();
+    let mut l = Link::connect(b.1);
+    l.send(&ToBroker::Hello {
+        label: "old".into(),
+        version: LINK_VERSION + 1,
+        token: None,
+    });
+    assert!(matches!(l.recv(), Some(ToServer::Rejected { .. })));
+    assert_eq!(l.recv(), None, "the link is closed after the rejection");
+}
+
+#[test]
+fn garbage_instead_of_hello_is_rejected() {
+    let b = broker();
+    let mut l = Link::connect(b.1);
+    l.stream
+        .write_all(&[0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o'])
+        .expect("write");
+    assert!(matches!(l.recv(), Some(ToServer::Rejected { .. })));
+}
+
+#[test]
+fn registration_routing_and_a_dead_link() {
+    let b = broker();
+    let (mut a, a_id, users) = Link::hello(b.1);
+    assert!(users.is_empty());
+    let (mut c, _, _) = Link::hello(b.1);
+
+    a.send(&ToBroker::Register {
+        conn: 1,
+        name: "alice".into(),
+        ip: "10.1.1.1".into(),
+    });
+    assert!(
+        matches!(a.recv(), Some(ToServer::Registered { conn: 1, ref name, .. }) if name == "alice")
+    );
+    assert!(matches!(c.recv(), Some(ToServer::Joined { ref name, .. }) if name == "alice"));
+    c.send(&ToBroker::Register {
+        conn: 7,
+        name: "alice".into(),
+        ip: "10.2.2.2".into(),
+    });
+    assert!(matches!(c.recv(), Some(ToServer::Refused { conn: 7, .. })));
+    c.send(&ToBroker::Register {
+        conn: 7,
+        name: "bob".into(),
+        ip: "10.2.2.2".into(),
+    });
+    assert!(matches!(
+        c.recv(),
+        Some(ToServer::Registered { conn: 7, .. })
+    ));
+    assert!(matches!(a.recv(), Some(ToServer::Joined { ref name, .. }) if name == "bob"));
+
+    a.send(&ToBroker::Public {
+        conn: 1,
+        req: 42,
+        msg: "hi".into(),
+    });
+    for l in [&mut a, &mut c] {
+        match l.recv() {
+            Some(ToServer::Public {
+                from,
+                msg,
+                origin,
+                recipients,
+                ..
+            }) => {
+                assert_eq!(
+                    (from.name.as_str(), from.ip.as_str(), msg.as_str()),
+                    ("alice", "10.1.1.1", "hi")
+                );
+                assert_eq!(
+                    (origin.server, origin.conn, origin.req, recipients),
+                    (a_id, 1, 42, 1)
+                );
+            }
+            other => panic!("expected Public, got {other:?}"),
+        }
+    }
+    c.send(&ToBroker::Private {
+        conn: 7,
+        req: 1,
+        to: "alice".into(),
+        msg: "psst".into(),
+    });
+    assert!(matches!(
+        c.recv(),
+        Some(ToServer::Delivered { conn: 7, req: 1 })
+    ));
+    assert!(
+        matches!(a.recv(), Some(ToServer::Private { to_conn: 1, ref msg, .. }) if msg == "psst")
+    );
+
+    // Server A's link dies: alice leaves, and her name is free at once.
+    drop(a);
+    assert!(matches!(c.recv(), Some(ToServer::Left { ref name, .. }) if name == "alice"));
+    c.send(&ToBroker::Register {
+        conn: 8,
+        name: "alice".into(),
+        ip: "10.2.2.2".into(),
+    });
+    assert!(matches!(
+        c.recv(),
+        Some(ToServer::Registered { conn: 8, .. })
+    ));
+}
