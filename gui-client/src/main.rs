@@ -1,0 +1,84 @@
+//! `gui-client`: the chat system's desktop client.
+//!
+//! `gui-client --server HOST:PORT --name NAME --connect` skips the connect screen.
+
+use anyhow::Context;
+use clap::Parser;
+use gui_client::app::{ChatApp, FORM_KEY};
+use gui_client::state::{ConnectForm, DEFAULT_SCROLLBACK};
+
+/// Desktop client for the chat system.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Server to use, as HOST:PORT (remembered between runs).
+    #[arg(long, env = "CHAT_SERVER")]
+    server: Option<String>,
+    /// User name (remembered between runs).
+    #[arg(long, env = "CHAT_NAME")]
+    name: Option<String>,
+    /// Connect at start instead of showing the connect screen.
+    #[arg(long)]
+    connect: bool,
+    /// Most messages kept on screen; older ones are dropped.
+    #[arg(long, env = "CHAT_SCROLLBACK", default_value_t = DEFAULT_SCROLLBACK)]
+    scrollback: usize,
+}
+
+const ICON: &[u8] = include_bytes!("../../assets/icon.png");
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Chat")
+        .with_inner_size([900.0, 600.0])
+        .with_min_inner_size([480.0, 320.0]);
+    match eframe::icon_data::from_png_bytes(ICON) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(e) => tracing::warn!("cannot load the app icon: {e}"),
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "chat-gui-client",
+        options,
+        Box::new(move |cc| {
+            let mut form: ConnectForm = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, FORM_KEY))
+                .unwrap_or_default();
+            if let Some(server) = &args.server {
+                let (host, port) = server
+                    .rsplit_once(':')
+                    .unwrap_or((server.as_str(), "65432"));
+                form.host = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string();
+                form.port = port.to_string();
+            }
+            if let Some(name) = &args.name {
+                form.name = name.clone();
+            }
+            // Light or dark, following the system.
+            cc.egui_ctx
+                .options_mut(|o| o.theme_preference = egui::ThemePreference::System);
+            let mut app = ChatApp::new(form, args.scrollback);
+            if args.connect {
+                app.connect_now(&cc.egui_ctx);
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))
+    .context("running the window (is there a display? DISPLAY or WAYLAND_DISPLAY must be set)")
+}

@@ -1,0 +1,59 @@
+//! The connect screen: host, port, name, Connect, and the reason a connection failed.
+
+use egui::{Align, Layout, RichText};
+
+use super::UiAction;
+use crate::state::{ChatState, Phase};
+
+/// Draws the connect screen.
+pub fn show(ui: &mut egui::Ui, state: &mut ChatState, actions: &mut Vec<UiAction>) {
+    egui::CentralPanel::default().show(ui, |ui| {
+        ui.with_layout(Layout::top_down(Align::Center), |ui| {
+            ui.add_space(40.0);
+            ui.heading("Chat");
+            ui.add_space(20.0);
+            let busy = matches!(state.phase, Phase::Connecting { .. });
+            let mut enter = false;
+            egui::Grid::new("connect-form")
+                .num_columns(2)
+                .spacing([12.0, 10.0])
+                .show(ui, |ui| {
+                    enter |= field(ui, "Server:", &mut state.form.host, 220.0);
+                    ui.end_row();
+                    enter |= field(ui, "Port:", &mut state.form.port, 80.0);
+                    ui.end_row();
+                    enter |= field(ui, "Name:", &mut state.form.name, 220.0);
+                    ui.end_row();
+                });
+            ui.add_space(12.0);
+            let button = ui.add_enabled(!busy, egui::Button::new("Connect"));
+            if (button.clicked() || enter) && !busy {
+                actions.push(UiAction::Connect);
+            }
+            if busy {
+                ui.add_space(8.0);
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(format!("Connecting to {}...", state.server));
+                });
+            }
+            if let Some(err) = &state.connect_error {
+                ui.add_space(12.0);
+                ui.label(
+                    RichText::new(err)
+                        .color(ui.visuals().error_fg_color)
+                        .strong(),
+                );
+            }
+        });
+    });
+}
+
+/// A labelled single-line field; true when Enter was pressed in it.
+fn field(ui: &mut egui::Ui, label: &str, value: &mut String, width: f32) -> bool {
+    let label = ui.label(label);
+    let response = ui
+        .add(egui::TextEdit::singleline(value).desired_width(width))
+        .labelled_by(label.id);
+    response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
+}

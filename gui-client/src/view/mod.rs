@@ -1,0 +1,37 @@
+//! The egui view: draws the state and reports what the user did as [`UiAction`]s. The
+//! only state it writes is text the user types into its fields.
+
+mod chat;
+mod connect;
+
+use std::time::Instant;
+
+use crate::state::ChatState;
+
+/// Something the user did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiAction {
+    /// Pressed Connect.
+    Connect,
+    /// Pressed Disconnect.
+    Disconnect,
+    /// Pressed Reconnect.
+    Reconnect,
+    /// Wants the connect screen back.
+    BackToConnect,
+    /// Pressed Enter or Send in the message box.
+    Submit,
+    /// Clicked a user in the list.
+    UserClicked(String),
+}
+
+/// Draws the screen the state calls for.
+pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant) -> Vec<UiAction> {
+    let mut actions = Vec::new();
+    if state.in_chat {
+        chat::show(ui, state, now, &mut actions);
+    } else {
+        connect::show(ui, state, &mut actions);
+    }
+    actions
+}
