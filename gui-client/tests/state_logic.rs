@@ -1,0 +1,510 @@
+//! The client's state layer, driven by events and user actions, without a window or socket.
+
+use std::time::{Duration, Instant};
+
+use chat_common::{ClientFrame, FrameKind, Sender, ServerFrame};
+use gui_client::state::{Action, ChatState, ConnectForm, GHOST_RETRIES, LineKind, NetEvent, Phase};
+
+fn form(name: &str) -> ConnectForm {
+    ConnectForm {
+        host: "127.0.0.1".into(),
+        port: "65432".into(),
+        name: name.into(),
+    }
+}
+
+fn frame(kind: FrameKind, from: &str, msg: &str) -> ServerFrame {
+    let mut f = ServerFrame::new(
+        Sender {
+            name: from.into(),
+            ip: "127.0.0.1".into(),
+        },
+        "alice",
+        msg,
+        kind,
+    );
+    f.ts = Some(1_700_000_000_000);
+    f
+}
+
+fn welcome(users: &[&str]) -> ServerFrame {
+    let mut f = frame(FrameKind::Welcome, "SERVER", "Welcome alice!");
+    f.users = Some(users.iter().map(|s| s.to_string()).collect());
+    f
+}
+
+/// A state logged in as alice on connection 1.
+fn online() -> ChatState {
+    let mut s = ChatState::new(form("alice"), 1000);
+    let actions = s.connect_clicked();
+    assert_eq!(
+        actions,
+        vec![Action::Connect {
+            conn: 1,
+            addr: "127.0.0.1:65432".into(),
+            name: "alice".into()
+        }]
+    );
+    assert!(
+        s.on_event(
+            NetEvent::Frame {
+                conn: 1,
+                frame: welcome(&["bob", "alice"])
+            },
+            Instant::now()
+        )
+        .is_empty()
+    );
+    s
+}
+
+fn last(s: &ChatState) -> (LineKind, String, String) {
+    let l = s.messages.back().expect("a line");
+    (l.kind, l.who.clone(), l.text.clone())
+}
+
+#[test]
+fn welcome_opens_the_chat_with_focus_and_users() {
+    let s = online();
+    assert_eq!(s.phase, Phase::Online { conn: 1 });
+    assert!(s.in_chat && s.focus_input && s.is_online());
+    assert_eq!(s.users.iter().collect::<Vec<_>>(), ["alice", "bob"]);
+    assert_eq!(last(&s).0, LineKind::System);
+    assert_eq!(
+        s.status(Instant::now()),
+        "Connected as alice to 127.0.0.1:65432"
+    );
+}
+
+#[test]
+fn every_server_frame_type_lands_where_it_should() {
+    let mut s = online();
+    let now = Instant::now();
+    let ev =
+        |s: &mut ChatState, f: ServerFrame| s.on_event(NetEvent::Frame { conn: 1, frame: f }, now);
+
+    ev(&mut s, frame(FrameKind::Chat, "bob", "hi"));
+    assert_eq!(last(&s), (LineKind::Chat, "bob".into(), "hi".into()));
+    ev(&mut s, frame(FrameKind::Private, "bob", "psst"));
+    assert_eq!(last(&s), (LineKind::PrivateIn, "bob".into(), "psst".into()));
+
+    let mut join = frame(FrameKind::Join, "SERVER", "carol joined the chat");
+    join.user = Some("carol".into());
+    ev(&mut s, join);
+    assert!(s.users.contains("carol"));
+    assert_eq!(last(&s).0, LineKind::Join);
+    let mut leave = frame(FrameKind::Leave, "SERVER", "bob left the chat");
+    leave.user = Some("bob".into());
+    ev(&mut s, leave);
+    assert!(!s.users.contains("bob"));
+    assert_eq!(last(&s).0, LineKind::Leave);
+
+    let mut list = frame(FrameKind::Users, "SERVER", "Users online (2): alice, zed");
+    list.users = Some(vec!["alice".into(), "zed".into()]);
+    ev(&mut s, list);
+    assert_eq!(s.users.iter().collect::<Vec<_>>(), ["alice", "zed"]);
+    assert_eq!(last(&s).0, LineKind::System);
+
+    ev(
+        &mut s,
+        frame(FrameKind::System, "SERVER", "Message sent to 2 users"),
+    );
+    assert_eq!(last(&s).0, LineKind::System);
+    ev(
+        &mut s,
+        frame(FrameKind::Error, "SERVER", "Error: user 'x' is not online"),
+    );
+    assert_eq!(last(&s).0, LineKind::Error);
+    ev(&mut s, frame(FrameKind::Other, "SERVER", "something new"));
+    assert_eq!(last(&s).0, LineKind::System);
+    // An old server without `type`: an "Error..." text still shows as an error.
+    let mut untyped = frame(FrameKind::System, "SERVER", "Error: nope");
+    untyped.kind = None;
+    ev(&mut s, untyped);
+    assert_eq!(last(&s).0, LineKind::Error);
+    assert!(
+        s.messages.iter().all(|l| l.time.len() == 5),
+        "HH:MM on every line"
+    );
+}
+
+#[test]
+fn typed_input_becomes_frames_and_own_lines() {
+    let mut s = online();
+    s.input = "hello all".into();
+    assert_eq!(
+        s.submit(),
+        vec![Action::Send {
+            conn: 1,
+            frame: ClientFrame {
+                to: "*".into(),
+                msg: "hello all".into()
+            }
+        }]
+    );
+    assert_eq!(
+        last(&s),
+        (LineKind::Own, "alice".into(), "hello all".into())
+    );
+    assert!(s.input.is_empty() && s.focus_input);
+
+    s.input = "@bob psst".into();
+    assert_eq!(
+        s.submit(),
+        vec![Action::Send {
+            conn: 1,
+            frame: ClientFrame {
+                to: "bob".into(),
+                msg: "psst".into()
+            }
+        }]
+    );
+    assert_eq!(
+        last(&s),
+        (LineKind::PrivateOut, "bob".into(), "psst".into())
+    );
+
+    s.input = "/msg carol yo".into();
+    assert!(
+        matches!(&s.submit()[..], [Action::Send { frame, .. }] if frame.to == "carol" && frame.msg == "yo")
+    );
+    for cmd in ["/list", "/time", "/help"] {
+        s.input = cmd.into();
+        let lines = s.messages.len();
+        assert!(matches!(&s.submit()[..], [Action::Send { frame, .. }] if frame.to == cmd));
+        assert_eq!(s.messages.len(), lines, "commands add no local line");
+    }
+
+    s.input = "/bogus".into();
+    assert!(s.submit().is_empty());
+    assert_eq!(last(&s).0, LineKind::Error);
+    assert_eq!(s.input, "/bogus", "a mistake is kept for editing");
+}
+
+#[test]
+fn quit_sends_the_command_closes_and_does_not_reconnect() {
+    let mut s = online();
+    s.input = "/quit".into();
+    let actions = s.submit();
+    assert_eq!(
+        actions,
+        vec![
+            Action::Send {
+                conn: 1,
+                frame: ClientFrame {
+                    to: "/quit".into(),
+                    msg: String::new()
+                }
+            },
+            Action::Close { conn: 1 }
+        ]
+    );
+    assert_eq!(s.phase, Phase::Idle);
+    assert!(
+        s.on_event(
+            NetEvent::Closed {
+                conn: 1,
+                reason: "eof".into()
+            },
+            Instant::now()
+        )
+        .is_empty()
+    );
+    assert_eq!(s.phase, Phase::Idle);
+}
+
+#[test]
+fn sending_while_offline_is_refused_visibly() {
+    let mut s = online();
+    s.on_event(
+        NetEvent::Closed {
+            conn: 1,
+            reason: "reset".into(),
+        },
+        Instant::now(),
+    );
+    s.input = "anyone?".into();
+    assert!(s.submit().is_empty());
+    assert_eq!(last(&s).0, LineKind::Error);
+    assert_eq!(s.input, "anyone?");
+}
+
+#[test]
+fn clicking_a_user_starts_a_private_message() {
+    let mut s = online();
+    s.focus_input = false;
+    s.user_clicked("bob");
+    assert_eq!(s.input, "@bob ");
+    assert!(s.focus_input);
+}
+
+#[test]
+fn a_lost_connection_reconnects_with_backoff_and_keeps_history() {
+    let mut s = online();
+    let t0 = Instant::now();
+    let history = s.messages.len();
+    assert!(
+        s.on_event(
+            NetEvent::Closed {
+                conn: 1,
+                reason: "reset".into()
+            },
+            t0
+        )
+        .is_empty()
+    );
+    let Phase::Waiting { until } = s.phase else {
+        panic!("{:?}", s.phase)
+    };
+    assert!(s.status(t0).contains("reconnecting"), "{}", s.status(t0));
+    assert!(
+        s.messages.len() > history,
+        "the drop is announced, history kept"
+    );
+    assert!(s.tick(t0).is_empty(), "not due yet");
+    let first_delay = until - t0;
+
+    // The attempt fails: the next delay is longer.
+    let actions = s.tick(until);
+    assert_eq!(
+        actions,
+        vec![Action::Connect {
+            conn: 2,
+            addr: "127.0.0.1:65432".into(),
+            name: "alice".into()
+        }]
+    );
+    s.on_event(
+        NetEvent::ConnectFailed {
+            conn: 2,
+            reason: "refused".into(),
+        },
+        until,
+    );
+    let Phase::Waiting { until: until2 } = s.phase else {
+        panic!("{:?}", s.phase)
+    };
+    assert!(until2 - until > first_delay);
+
+    // Events of an abandoned connection are ignored.
+    assert!(
+        s.on_event(
+            NetEvent::Frame {
+                conn: 1,
+                frame: frame(FrameKind::Chat, "x", "late")
+            },
+            until2
+        )
+        .is_empty()
+    );
+    assert_ne!(last(&s).2, "late");
+
+    assert!(matches!(
+        &s.tick(until2)[..],
+        [Action::Connect { conn: 3, .. }]
+    ));
+    s.on_event(
+        NetEvent::Frame {
+            conn: 3,
+            frame: welcome(&["alice"]),
+        },
+        until2,
+    );
+    assert_eq!(s.phase, Phase::Online { conn: 3 });
+    assert!(s.messages.iter().any(|l| l.text.starts_with("Reconnected")));
+    // Back online, the backoff starts over.
+    s.on_event(
+        NetEvent::Closed {
+            conn: 3,
+            reason: "x".into(),
+        },
+        until2,
+    );
+    let Phase::Waiting { until: until3 } = s.phase else {
+        panic!()
+    };
+    assert_eq!(until3 - until2, first_delay);
+}
+
+#[test]
+fn our_own_ghost_holding_the_name_is_waited_out_then_given_up() {
+    let mut s = online();
+    let mut now = Instant::now();
+    s.on_event(
+        NetEvent::Closed {
+            conn: 1,
+            reason: "reset".into(),
+        },
+        now,
+    );
+    let taken = frame(
+        FrameKind::Error,
+        "SERVER",
+        "Error: the name 'alice' is already in use",
+    );
+    for attempt in 0..=GHOST_RETRIES {
+        let Phase::Waiting { until } = s.phase else {
+            panic!("attempt {attempt}: {:?}", s.phase)
+        };
+        now = until;
+        let [Action::Connect { conn, .. }] = s.tick(now)[..] else {
+            panic!()
+        };
+        let actions = s.on_event(
+            NetEvent::Frame {
+                conn,
+                frame: taken.clone(),
+            },
+            now,
+        );
+        assert_eq!(actions, vec![Action::Close { conn }]);
+    }
+    assert_eq!(
+        s.phase,
+        Phase::Idle,
+        "gives up after {GHOST_RETRIES} retries"
+    );
+    assert!(
+        s.connect_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("already taken")
+    );
+    assert_eq!(last(&s).0, LineKind::Error);
+}
+
+#[test]
+fn first_connect_errors_are_shown_on_the_connect_screen() {
+    let mut s = ChatState::new(form("alice"), 10);
+    s.connect_clicked();
+    let taken = frame(
+        FrameKind::Error,
+        "SERVER",
+        "Error: the name 'alice' is already in use",
+    );
+    assert_eq!(
+        s.on_event(
+            NetEvent::Frame {
+                conn: 1,
+                frame: taken
+            },
+            Instant::now()
+        ),
+        vec![Action::Close { conn: 1 }]
+    );
+    assert_eq!(s.phase, Phase::Idle);
+    assert!(!s.in_chat);
+    assert_eq!(
+        s.connect_error.as_deref(),
+        Some("The name \"alice\" is already taken. Choose another name.")
+    );
+
+    s.connect_clicked();
+    s.on_event(
+        NetEvent::ConnectFailed {
+            conn: 2,
+            reason: "Connection refused (os error 111)".into(),
+        },
+        Instant::now(),
+    );
+    assert!(
+        s.connect_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Cannot reach the server at 127.0.0.1:65432")
+    );
+
+    s.connect_clicked();
+    let invalid = frame(
+        FrameKind::Error,
+        "SERVER",
+        "Error: invalid name: the name \"x\" is reserved",
+    );
+    s.on_event(
+        NetEvent::Frame {
+            conn: 3,
+            frame: invalid,
+        },
+        Instant::now(),
+    );
+    assert!(
+        s.connect_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("refused the name")
+    );
+}
+
+#[test]
+fn the_form_is_checked_before_connecting() {
+    for (host, port, name, needle) in [
+        ("", "65432", "alice", "host"),
+        ("h", "x", "alice", "port"),
+        ("h", "0", "alice", "port"),
+        ("h", "65432", "", "empty"),
+        ("h", "65432", "a b", "name"),
+        ("h", "65432", "SERVER", "reserved"),
+    ] {
+        let mut s = ChatState::new(
+            ConnectForm {
+                host: host.into(),
+                port: port.into(),
+                name: name.into(),
+            },
+            10,
+        );
+        assert!(s.connect_clicked().is_empty(), "{host} {port} {name}");
+        let err = s.connect_error.clone().unwrap_or_default();
+        assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    }
+}
+
+#[test]
+fn disconnect_stops_without_reconnecting_and_reconnect_resumes() {
+    let mut s = online();
+    assert_eq!(s.disconnect_clicked(), vec![Action::Close { conn: 1 }]);
+    assert_eq!(s.phase, Phase::Idle);
+    assert!(
+        s.on_event(
+            NetEvent::Closed {
+                conn: 1,
+                reason: "closed".into()
+            },
+            Instant::now()
+        )
+        .is_empty()
+    );
+    assert!(s.tick(Instant::now() + Duration::from_secs(60)).is_empty());
+    assert!(s.in_chat, "history stays on screen");
+    assert!(matches!(
+        &s.reconnect_clicked()[..],
+        [Action::Connect { conn: 2, .. }]
+    ));
+    assert!(s.back_to_connect().contains(&Action::Close { conn: 2 }));
+    assert!(!s.in_chat);
+}
+
+#[test]
+fn scrollback_is_capped() {
+    let mut s = ChatState::new(form("alice"), 5);
+    s.connect_clicked();
+    s.on_event(
+        NetEvent::Frame {
+            conn: 1,
+            frame: welcome(&["alice"]),
+        },
+        Instant::now(),
+    );
+    for i in 0..20 {
+        s.on_event(
+            NetEvent::Frame {
+                conn: 1,
+                frame: frame(FrameKind::Chat, "bob", &i.to_string()),
+            },
+            Instant::now(),
+        );
+    }
+    assert_eq!(s.messages.len(), 5);
+    assert_eq!(s.messages.front().map(|l| l.text.as_str()), Some("15"));
+    assert_eq!(s.messages.back().map(|l| l.text.as_str()), Some("19"));
+}

@@ -1,0 +1,145 @@
+//! Test support shared by the workspace's integration tests: starts the real `broker` and
+//! `server` binaries on ephemeral ports (`--listen 127.0.0.1:0`), reads the addresses they
+//! print, signals and reaps them. Every wait has a deadline.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any single expectation may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Path of a workspace binary, next to the one Cargo built for this test.
+///
+/// Integration tests run from `target/<profile>/deps/`; the binaries are one level up.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build the workspace first (`cargo test --workspace` does)",
+        path.display()
+    );
+    path
+}
+
+/// A running process of ours, killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    /// Starts `name` with `args` and waits for `count` lines starting with a `listening on`
+    /// line; returns the process and the addresses, in order.
+    pub fn start(name: &str, args: &[&str], count: usize) -> (Proc, Vec<SocketAddr>) {
+        let mut cmd = Command::new(bin(name));
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped());
+        if std::env::var_os("CHAT_TEST_LOG").is_none() {
+            cmd.stderr(Stdio::null());
+        }
+        let mut child = cmd.spawn().expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut proc = Proc { child, lines: rx };
+        let mut addrs = Vec::new();
+        while addrs.len() < count {
+            let line = proc
+                .next_line()
+                .unwrap_or_else(|| panic!("{name} printed no listening line"));
+            if let Some((_, addr)) = line.split_once("listening on ") {
+                addrs.push(addr.trim().parse().expect("address"));
+            }
+        }
+        (proc, addrs)
+    }
+
+    /// The next stdout line, waiting at most [`TIMEOUT`].
+    pub fn next_line(&mut self) -> Option<String> {
+        self.lines.recv_timeout(TIMEOUT).ok()
+    }
+
+    /// Sends a signal (`libc::SIGTERM`, `libc::SIGKILL`, ...).
+    pub fn signal(&self, sig: i32) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for the process to exit; returns its exit code (None if killed by a signal).
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "process did not exit in time");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A broker on an ephemeral port.
+pub fn broker(extra: &[&str]) -> (Proc, SocketAddr) {
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (p, a) = Proc::start("broker", &args, 1);
+    (p, a[0])
+}
+
+/// A running server and its two ports.
+pub struct Server {
+    pub proc: Proc,
+    pub json: SocketAddr,
+    pub text: SocketAddr,
+}
+
+/// A server on ephemeral ports, linked to `broker`.
+pub fn server(broker: SocketAddr, extra: &[&str]) -> Server {
+    let b = broker.to_string();
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--text-listen",
+        "127.0.0.1:0",
+        "--broker",
+        &b,
+    ];
+    args.extend_from_slice(extra);
+    let (proc, a) = Proc::start("server", &args, 2);
+    Server {
+        proc,
+        json: a[0],
+        text: a[1],
+    }
+}
+
+/// A broker and one server.
+pub fn system() -> (Proc, Server) {
+    let (b, addr) = broker(&[]);
+    let s = server(addr, &[]);
+    (b, s)
+}
