@@ -117,17 +117,19 @@ pub struct Server {
     pub text: SocketAddr,
 }
 
-/// A server on ephemeral ports, linked to `broker`.
+/// A server on ephemeral ports, linked to `broker`. `extra` may override `--listen` or
+/// `--text-listen` (to restart a server on the port it had).
 pub fn server(broker: SocketAddr, extra: &[&str]) -> Server {
     let b = broker.to_string();
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--text-listen",
-        "127.0.0.1:0",
-        "--broker",
-        &b,
-    ];
+    let mut args = vec!["--broker", b.as_str()];
+    for (flag, default) in [
+        ("--listen", "127.0.0.1:0"),
+        ("--text-listen", "127.0.0.1:0"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag, default]);
+        }
+    }
     args.extend_from_slice(extra);
     let (proc, a) = Proc::start("server", &args, 2);
     Server {

@@ -69,6 +69,14 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
             let response = ui.add(edit).labelled_by(label.id);
             if state.focus_input {
                 response.request_focus();
+                // Put the cursor after the text (after "@nick " when a user was clicked).
+                let mut edit_state =
+                    egui::TextEdit::load_state(ui.ctx(), response.id).unwrap_or_default();
+                let end = egui::text::CCursor::new(state.input.chars().count());
+                edit_state
+                    .cursor
+                    .set_char_range(Some(egui::text::CCursorRange::one(end)));
+                edit_state.store(ui.ctx(), response.id);
                 state.focus_input = false;
             }
             let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
@@ -88,13 +96,13 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
             .stick_to_bottom(true)
             .show_rows(ui, row_height, total, |ui, rows| {
                 for line in state.messages.range(rows) {
-                    show_line(ui, line, &state.me);
+                    show_line(ui, line);
                 }
             });
     });
 }
 
-fn show_line(ui: &mut egui::Ui, line: &ChatLine, me: &str) {
+fn show_line(ui: &mut egui::Ui, line: &ChatLine) {
     let visuals = ui.visuals();
     let private = if visuals.dark_mode {
         Color32::from_rgb(0xd0, 0x8c, 0xff)
@@ -113,12 +121,12 @@ fn show_line(ui: &mut egui::Ui, line: &ChatLine, me: &str) {
             false,
         ),
         LineKind::PrivateIn => (
-            format!("(private) {} → {me}: {}", line.who, line.text),
+            format!("(private) {}: {}", line.who, line.text),
             private,
             true,
         ),
         LineKind::PrivateOut => (
-            format!("(private) {me} → {}: {}", line.who, line.text),
+            format!("(private to {}) {}", line.who, line.text),
             private,
             false,
         ),

@@ -1,0 +1,216 @@
+//! The real UI (egui_kittest, through the accessibility tree, no display needed) against
+//! real `broker` and `server` processes.
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use gui_client::app::ChatApp;
+use gui_client::state::{ConnectForm, Phase};
+
+const DEADLINE: Duration = Duration::from_secs(15);
+
+fn harness(port: u16) -> Harness<'static, ChatApp> {
+    let form = ConnectForm {
+        host: "127.0.0.1".into(),
+        port: port.to_string(),
+        name: String::new(),
+    };
+    Harness::builder().with_size([900.0, 600.0]).build_ui_state(
+        |ui, app: &mut ChatApp| app.show(ui),
+        ChatApp::new(form, 10_000),
+    )
+}
+
+/// Steps the UI until `cond` holds; the network threads work meanwhile.
+fn step_until(
+    h: &mut Harness<'static, ChatApp>,
+    what: &str,
+    cond: impl Fn(&Harness<'static, ChatApp>) -> bool,
+) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        h.step();
+        if cond(h) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn shows(h: &Harness<'static, ChatApp>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+/// Fills in the name, presses Connect and waits for the chat screen.
+fn log_in(h: &mut Harness<'static, ChatApp>, name: &str) {
+    h.get_by_label("Name:").focus();
+    h.run();
+    h.get_by_label("Name:").type_text(name);
+    h.run();
+    h.get_by_label("Connect").click();
+    step_until(h, "the chat screen", |h| h.state().state.is_online());
+}
+
+fn send(h: &mut Harness<'static, ChatApp>, text: &str) {
+    let input = h.get_by_label("Message:");
+    input.focus();
+    h.run();
+    h.get_by_label("Message:").type_text(text);
+    h.run();
+    h.get_by_label("Send").click();
+    h.run();
+}
+
+#[test]
+fn connect_see_users_chat_and_whisper_between_two_windows() {
+    let (_broker, server) = testkit::system();
+    let port = server.json.port();
+    let mut alice = harness(port);
+    log_in(&mut alice, "alice");
+    // Keyboard focus lands in the message box right after connecting.
+    alice.run();
+    assert!(
+        alice.get_by_label("Message:").is_focused(),
+        "the message box has focus"
+    );
+    assert!(shows(&alice, "Connected as alice"));
+    assert!(shows(&alice, "Users (1)"));
+
+    let mut bob = harness(port);
+    log_in(&mut bob, "bob");
+    assert!(shows(&bob, "Users (2)"));
+    step_until(&mut alice, "bob in alice's user list", |h| {
+        shows(h, "Users (2)") && shows(h, "bob joined")
+    });
+
+    // Typing and pressing Enter sends at once: the message box already has focus.
+    alice.get_by_label("Message:").type_text("hello bob");
+    alice.run();
+    alice.key_press(egui::Key::Enter);
+    alice.run();
+    step_until(&mut bob, "alice's public message", |h| {
+        shows(h, "alice: hello bob")
+    });
+    assert_eq!(
+        alice.query_all_by_label_contains("hello bob").count(),
+        1,
+        "own message shown once"
+    );
+
+    // Bob clicks alice in the user list, which starts a private message.
+    bob.get_by_label("alice").click();
+    bob.run();
+    assert_eq!(bob.state().state.input, "@alice ");
+    bob.get_by_label("Message:").type_text("psst");
+    bob.run();
+    bob.get_by_label("Send").click();
+    bob.run();
+    step_until(&mut alice, "bob's private message", |h| {
+        shows(h, "(private) bob: psst")
+    });
+    assert!(shows(&bob, "(private to alice) psst"));
+
+    send(&mut alice, "/list");
+    step_until(&mut alice, "the /list answer", |h| {
+        shows(h, "Users online (2): alice, bob")
+    });
+}
+
+#[test]
+fn a_taken_name_is_explained_on_the_connect_screen() {
+    let (_broker, server) = testkit::system();
+    let mut first = harness(server.json.port());
+    log_in(&mut first, "carol");
+    let mut second = harness(server.json.port());
+    second.get_by_label("Name:").focus();
+    second.run();
+    second.get_by_label("Name:").type_text("carol");
+    second.run();
+    second.get_by_label("Connect").click();
+    step_until(&mut second, "the name-taken error", |h| {
+        shows(h, "already taken")
+    });
+    assert!(!second.state().state.in_chat);
+}
+
+#[test]
+fn an_unreachable_server_is_explained() {
+    // A port nobody listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let mut h = harness(port);
+    h.get_by_label("Name:").focus();
+    h.run();
+    h.get_by_label("Name:").type_text("dave");
+    h.run();
+    h.get_by_label("Connect").click();
+    step_until(&mut h, "the unreachable error", |h| {
+        shows(h, "Cannot reach the server")
+    });
+}
+
+#[test]
+fn a_server_restart_is_shown_and_survived() {
+    let (_broker, broker_addr) = testkit::broker(&[]);
+    let server = testkit::server(broker_addr, &[]);
+    let port = server.json.port();
+    let mut h = harness(port);
+    log_in(&mut h, "erin");
+    send(&mut h, "before the crash");
+
+    server.proc.signal(libc::SIGKILL);
+    step_until(&mut h, "the drop to be shown", |h| {
+        matches!(
+            h.state().state.phase,
+            Phase::Waiting { .. } | Phase::Connecting { .. }
+        ) && shows(h, "Connection lost")
+    });
+    assert!(shows(&h, "before the crash"), "history stays on screen");
+
+    let listen = format!("127.0.0.1:{port}");
+    let _restarted = testkit::server(broker_addr, &["--listen", &listen]);
+    step_until(&mut h, "the automatic reconnect", |h| {
+        h.state().state.is_online() && shows(h, "Reconnected")
+    });
+    assert!(shows(&h, "Connected as erin"));
+    assert!(shows(&h, "before the crash"));
+}
+
+#[test]
+fn disconnect_and_manual_reconnect() {
+    let (_broker, server) = testkit::system();
+    let mut h = harness(server.json.port());
+    log_in(&mut h, "frank");
+    h.get_by_label("Disconnect").click();
+    h.run();
+    assert!(shows(&h, "Disconnected from"));
+    h.get_by_label("Reconnect").click();
+    step_until(&mut h, "the manual reconnect", |h| {
+        h.state().state.is_online()
+    });
+}
+
+#[test]
+fn a_hundred_thousand_lines_render_quickly() {
+    let (_broker, server) = testkit::system();
+    let mut h = harness(server.json.port());
+    log_in(&mut h, "gina");
+    let state = &mut h.state_mut().state;
+    for i in 0..100_000 {
+        state.messages.push_back(gui_client::state::ChatLine {
+            time: "12:00".into(),
+            kind: gui_client::state::LineKind::Chat,
+            who: "bot".into(),
+            text: format!("line {i}"),
+        });
+    }
+    h.run();
+    // Only the visible rows exist as widgets.
+    let rows = h.query_all_by_label_contains("bot: line").count();
+    assert!(rows > 0 && rows < 200, "{rows} rows laid out");
+    assert!(shows(&h, "bot: line 99999"), "stuck to the bottom");
+}

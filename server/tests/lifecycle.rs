@@ -1,0 +1,316 @@
+//! Process lifecycle: `--help`, environment variables, clean shutdown on SIGTERM, and the
+//! broker going away and coming back (design §4, §5).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+/// Runs a command to completion, failing if it takes longer than [`TIMEOUT`].
+fn run_bounded(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(cmd.output());
+    });
+    rx.recv_timeout(TIMEOUT)
+        .expect("the command did not finish in time")
+        .expect("spawn")
+}
+
+/// A process started with environment variables instead of flags; killed when dropped.
+struct EnvProc {
+    child: Child,
+}
+
+impl Drop for EnvProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `name` with no arguments and only `env` added to the environment (the test's own
+/// `CHAT_*` variables removed); returns the addresses of its first `count` `listening on`
+/// lines.
+fn start_with_env(name: &str, env: &[(&str, &str)], count: usize) -> (EnvProc, Vec<SocketAddr>) {
+    let mut cmd = Command::new(bin(name));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CHAT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let proc = EnvProc { child };
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut addrs = Vec::new();
+    while addrs.len() < count {
+        let line = rx
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|_| panic!("{name} printed no listening line"));
+        if let Some((_, addr)) = line.split_once("listening on ") {
+            addrs.push(addr.trim().parse().expect("address"));
+        }
+    }
+    (proc, addrs)
+}
+
+/// Skips frames until one satisfies `pred`, failing once `deadline` has passed.
+fn recv_until_by(
+    c: &mut JsonClient,
+    deadline: Instant,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "{}: timed out waiting for {what}", c.name);
+        match c.recv_within(left) {
+            Some(v) if pred(&v) => return v,
+            Some(_) => {}
+            None => panic!(
+                "{}: connection ended (or timed out) waiting for {what}",
+                c.name
+            ),
+        }
+    }
+}
+
+/// Waits until `c` has seen `kind` (join/leave) notices for every name in `names`.
+fn await_presence(c: &mut JsonClient, kind: &str, names: &[&str], within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut missing: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
+    while !missing.is_empty() {
+        let f = recv_until_by(c, deadline, &format!("{kind} of {missing:?}"), |v| {
+            v["type"] == kind
+        });
+        missing.remove(f["user"].as_str().unwrap_or_default());
+    }
+}
+
+fn is_system_containing(v: &Value, needle: &str) -> bool {
+    v["type"] == "system" && msg(v).to_lowercase().contains(needle)
+}
+
+#[test]
+fn help_works_on_both_binaries() {
+    let mut cmd = Command::new(bin("server"));
+    cmd.arg("--help");
+    let out = run_bounded(cmd);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--broker",
+        "--text-listen",
+        "--max-frame",
+        "--client-queue-bytes",
+        "--heartbeat-ms",
+        "CHAT_BROKER",
+        "CHAT_LISTEN",
+    ] {
+        assert!(text.contains(flag), "server --help lacks {flag}:\n{text}");
+    }
+
+    let mut cmd = Command::new(bin("broker"));
+    cmd.arg("--help");
+    let out = run_bounded(cmd);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--listen", "--heartbeat-ms", "CHAT_BROKER_LISTEN"] {
+        assert!(text.contains(flag), "broker --help lacks {flag}:\n{text}");
+    }
+
+    // An unknown flag is an error, not silently ignored.
+    let mut cmd = Command::new(bin("broker"));
+    cmd.arg("--no-such-flag");
+    let out = run_bounded(cmd);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
+fn sigterm_to_a_server_says_goodbye_closes_and_exits_zero() {
+    let (_b, baddr) = broker(&[]);
+    let mut a = server(baddr, &[]);
+    let b = server(baddr, &[]);
+    let mut bob = JsonClient::login(b.json, "bob");
+    let mut alice = JsonClient::login(a.json, "alice");
+    let mut carol = JsonClient::login(a.json, "carol");
+    let (mut dan, _) = LineClient::login(a.text, "dan");
+    await_presence(&mut bob, "join", &["alice", "carol", "dan"], TIMEOUT);
+
+    a.proc.signal(libc::SIGTERM);
+    for c in [&mut alice, &mut carol] {
+        let frames = c.expect_closed();
+        assert!(
+            frames
+                .iter()
+                .any(|f| is_system_containing(f, "shutting down")),
+            "{}: no shutdown notice before the close: {frames:?}",
+            c.name
+        );
+    }
+    dan.recv_containing("shutting down");
+    // Then end of stream: read_line gives nothing, and the raw socket reads EOF at once.
+    while dan.recv_within(TIMEOUT).is_some() {}
+    dan.stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(dan.stream.read(&mut byte), Ok(0)),
+        "the line client's connection is not closed"
+    );
+
+    assert_eq!(
+        a.proc.wait_exit(),
+        Some(0),
+        "a server stopped by SIGTERM exits 0"
+    );
+    await_presence(&mut bob, "leave", &["alice", "carol", "dan"], TIMEOUT);
+    bob.send("/list", "");
+    assert_eq!(users(&bob.recv_type("users")), ["bob"]);
+}
+
+#[test]
+fn sigterm_to_the_broker_exits_zero() {
+    let (mut b, baddr) = broker(&[]);
+    let s = server(baddr, &[]);
+    let mut alice = JsonClient::login(s.json, "alice");
+    b.signal(libc::SIGTERM);
+    assert_eq!(
+        b.wait_exit(),
+        Some(0),
+        "a broker stopped by SIGTERM exits 0"
+    );
+    // The server outlives it and tells its clients.
+    alice.recv_until("a degraded notice", |v| is_system_containing(v, "degraded"));
+    alice.send("/list", "");
+    assert_eq!(users(&alice.recv_type("users")), ["alice"]);
+}
+
+#[test]
+fn sigterm_to_an_idle_server_exits_zero() {
+    let (_b, baddr) = broker(&[]);
+    let mut s = server(baddr, &[]);
+    s.proc.signal(libc::SIGTERM);
+    assert_eq!(s.proc.wait_exit(), Some(0));
+}
+
+#[test]
+fn broker_killed_and_restarted_on_the_same_port() {
+    let (mut b, baddr) = broker(&[]);
+    let a = server(baddr, &["--heartbeat-ms", "200"]);
+    let bs = server(baddr, &["--heartbeat-ms", "200"]);
+    let mut alice = JsonClient::login(a.json, "alice");
+    let mut carol = JsonClient::login(a.json, "carol");
+    let mut bob = JsonClient::login(bs.json, "bob");
+    await_presence(&mut alice, "join", &["carol", "bob"], TIMEOUT);
+
+    b.signal(libc::SIGKILL);
+    assert_eq!(b.wait_exit(), None, "killed by the signal");
+
+    // Everyone stays connected and is told the chat is degraded.
+    for c in [&mut alice, &mut carol, &mut bob] {
+        c.recv_until("a degraded notice", |v| is_system_containing(v, "degraded"));
+    }
+    // A message sent while the broker is down is not dropped silently.
+    alice.send("*", "into the void");
+    let e = alice.recv_type("error");
+    assert!(
+        msg(&e).starts_with("Error") && msg(&e).contains("not delivered"),
+        "{e}"
+    );
+    alice.send("bob", "private into the void");
+    let e = alice.recv_type("error");
+    assert!(msg(&e).contains("not delivered"), "{e}");
+
+    // The broker comes back on the same port; the servers reconnect with backoff.
+    let restarted = Instant::now();
+    let (_b2, addrs) = Proc::start("broker", &["--listen", &baddr.to_string()], 1);
+    assert_eq!(addrs[0], baddr);
+    let back = restarted + Duration::from_secs(7);
+    for c in [&mut alice, &mut carol, &mut bob] {
+        recv_until_by(c, back, "a 'back' notice", |v| {
+            is_system_containing(v, "back")
+        });
+    }
+
+    // Messages flow again, across servers, in both directions.
+    alice.send("*", "after the restart");
+    for c in [&mut carol, &mut bob] {
+        let m = c.recv_type("chat");
+        assert_eq!(msg(&m), "after the restart");
+        assert_eq!(m["from"]["name"], "alice");
+    }
+    bob.send("alice", "welcome back");
+    let p = alice.recv_type("private");
+    assert_eq!(
+        (p["from"]["name"].as_str(), msg(&p)),
+        (Some("bob"), "welcome back")
+    );
+    // The void message was never delivered late.
+    carol.send("*", "marker");
+    let m = bob.recv_type("chat");
+    assert_eq!(msg(&m), "marker", "nothing else arrived in between: {m}");
+
+    // The users were re-registered: their names are still taken.
+    let (mut dup, first) = JsonClient::login_raw(bs.json, b"alice");
+    assert!(msg(&first).contains("already in use"), "{first}");
+    dup.expect_closed();
+}
+
+#[test]
+fn broker_listen_address_from_the_environment() {
+    let (_b, addrs) = start_with_env("broker", &[("CHAT_BROKER_LISTEN", "127.0.0.1:0")], 1);
+    let baddr = addrs[0];
+    assert!(baddr.ip().is_loopback() && baddr.port() != 0, "{baddr}");
+    // It really is a working broker.
+    let s = server(baddr, &[]);
+    let _alice = JsonClient::login(s.json, "alice");
+}
+
+#[test]
+fn server_addresses_from_the_environment() {
+    let (_b, baddr) = broker(&[]);
+    let broker_addr = baddr.to_string();
+    let (_s, addrs) = start_with_env(
+        "server",
+        &[
+            ("CHAT_BROKER", broker_addr.as_str()),
+            ("CHAT_LISTEN", "127.0.0.1:0"),
+            ("CHAT_TEXT_LISTEN", "127.0.0.1:0"),
+        ],
+        2,
+    );
+    assert!(
+        addrs.iter().all(|a| a.ip().is_loopback() && a.port() != 0),
+        "{addrs:?}"
+    );
+    let mut alice = JsonClient::login(addrs[0], "alice");
+    let (_bob, _) = LineClient::login(addrs[1], "bob");
+    alice.recv_until("bob's join", |v| v["type"] == "join" && v["user"] == "bob");
+}

@@ -1,0 +1,337 @@
+//! One broker, two servers: the user directory, routing and the global order are shared
+//! across servers (design §1, §4).
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+/// A broker and two servers linked to it.
+fn two_servers() -> (Proc, Server, Server) {
+    let (b, addr) = broker(&[]);
+    let a = server(addr, &[]);
+    let bb = server(addr, &[]);
+    (b, a, bb)
+}
+
+/// Skips frames until one satisfies `pred`, failing once `deadline` has passed.
+fn recv_until_by(
+    c: &mut JsonClient,
+    deadline: Instant,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "{}: timed out waiting for {what}", c.name);
+        match c.recv_within(left) {
+            Some(v) if pred(&v) => return v,
+            Some(_) => {}
+            None => panic!(
+                "{}: connection ended (or timed out) waiting for {what}",
+                c.name
+            ),
+        }
+    }
+}
+
+/// Waits until `c` has seen `kind` (join/leave) notices for every name in `names`.
+fn await_presence(c: &mut JsonClient, kind: &str, names: &[&str], within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut missing: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
+    while !missing.is_empty() {
+        let f = recv_until_by(c, deadline, &format!("{kind} of {missing:?}"), |v| {
+            v["type"] == kind
+        });
+        let user = f["user"].as_str().unwrap_or_default().to_string();
+        assert!(
+            f["from"]["name"] == "SERVER" && f["to"] == "Everyone",
+            "presence notices come from SERVER to Everyone: {f}"
+        );
+        assert!(msg(&f).contains(&user), "the text names the user: {f}");
+        missing.remove(&user);
+    }
+}
+
+#[test]
+fn names_are_unique_across_servers() {
+    let (_b, a, b) = two_servers();
+    let mut alice = JsonClient::login(a.json, "alice");
+
+    let (mut dup, first) = JsonClient::login_raw(b.json, b"alice");
+    assert!(msg(&first).starts_with("Error"), "{first}");
+    assert!(msg(&first).contains("already in use"), "{first}");
+    dup.expect_closed();
+
+    // And the other way round.
+    let mut bob = JsonClient::login(b.json, "bob");
+    let (mut dup, first) = JsonClient::login_raw(a.json, b"bob");
+    assert!(msg(&first).starts_with("Error"), "{first}");
+    assert!(msg(&first).contains("already in use"), "{first}");
+    dup.expect_closed();
+
+    // The refused attempts took nothing: the list holds exactly the two originals.
+    alice.recv_until("bob's join", |v| v["type"] == "join" && v["user"] == "bob");
+    alice.send("/list", "");
+    assert_eq!(users(&alice.recv_type("users")), ["alice", "bob"]);
+
+    // A name freed on one server can be taken on the other once its leave is announced.
+    alice.send("/quit", "");
+    alice.expect_closed();
+    await_presence(&mut bob, "leave", &["alice"], TIMEOUT);
+    let _alice_on_b = JsonClient::login(b.json, "alice");
+}
+
+#[test]
+fn private_messages_cross_servers_both_ways_with_the_sender_stamped() {
+    let (_b, a, b) = two_servers();
+    let mut alice = JsonClient::login(a.json, "alice");
+    let mut bob = JsonClient::login(b.json, "bob");
+
+    // A -> B, with a spoofed `from`.
+    alice.send_raw(br#"{"from":{"name":"SERVER","ip":"6.6.6.6"},"to":"bob","msg":"from A"}"#);
+    let p = bob.recv_type("private");
+    assert_eq!(p["from"]["name"], "alice", "{p}");
+    assert_eq!(p["from"]["ip"], "127.0.0.1", "{p}");
+    assert_eq!(p["to"], "bob");
+    assert_eq!(msg(&p), "from A");
+    assert!(
+        p["id"].as_u64().is_some() && p["ts"].as_u64().is_some(),
+        "{p}"
+    );
+
+    // B -> A, claiming to be alice.
+    bob.send_raw(br#"{"from":{"name":"alice","ip":"1.2.3.4"},"to":"alice","msg":"from B"}"#);
+    let p = alice.recv_type("private");
+    assert_eq!(p["from"]["name"], "bob", "{p}");
+    assert_eq!(p["from"]["ip"], "127.0.0.1", "{p}");
+    assert_eq!(p["to"], "alice");
+    assert_eq!(msg(&p), "from B");
+
+    // A private message reaches only its recipient: a third user on B sees nothing.
+    let mut carol = JsonClient::login(b.json, "carol");
+    alice.recv_until("carol's join", |v| {
+        v["type"] == "join" && v["user"] == "carol"
+    });
+    alice.send("bob", "just for bob");
+    assert_eq!(msg(&bob.recv_type("private")), "just for bob");
+    carol.expect_silence(Duration::from_millis(300));
+
+    // Unknown users are reported to the sender, whichever server asks.
+    alice.send("nobody", "hello?");
+    let e = alice.recv_type("error");
+    assert!(
+        msg(&e).starts_with("Error") && msg(&e).contains("nobody"),
+        "{e}"
+    );
+}
+
+#[test]
+fn list_on_either_server_shows_users_of_both() {
+    let (_b, a, b) = two_servers();
+    let mut alice = JsonClient::login(a.json, "alice");
+    let mut bob = JsonClient::login(b.json, "bob");
+    let mut carol = JsonClient::login(a.json, "carol");
+    let (mut dave, welcome) = JsonClient::login_raw(b.json, b"dave");
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(
+        users(&welcome),
+        ["alice", "bob", "carol", "dave"],
+        "the welcome lists users of both servers: {welcome}"
+    );
+    // Each server's replica has caught up once its clients saw the joins.
+    await_presence(&mut alice, "join", &["bob", "carol", "dave"], TIMEOUT);
+    await_presence(&mut bob, "join", &["carol", "dave"], TIMEOUT);
+
+    for c in [&mut alice, &mut bob, &mut carol, &mut dave] {
+        c.send("/list", "");
+        let l = c.recv_type("users");
+        assert_eq!(
+            users(&l),
+            ["alice", "bob", "carol", "dave"],
+            "{}: {l}",
+            c.name
+        );
+        assert!(msg(&l).contains("alice, bob, carol, dave"), "{l}");
+    }
+
+    // A departure on B is reflected on A.
+    dave.send("/quit", "");
+    dave.expect_closed();
+    await_presence(&mut alice, "leave", &["dave"], TIMEOUT);
+    alice.send("/list", "");
+    assert_eq!(users(&alice.recv_type("users")), ["alice", "bob", "carol"]);
+    await_presence(&mut bob, "leave", &["dave"], TIMEOUT);
+    bob.send("/list", "");
+    assert_eq!(users(&bob.recv_type("users")), ["alice", "bob", "carol"]);
+}
+
+/// One received public message: (id, sender, text).
+type Chat = (u64, String, String);
+
+/// Reads `n` chat frames (other frames are skipped).
+fn collect_chats(c: &mut JsonClient, n: usize, deadline: Instant) -> Vec<Chat> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let f = recv_until_by(c, deadline, &format!("chat #{}", got.len() + 1), |v| {
+            v["type"] == "chat"
+        });
+        assert_eq!(f["to"], "Everyone", "{f}");
+        let id = f["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("chat without id: {f}"));
+        got.push((
+            id,
+            f["from"]["name"].as_str().unwrap_or_default().to_string(),
+            msg(&f).to_string(),
+        ));
+    }
+    got
+}
+
+#[test]
+fn public_messages_have_one_global_order_on_every_server() {
+    const PER_SENDER: usize = 50;
+    let (_b, a, b) = two_servers();
+    // Listeners first, so they are logged in before anything is sent.
+    let listeners = vec![
+        JsonClient::login(a.json, "la1"),
+        JsonClient::login(a.json, "la2"),
+        JsonClient::login(b.json, "lb1"),
+        JsonClient::login(b.json, "lb2"),
+    ];
+    let senders = vec![
+        JsonClient::login(a.json, "s1"),
+        JsonClient::login(b.json, "s2"),
+        JsonClient::login(a.json, "s3"),
+    ];
+    let n_senders = senders.len();
+    let total = PER_SENDER * n_senders;
+    let deadline = Instant::now() + Duration::from_secs(30);
+
+    let listen: Vec<_> = listeners
+        .into_iter()
+        .map(|mut c| {
+            thread::spawn(move || (c.name.clone(), collect_chats(&mut c, total, deadline)))
+        })
+        .collect();
+    let send: Vec<_> = senders
+        .into_iter()
+        .map(|mut c| {
+            thread::spawn(move || {
+                for i in 0..PER_SENDER {
+                    // Mix the two public forms.
+                    let to = if i % 3 == 0 { "/shout" } else { "*" };
+                    let text = format!("{}#{i}", c.name);
+                    c.send(to, &text);
+                }
+                c
+            })
+        })
+        .collect();
+    let senders: Vec<JsonClient> = send
+        .into_iter()
+        .map(|h| h.join().expect("sender"))
+        .collect();
+    let seqs: Vec<(String, Vec<Chat>)> = listen
+        .into_iter()
+        .map(|h| h.join().expect("listener"))
+        .collect();
+
+    let (first_name, reference) = &seqs[0];
+    for (name, seq) in &seqs[1..] {
+        assert_eq!(
+            seq, reference,
+            "{name} saw a different sequence than {first_name}"
+        );
+    }
+    // Ids strictly increase.
+    for w in reference.windows(2) {
+        assert!(
+            w[0].0 < w[1].0,
+            "ids not increasing: {:?} then {:?}",
+            w[0],
+            w[1]
+        );
+    }
+    // Every message is there exactly once, stamped with its real sender, in its sender's order.
+    let mut next: HashMap<String, usize> = HashMap::new();
+    for (_, from, text) in reference {
+        let (who, i) = text.split_once('#').expect("text format");
+        assert_eq!(who, from, "stamped sender matches the author of {text}");
+        let i: usize = i.parse().expect("index");
+        let expected = next.entry(from.clone()).or_insert(0);
+        assert_eq!(i, *expected, "{from}'s messages reordered or lost");
+        *expected += 1;
+    }
+    assert_eq!(next.len(), n_senders);
+    assert!(next.values().all(|n| *n == PER_SENDER), "{next:?}");
+
+    // The senders see everyone else's messages in the same global order, without their own.
+    let deadline = Instant::now() + TIMEOUT;
+    for mut s in senders {
+        let got = collect_chats(&mut s, total - PER_SENDER, deadline);
+        let expected: Vec<Chat> = reference
+            .iter()
+            .filter(|(_, from, _)| *from != s.name)
+            .cloned()
+            .collect();
+        assert_eq!(got, expected, "{} saw a different order", s.name);
+    }
+}
+
+#[test]
+fn join_and_leave_notices_reach_both_servers() {
+    let (_b, a, b) = two_servers();
+    let mut alice = JsonClient::login(a.json, "alice");
+    let mut bob = JsonClient::login(b.json, "bob");
+    await_presence(&mut alice, "join", &["bob"], TIMEOUT);
+
+    let mut carol = JsonClient::login(a.json, "carol");
+    await_presence(&mut alice, "join", &["carol"], TIMEOUT);
+    await_presence(&mut bob, "join", &["carol"], TIMEOUT);
+
+    let dave = JsonClient::login(b.json, "dave");
+    await_presence(&mut alice, "join", &["dave"], TIMEOUT);
+    await_presence(&mut bob, "join", &["dave"], TIMEOUT);
+    await_presence(&mut carol, "join", &["dave"], TIMEOUT);
+
+    // A clean /quit on A and an abrupt disconnect on B are both announced everywhere.
+    carol.send("/quit", "");
+    carol.expect_closed();
+    await_presence(&mut alice, "leave", &["carol"], TIMEOUT);
+    await_presence(&mut bob, "leave", &["carol"], TIMEOUT);
+    drop(dave);
+    await_presence(&mut alice, "leave", &["dave"], TIMEOUT);
+    await_presence(&mut bob, "leave", &["dave"], TIMEOUT);
+}
+
+#[test]
+fn a_killed_server_s_users_leave_and_their_names_are_free_at_once() {
+    let (_b, mut a, b) = two_servers();
+    let mut bob = JsonClient::login(b.json, "bob");
+    let _alice = JsonClient::login(a.json, "alice");
+    let _carol = JsonClient::login(a.json, "carol");
+    await_presence(&mut bob, "join", &["alice", "carol"], TIMEOUT);
+
+    a.proc.signal(libc::SIGKILL);
+    assert_eq!(a.proc.wait_exit(), None, "killed by the signal");
+    await_presence(
+        &mut bob,
+        "leave",
+        &["alice", "carol"],
+        Duration::from_secs(5),
+    );
+
+    bob.send("/list", "");
+    assert_eq!(users(&bob.recv_type("users")), ["bob"]);
+    let _alice2 = JsonClient::login(b.json, "alice");
+    let _carol2 = JsonClient::login(b.json, "carol");
+    await_presence(&mut bob, "join", &["alice", "carol"], TIMEOUT);
+    bob.send("/list", "");
+    assert_eq!(users(&bob.recv_type("users")), ["alice", "bob", "carol"]);
+}
