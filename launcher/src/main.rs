@@ -1,6 +1,7 @@
 //! Starts the whole chat system on localhost with defaults: the broker, then a server
-//! linked to it, each once the previous one is ready. Ctrl-C (or SIGTERM) stops them in
-//! reverse order; if either dies, the other is stopped too.
+//! linked to it, then the desktop client, each once the previous one is ready. Closing the
+//! window, Ctrl-C or SIGTERM stops them all in reverse order; if one dies, the others are
+//! stopped too. Without a display it says so and keeps broker and server running.
 //!
 //! The binaries are taken from the launcher's own directory (`target/release` after
 //! `cargo build --release`).
@@ -14,7 +15,7 @@ use clap::Parser;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-/// Start broker and server on localhost, and stop them together.
+/// Start broker, server and desktop client on localhost, and stop them together.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -27,6 +28,12 @@ struct Args {
     /// Line port of the server, or `off`.
     #[arg(long, env = "CHAT_TEXT_LISTEN", default_value = "0.0.0.0:65433")]
     text_listen: String,
+    /// Log the desktop client in at once with this name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Do not start the desktop client.
+    #[arg(long)]
+    no_gui: bool,
 }
 
 /// How long a process may take to print its `listening on` lines.
@@ -74,20 +81,65 @@ async fn main() -> anyhow::Result<()> {
         "chat is up: broker {broker_addr}, JSON port {}",
         server_addrs[0]
     );
+    let port = server_addrs[0]
+        .rsplit(':')
+        .next()
+        .unwrap_or("65432")
+        .to_string();
     if let Some(text) = server_addrs.get(1) {
-        let port = text.rsplit(':').next().unwrap_or("65433");
-        println!("line port {text}: try `nc localhost {port}`");
+        let text_port = text.rsplit(':').next().unwrap_or("65433");
+        println!("line port {text}: try `nc localhost {text_port}`");
+    }
+
+    let mut gui = None;
+    if args.no_gui {
+        println!("desktop client not started (--no-gui)");
+    } else if !has_display() {
+        println!(
+            "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set), so the desktop client \
+             cannot start. Broker and server keep running: connect from a machine with a display \
+             with `gui-client --server HOST:{port}`, or use `nc localhost 65433`. To run the \
+             processes alone: `broker --listen 127.0.0.1:65430`, then \
+             `server --broker 127.0.0.1:65430`."
+        );
+    } else {
+        let server_arg = format!("127.0.0.1:{port}");
+        let mut gui_args = vec!["--server", server_arg.as_str()];
+        if let Some(name) = &args.name {
+            gui_args.extend(["--name", name.as_str(), "--connect"]);
+        }
+        match spawn(&dir, "gui-client", &gui_args) {
+            Ok((child, _)) => gui = Some(child),
+            Err(e) => println!("the desktop client did not start: {e:#}"),
+        }
     }
     println!("press Ctrl-C to stop");
 
+    let gui_exit = async {
+        match gui.as_mut() {
+            Some(g) => g.wait().await.map(|_| ()),
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = netkit::shutdown::signal() => {}
+        _ = gui_exit => tracing::info!("the window was closed; stopping"),
         status = broker.wait() => tracing::error!("the broker exited ({status:?}); stopping"),
         status = server.wait() => tracing::error!("the server exited ({status:?}); stopping"),
+    }
+    if let Some(g) = gui.as_mut() {
+        stop(g, "gui-client").await;
     }
     stop(&mut server, "server").await;
     stop(&mut broker, "broker").await;
     Ok(())
+}
+
+/// Whether a window can be opened (X11 or Wayland).
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
 fn spawn(
