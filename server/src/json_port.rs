@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use bytes::{Buf, BytesMut};
-use chat_common::json_stream::{JsonStreamDecoder, StreamError};
+use chat_common::json_stream::JsonStreamDecoder;
 use chat_common::link::ConnId;
 use chat_common::login::{self, LoginSplit};
 use chat_common::name::parse_name;
@@ -11,10 +11,10 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 
-use crate::cmd::{Command, Flow};
+use crate::cmd::Command;
 use crate::frames::Format;
 use crate::reader::FrameReader;
-use crate::session::{Ctx, Outbound, Session, login_error};
+use crate::session::{self, Ctx, Input, Outbound, Session, login_error};
 
 /// Serves one JSON-port connection until it closes.
 pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx) {
@@ -61,31 +61,12 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
         };
     tracing::debug!(%peer, name = %session.name, "logged in (json)");
 
-    let mut frames = FrameReader::new(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
-    loop {
-        tokio::select! {
-            item = frames.next() => match item {
-                Some(Ok(Ok(frame))) => {
-                    if Command::from_frame(frame).execute(&session).await == Flow::Quit {
-                        break;
-                    }
-                }
-                Some(Ok(Err(bad))) => session.error(bad),
-                Some(Err(StreamError::TooLarge { limit })) => {
-                    session.error(format!("frame larger than {limit} bytes; closing the connection"));
-                    break;
-                }
-                Some(Err(StreamError::Io(_))) | None => break,
-            },
-            _ = out.queue.closed() => break,
-            _ = ctx.shutdown.cancelled() => {
-                session.system("The server is shutting down. Goodbye!");
-                break;
-            }
-        }
-    }
-    session.leave().await;
-    out.finish().await;
+    let frames = FrameReader::new(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
+    session::serve(session, frames, out, &ctx, "frame", |item| match item {
+        Ok(frame) => Input::Command(Command::from_frame(frame)),
+        Err(bad) => Input::Bad(bad.to_string()),
+    })
+    .await;
 }
 
 enum Login {

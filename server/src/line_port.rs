@@ -5,17 +5,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use chat_common::json_stream::StreamError;
 use chat_common::line::{LineCommand, LineDecoder};
 use chat_common::link::ConnId;
 use chat_common::name::validate_name;
 use tokio::net::TcpStream;
 
-use crate::cmd::{Command, Flow};
+use crate::cmd::Command;
 use crate::frames::Format;
 use crate::hub::UNAVAILABLE;
 use crate::reader::FrameReader;
-use crate::session::{Ctx, Outbound, Session};
+use crate::session::{self, Ctx, Input, Outbound, Session};
 
 /// A person may mistype their nickname a few times before the connection is closed.
 const NAME_ATTEMPTS: usize = 5;
@@ -34,31 +33,13 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
         return out.finish().await;
     };
     tracing::debug!(%peer, name = %session.name, "logged in (line)");
-    loop {
-        tokio::select! {
-            item = lines.next() => match item {
-                Some(Ok(Ok(line))) => {
-                    let Some(cmd) = Command::from_line(LineCommand::parse(&line)) else { continue };
-                    if cmd.execute(&session).await == Flow::Quit {
-                        break;
-                    }
-                }
-                Some(Ok(Err(_))) => session.error("that line is not valid UTF-8"),
-                Some(Err(StreamError::TooLarge { limit })) => {
-                    session.error(format!("line longer than {limit} bytes; closing the connection"));
-                    break;
-                }
-                Some(Err(StreamError::Io(_))) | None => break,
-            },
-            _ = out.queue.closed() => break,
-            _ = ctx.shutdown.cancelled() => {
-                session.system("The server is shutting down. Goodbye!");
-                break;
-            }
+    session::serve(session, lines, out, &ctx, "line", |item| match item {
+        Ok(line) => {
+            Command::from_line(LineCommand::parse(&line)).map_or(Input::Ignore, Input::Command)
         }
-    }
-    session.leave().await;
-    out.finish().await;
+        Err(_) => Input::Bad("that line is not valid UTF-8".to_string()),
+    })
+    .await;
 }
 
 /// Asks for a nickname until one is accepted, the attempts run out, or the peer goes.

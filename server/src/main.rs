@@ -28,17 +28,10 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Args, Config, TextListen};
 use crate::listener::Port;
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     netkit::logging::init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(run(args))
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
     // Bind first so a port conflict is reported at once.
     let json = TcpListener::bind(args.listen)
         .await

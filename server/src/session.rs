@@ -6,16 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_common::ServerFrame;
+use chat_common::json_stream::StreamError;
 use chat_common::link::{ConnId, ToBroker};
 use netkit::queue::{self, QueueTx};
 use netkit::writer::WriterExit;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::task::JoinHandle;
+use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::Config;
+use crate::cmd::{Command, Flow};
 use crate::frames::{self, Format};
 use crate::hub::{Hub, UNAVAILABLE};
+use crate::reader::FrameReader;
 
 /// What every connection handler gets.
 #[derive(Clone)]
@@ -148,4 +152,56 @@ pub fn login_error(
     format: Format,
 ) -> bytes::Bytes {
     frames::encode(&frames::error(hub.server_ip(), name, msg), format)
+}
+
+/// What one decoded item from a client means.
+pub enum Input {
+    /// A command to carry out.
+    Command(Command),
+    /// Nothing to do (a blank line).
+    Ignore,
+    /// A bad item: the client is told why and the connection stays.
+    Bad(String),
+}
+
+/// The logged-in part of a connection, the same for both ports: read items, turn them
+/// into commands with `interpret`, until the client quits or goes, is kicked, or the server
+/// shuts down; then leave the chat and flush. `unit` names an item in errors ("frame").
+pub async fn serve<D>(
+    session: Session,
+    mut reader: FrameReader<D>,
+    out: Outbound,
+    ctx: &Ctx,
+    unit: &str,
+    interpret: impl Fn(D::Item) -> Input,
+) where
+    D: Decoder<Error = StreamError>,
+{
+    loop {
+        tokio::select! {
+            item = reader.next() => match item {
+                Some(Ok(item)) => match interpret(item) {
+                    Input::Command(cmd) => {
+                        if cmd.execute(&session).await == Flow::Quit {
+                            break;
+                        }
+                    }
+                    Input::Ignore => {}
+                    Input::Bad(why) => session.error(why),
+                },
+                Some(Err(StreamError::TooLarge { limit })) => {
+                    session.error(format!("{unit} larger than {limit} bytes; closing the connection"));
+                    break;
+                }
+                Some(Err(StreamError::Io(_))) | None => break,
+            },
+            _ = out.queue.closed() => break,
+            _ = ctx.shutdown.cancelled() => {
+                session.system("The server is shutting down. Goodbye!");
+                break;
+            }
+        }
+    }
+    session.leave().await;
+    out.finish().await;
 }

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
@@ -76,39 +75,6 @@ fn start_with_env(name: &str, env: &[(&str, &str)], count: usize) -> (EnvProc, V
         }
     }
     (proc, addrs)
-}
-
-/// Skips frames until one satisfies `pred`, failing once `deadline` has passed.
-fn recv_until_by(
-    c: &mut JsonClient,
-    deadline: Instant,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "{}: timed out waiting for {what}", c.name);
-        match c.recv_within(left) {
-            Some(v) if pred(&v) => return v,
-            Some(_) => {}
-            None => panic!(
-                "{}: connection ended (or timed out) waiting for {what}",
-                c.name
-            ),
-        }
-    }
-}
-
-/// Waits until `c` has seen `kind` (join/leave) notices for every name in `names`.
-fn await_presence(c: &mut JsonClient, kind: &str, names: &[&str], within: Duration) {
-    let deadline = Instant::now() + within;
-    let mut missing: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
-    while !missing.is_empty() {
-        let f = recv_until_by(c, deadline, &format!("{kind} of {missing:?}"), |v| {
-            v["type"] == kind
-        });
-        missing.remove(f["user"].as_str().unwrap_or_default());
-    }
 }
 
 fn is_system_containing(v: &Value, needle: &str) -> bool {

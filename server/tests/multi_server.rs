@@ -3,11 +3,10 @@
 
 mod support;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::*;
 
 /// A broker and two servers linked to it.
@@ -16,45 +15,6 @@ fn two_servers() -> (Proc, Server, Server) {
     let a = server(addr, &[]);
     let bb = server(addr, &[]);
     (b, a, bb)
-}
-
-/// Skips frames until one satisfies `pred`, failing once `deadline` has passed.
-fn recv_until_by(
-    c: &mut JsonClient,
-    deadline: Instant,
-    what: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> Value {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "{}: timed out waiting for {what}", c.name);
-        match c.recv_within(left) {
-            Some(v) if pred(&v) => return v,
-            Some(_) => {}
-            None => panic!(
-                "{}: connection ended (or timed out) waiting for {what}",
-                c.name
-            ),
-        }
-    }
-}
-
-/// Waits until `c` has seen `kind` (join/leave) notices for every name in `names`.
-fn await_presence(c: &mut JsonClient, kind: &str, names: &[&str], within: Duration) {
-    let deadline = Instant::now() + within;
-    let mut missing: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
-    while !missing.is_empty() {
-        let f = recv_until_by(c, deadline, &format!("{kind} of {missing:?}"), |v| {
-            v["type"] == kind
-        });
-        let user = f["user"].as_str().unwrap_or_default().to_string();
-        assert!(
-            f["from"]["name"] == "SERVER" && f["to"] == "Everyone",
-            "presence notices come from SERVER to Everyone: {f}"
-        );
-        assert!(msg(&f).contains(&user), "the text names the user: {f}");
-        missing.remove(&user);
-    }
 }
 
 #[test]

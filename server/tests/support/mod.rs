@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -245,4 +246,43 @@ pub fn users(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Skips frames until one satisfies `pred`, failing once `deadline` has passed.
+pub fn recv_until_by(
+    c: &mut JsonClient,
+    deadline: Instant,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "{}: timed out waiting for {what}", c.name);
+        match c.recv_within(left) {
+            Some(v) if pred(&v) => return v,
+            Some(_) => {}
+            None => panic!(
+                "{}: connection ended (or timed out) waiting for {what}",
+                c.name
+            ),
+        }
+    }
+}
+
+/// Waits until `c` has seen `kind` (join/leave) notices for every name in `names`.
+pub fn await_presence(c: &mut JsonClient, kind: &str, names: &[&str], within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut missing: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
+    while !missing.is_empty() {
+        let f = recv_until_by(c, deadline, &format!("{kind} of {missing:?}"), |v| {
+            v["type"] == kind
+        });
+        let user = f["user"].as_str().unwrap_or_default().to_string();
+        assert!(
+            f["from"]["name"] == "SERVER" && f["to"] == "Everyone",
+            "presence notices come from SERVER to Everyone: {f}"
+        );
+        assert!(msg(&f).contains(&user), "the text names the user: {f}");
+        missing.remove(&user);
+    }
 }
