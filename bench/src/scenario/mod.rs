@@ -1,0 +1,7 @@
+//! One module per benchmark scenario.
+
+pub mod fanout;
+pub mod payload;
+pub mod ramp;
+pub mod rtt;
+pub mod stress;

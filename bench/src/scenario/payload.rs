@@ -1,0 +1,206 @@
+//! `payload`: seed 003's scenarios. C clients each send M public messages of random size
+//! in [min, max] bytes; every client receives everyone else's and checks every byte.
+//! Reports delivered MB/s and per-message latency.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::common::{Common, login_all, micros_since};
+use crate::net::Sources;
+use crate::proto::{self, Client, MARK};
+use crate::report::{CpuMeter, Report, histogram};
+
+/// Options of `payload`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Clients.
+    #[arg(long, default_value_t = 5)]
+    pub clients: usize,
+    /// Messages per client.
+    #[arg(long, default_value_t = 200)]
+    pub messages: u64,
+    /// Smallest message, bytes.
+    #[arg(long, default_value_t = 10_000)]
+    pub min: usize,
+    /// Largest message, bytes.
+    #[arg(long, default_value_t = 20_000)]
+    pub max: usize,
+    /// Messages a client may send ahead of what it has received from the others (keeps
+    /// every client's backlog on the server bounded, like a reader that keeps up).
+    #[arg(long, default_value_t = 32)]
+    pub window: u64,
+}
+
+/// The body of message `seq` from `sender`: a pattern the receiver can recompute.
+fn body_byte(sender: u32, seq: u64, i: usize) -> u8 {
+    b'a' + ((u64::from(sender) * 7 + seq * 31 + i as u64) % 26) as u8
+}
+
+fn message(sender: u32, seq: u64, micros: u64, size: usize) -> String {
+    let head = format!("~B|{sender}|{seq}|{micros}|");
+    let mut m = head.into_bytes();
+    let body = size.saturating_sub(m.len());
+    m.extend((0..body).map(|i| body_byte(sender, seq, i)));
+    String::from_utf8(m).unwrap_or_default()
+}
+
+/// Checks the body after the header; returns the payload length if intact.
+fn verify(line: &[u8], sender: u32, seq: u64) -> Option<usize> {
+    let at = memchr::memmem::find(line, MARK)?;
+    let mut bars = 0;
+    let start = line[at..].iter().position(|b| {
+        bars += usize::from(*b == b'|');
+        bars == 4
+    })? + at
+        + 1;
+    let end = start
+        + line[start..]
+            .iter()
+            .position(|b| *b == b'"' || *b == b'\r')
+            .unwrap_or(line.len() - start);
+    let body = &line[start..end];
+    body.iter()
+        .enumerate()
+        .all(|(i, b)| *b == body_byte(sender, seq, i))
+        .then_some(end - at)
+}
+
+/// Runs the scenario.
+pub async fn run(a: Args) -> anyhow::Result<Report> {
+    let c = &a.common;
+    let sources = Arc::new(Sources::new(c.sources));
+    let names = (0..a.clients)
+        .map(|i| format!("{}p{i}", c.prefix))
+        .collect();
+    let clients = login_all(c, &sources, names, 16)
+        .await
+        .context("logging in")?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = Instant::now();
+    let cpu = CpuMeter::start();
+    let expected_each = a.messages * (a.clients as u64 - 1);
+    let mut tasks = Vec::new();
+    for (i, client) in clients.into_iter().enumerate() {
+        let a = a.clone();
+        tasks.push(tokio::spawn(exchange(client, i, a, start, expected_each)));
+    }
+    let (mut hist, mut bytes, mut corrupt, mut got) = (histogram(), 0u64, 0u64, 0u64);
+    for t in tasks {
+        let r = t.await??;
+        hist.add(&r.0).ok();
+        bytes += r.1;
+        corrupt += r.2;
+        got += r.3;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut report = Report::new(
+        "payload",
+        json!({"proto": format!("{:?}", c.proto), "clients": a.clients, "messages": a.messages, "min": a.min, "max": a.max}),
+    );
+    report.set("delivered_messages", got);
+    report.set(
+        "lost",
+        (expected_each * a.clients as u64).saturating_sub(got),
+    );
+    report.set("corrupt", corrupt);
+    report.set("delivered_mb", (bytes as f64 / 1e6 * 10.0).round() / 10.0);
+    report.set("mb_per_s", (bytes as f64 / 1e6 / elapsed).round());
+    report.set("tool_cpu_share", (cpu.share() * 100.0).round() / 100.0);
+    report.latencies.push(("per message".into(), hist));
+    Ok(report)
+}
+
+type Outcome = (hdrhistogram::Histogram<u64>, u64, u64, u64);
+
+async fn exchange(
+    client: Client,
+    i: usize,
+    a: Args,
+    start: Instant,
+    expected: u64,
+) -> anyhow::Result<Outcome> {
+    let Client {
+        mut reader,
+        mut writer,
+        proto,
+        ..
+    } = client;
+    let me = u32::try_from(i).unwrap_or(u32::MAX);
+    let received = Arc::new((
+        std::sync::atomic::AtomicU64::new(0),
+        tokio::sync::Notify::new(),
+    ));
+    let progress = received.clone();
+    let others = a.clients as u64 - 1;
+    let sender = tokio::spawn(async move {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
+        for seq in 1..=a.messages {
+            // Stay at most `window` messages ahead of the slowest sender we hear from.
+            while seq > a.window
+                && progress.0.load(std::sync::atomic::Ordering::Acquire) < (seq - a.window) * others
+            {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(50), progress.1.notified()).await;
+            }
+            let size = rng.random_range(a.min..=a.max.max(a.min));
+            let m = message(me, seq, micros_since(start), size);
+            writer
+                .write_all(Client::public(proto, &m).as_bytes())
+                .await?;
+        }
+        anyhow::Ok(writer)
+    });
+    let (mut hist, mut bytes, mut corrupt, mut got) = (histogram(), 0u64, 0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got < expected {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = tokio::time::timeout(
+            left,
+            reader.next_batch(|line| {
+                if let Some(seen) = proto::find_payload(line) {
+                    got += 1;
+                    let _ = hist.record(micros_since(start).saturating_sub(seen.micros).max(1));
+                    match verify(line, seen.sender, seen.seq) {
+                        Some(len) => bytes += len as u64,
+                        None => corrupt += 1,
+                    }
+                }
+            }),
+        )
+        .await;
+        match n {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                bail!("client {i}: connection closed after {got} of {expected}")
+            }
+            Ok(Ok(_)) => {
+                received.0.store(got, std::sync::atomic::Ordering::Release);
+                received.1.notify_one();
+            }
+            Err(_) => break, // the rest counts as lost
+        }
+    }
+    let _writer = sender.await??;
+    Ok((hist, bytes, corrupt, got))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_verify_and_corruption_is_caught() {
+        let m = message(3, 9, 77, 500);
+        assert_eq!(m.len(), 500);
+        let line = format!(r#"{{"msg":"{m}","type":"chat"}}"#);
+        assert_eq!(verify(line.as_bytes(), 3, 9), Some(500));
+        let bad = line.replacen("|77|", "|77|Z", 1);
+        assert_eq!(verify(bad.as_bytes(), 3, 9), None);
+    }
+}

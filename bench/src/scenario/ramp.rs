@@ -1,0 +1,181 @@
+//! `ramp`: the breaking-point test. Adds B logged-in clients every I ms until a target, a
+//! failure rate or a login-latency bound is reached. Reports the peak of stable
+//! connections, login latency percentiles, and (with `--server-pid`) the server's RSS per
+//! connection. The clients stay connected and keep reading (answering IRC pings).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+
+use crate::common::Common;
+use crate::net::{Sources, raise_nofile};
+use crate::proto::Client;
+use crate::report::{CpuMeter, Report, histogram, rss_kib};
+
+/// Options of `ramp`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Clients added per step.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Milliseconds between steps.
+    #[arg(long, default_value_t = 100)]
+    pub interval_ms: u64,
+    /// Stop at this many clients.
+    #[arg(long, default_value_t = 19_000)]
+    pub target: usize,
+    /// Stop when more than this fraction of a step's logins fail.
+    #[arg(long, default_value_t = 0.05)]
+    pub max_failures: f64,
+    /// Stop when a step's login p99 exceeds this many milliseconds.
+    #[arg(long, default_value_t = 1000.0)]
+    pub max_p99_ms: f64,
+    /// PID of the server, to report its memory per connection.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Seconds to hold the peak before measuring memory and disconnecting.
+    #[arg(long, default_value_t = 2.0)]
+    pub hold: f64,
+}
+
+/// Runs the scenario.
+pub async fn run(a: Args) -> anyhow::Result<Report> {
+    let c = &a.common;
+    let nofile = raise_nofile();
+    let sources = Arc::new(Sources::new(c.sources));
+    let rss_before = a.server_pid.and_then(rss_kib);
+    let start = Instant::now();
+    let cpu = CpuMeter::start();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let alive = Arc::new(AtomicU64::new(0));
+    let dropped = Arc::new(AtomicU64::new(0));
+    let mut all = histogram();
+    let mut curve = Vec::new();
+    let (mut ok, mut failed) = (0usize, 0u64);
+    let mut stop_reason = "target reached".to_string();
+    let pb = crate::common::bar(a.target as u64, "clients");
+    let mut step = 0usize;
+    while ok < a.target {
+        let step_start = Instant::now();
+        let n = a.batch.min(a.target - ok);
+        let mut logins = Vec::with_capacity(n);
+        for k in 0..n {
+            let name = format!("{}c{}", c.prefix, step * a.batch + k);
+            let (s, addr, proto, t) = (sources.clone(), c.addr, c.proto, c.login_timeout());
+            logins.push(tokio::spawn(async move {
+                let t0 = Instant::now();
+                let r = s.login(addr, proto, &name, t).await;
+                (r, t0.elapsed())
+            }));
+        }
+        let mut step_hist = histogram();
+        let mut step_failed = 0u64;
+        for l in logins {
+            match l.await {
+                Ok((Ok(client), took)) => {
+                    let _ = step_hist
+                        .record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1));
+                    alive.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(idle(
+                        client,
+                        stop_rx.clone(),
+                        alive.clone(),
+                        dropped.clone(),
+                    ));
+                    ok += 1;
+                }
+                _ => step_failed += 1,
+            }
+        }
+        failed += step_failed;
+        all.add(&step_hist).ok();
+        let p99 = step_hist.value_at_quantile(0.99) as f64 / 1000.0;
+        curve.push((
+            start.elapsed().as_secs_f64(),
+            alive.load(Ordering::Relaxed),
+            p99,
+        ));
+        pb.set_position(ok as u64);
+        step += 1;
+        if step_failed as f64 > a.max_failures * n as f64 {
+            stop_reason = format!("{step_failed} of {n} logins failed in one step");
+            break;
+        }
+        if p99 > a.max_p99_ms {
+            stop_reason = format!("login p99 {p99:.1} ms over the bound");
+            break;
+        }
+        let next = step_start + Duration::from_millis(a.interval_ms);
+        tokio::time::sleep_until(next.into()).await;
+    }
+    pb.finish_and_clear();
+    tokio::time::sleep(Duration::from_secs_f64(a.hold)).await;
+    let stable = alive.load(Ordering::Relaxed);
+    let rss_after = a.server_pid.and_then(rss_kib);
+    let _ = stop_tx.send(true);
+
+    let mut report = Report::new(
+        "ramp",
+        json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources}),
+    );
+    report.set("peak_stable_connections", stable);
+    report.set("logins_ok", ok as u64);
+    report.set("logins_failed", failed);
+    report.set("dropped_after_login", dropped.load(Ordering::Relaxed));
+    report.set("stopped_because", stop_reason);
+    report.set(
+        "seconds",
+        (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    );
+    report.set("tool_open_file_limit", nofile);
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        report.set("server_rss_kib", after);
+        if stable > 0 {
+            report.set(
+                "server_rss_kib_per_conn",
+                ((after.saturating_sub(before)) as f64 / stable as f64 * 100.0).round() / 100.0,
+            );
+        }
+    }
+    report.set("tool_cpu_share", (cpu.share() * 100.0).round() / 100.0);
+    report.latencies.push(("login".into(), all));
+    if let Some(path) = &c.plot {
+        crate::plot::ramp(path, "ramp: logged-in clients and login p99", &curve)?;
+    }
+    Ok(report)
+}
+
+/// Keeps a client connected and reading until told to stop.
+async fn idle(
+    mut client: Client,
+    mut stop: watch::Receiver<bool>,
+    alive: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+) {
+    let mut pongs = Vec::new();
+    loop {
+        tokio::select! {
+            n = client.reader.next_batch(|line| {
+                if let Some(p) = Client::pong_for(line) {
+                    pongs.push(p);
+                }
+            }) => {
+                if !matches!(n, Ok(k) if k > 0) {
+                    alive.fetch_sub(1, Ordering::Relaxed);
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                for p in pongs.drain(..) {
+                    let _ = client.writer.write_all(&p).await;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}

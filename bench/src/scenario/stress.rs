@@ -1,0 +1,208 @@
+//! `stress`: seed 000's bot test done properly. B bots for D seconds, each picking at
+//! random: `/time`, `/list`, a private message, a public `*` message or a `/shout`.
+//! Reports errors and the latency of every reply type (chat protocol only).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use memchr::memmem;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::common::{Common, login_all, micros_since};
+use crate::net::Sources;
+use crate::proto::{self, Client};
+use crate::report::{CpuMeter, Report, histogram};
+
+/// Options of `stress`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Bots.
+    #[arg(long, default_value_t = 50)]
+    pub bots: usize,
+    /// Seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Longest pause between a bot's actions, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub think_ms: u64,
+}
+
+const KINDS: [&str; 5] = ["/time", "/list", "private", "public", "/shout"];
+
+/// Runs the scenario.
+pub async fn run(a: Args) -> anyhow::Result<Report> {
+    let c = &a.common;
+    if c.proto != proto::Proto::Chat {
+        bail!("stress speaks the chat protocol only");
+    }
+    let sources = Arc::new(Sources::new(c.sources));
+    let names: Vec<String> = (0..a.bots).map(|i| format!("{}t{i}", c.prefix)).collect();
+    let clients = login_all(c, &sources, names.clone(), 16)
+        .await
+        .context("logging in")?;
+    let start = Instant::now();
+    let cpu = CpuMeter::start();
+    let names = Arc::new(names);
+    let all_done = Arc::new(tokio::sync::Barrier::new(a.bots));
+    let mut tasks = Vec::new();
+    for (i, client) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(bot(
+            client,
+            i,
+            a.clone(),
+            names.clone(),
+            start,
+            all_done.clone(),
+        )));
+    }
+    let mut hists: Vec<_> = KINDS.iter().map(|_| histogram()).collect();
+    let (mut errors, mut actions) = (0u64, 0u64);
+    for t in tasks {
+        let (h, e, n) = t.await??;
+        for (k, hk) in h.iter().enumerate() {
+            hists[k].add(hk).ok();
+        }
+        errors += e;
+        actions += n;
+    }
+    let mut report = Report::new(
+        "stress",
+        json!({"bots": a.bots, "duration_s": a.duration, "think_ms": a.think_ms}),
+    );
+    report.set("actions", actions);
+    report.set("error_frames", errors);
+    report.set("tool_cpu_share", (cpu.share() * 100.0).round() / 100.0);
+    for (k, h) in KINDS.iter().zip(hists) {
+        report.latencies.push(((*k).to_string(), h));
+    }
+    Ok(report)
+}
+
+type BotResult = (Vec<hdrhistogram::Histogram<u64>>, u64, u64);
+
+/// A reply the bot waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    System,
+    Users,
+}
+
+async fn bot(
+    client: Client,
+    i: usize,
+    a: Args,
+    names: Arc<Vec<String>>,
+    start: Instant,
+    all_done: Arc<tokio::sync::Barrier>,
+) -> anyhow::Result<BotResult> {
+    let Client {
+        mut reader,
+        mut writer,
+        ..
+    } = client;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // The reader times every message where it arrives and passes replies to the bot.
+    let read = tokio::spawn(async move {
+        let mut hists: Vec<_> = KINDS.iter().map(|_| histogram()).collect();
+        let mut errors = 0u64;
+        loop {
+            let n = reader
+                .next_batch(|line| {
+                    if memmem::find(line, b"\"type\":\"error\"").is_some() {
+                        errors += 1;
+                    }
+                    if let Some(seen) = proto::find_payload(line) {
+                        let k = if memmem::find(line, b"\"type\":\"private\"").is_some() {
+                            2
+                        } else {
+                            3
+                        };
+                        let _ =
+                            hists[k].record(micros_since(start).saturating_sub(seen.micros).max(1));
+                    } else if memmem::find(line, b"\"type\":\"system\"").is_some() {
+                        let _ = tx.send(Reply::System);
+                    } else if memmem::find(line, b"\"type\":\"users\"").is_some() {
+                        let _ = tx.send(Reply::Users);
+                    }
+                })
+                .await
+                .unwrap_or(0);
+            if n == 0 {
+                return (hists, errors);
+            }
+        }
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + i as u64);
+    let mut replies: Vec<_> = KINDS.iter().map(|_| histogram()).collect();
+    let (mut timeouts, mut actions, mut seq) = (0u64, 0u64, 0u64);
+    let end = start + Duration::from_secs_f64(a.duration);
+    let me = u32::try_from(i).unwrap_or(u32::MAX);
+    while Instant::now() < end {
+        let kind = rng.random_range(0..KINDS.len());
+        seq += 1;
+        let sent = micros_since(start);
+        let p = proto::payload(me, seq, sent, 64);
+        let (frame, wants) = match KINDS[kind] {
+            "private" => (
+                Client::private(
+                    proto::Proto::Chat,
+                    &names[rng.random_range(0..names.len())],
+                    &p,
+                ),
+                None,
+            ),
+            "public" => (Client::public(proto::Proto::Chat, &p), None),
+            "/shout" => (
+                format!("{{\"to\":\"/shout\",\"msg\":\"{p}\"}}"),
+                Some(Reply::System),
+            ),
+            "/list" => (
+                "{\"to\":\"/list\",\"msg\":\"\"}".to_string(),
+                Some(Reply::Users),
+            ),
+            cmd => (
+                format!("{{\"to\":\"{cmd}\",\"msg\":\"\"}}"),
+                Some(Reply::System),
+            ),
+        };
+        writer.write_all(frame.as_bytes()).await?;
+        actions += 1;
+        if let Some(want) = wants {
+            let wait = async {
+                while let Some(r) = rx.recv().await {
+                    if r == want {
+                        return true;
+                    }
+                }
+                false
+            };
+            match tokio::time::timeout(Duration::from_secs(10), wait).await {
+                Ok(true) => {
+                    let _ = replies[kind].record(micros_since(start).saturating_sub(sent).max(1));
+                }
+                Ok(false) => bail!("bot {i}: connection closed"),
+                Err(_) => timeouts += 1,
+            }
+        }
+        if a.think_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..=a.think_ms))).await;
+        }
+    }
+    // Nobody leaves before everyone is done (a private message to a bot that left would
+    // be an error); then let the last deliveries arrive, close, and collect.
+    all_done.wait().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = writer.shutdown().await;
+    let (mut hists, errors) = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .context("reader did not stop")??;
+    for (k, h) in replies.iter().enumerate() {
+        hists[k].add(h).ok();
+    }
+    Ok((hists, errors + timeouts, actions))
+}
