@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::common::{Common, login_all, micros_since};
 use crate::net::Sources;
@@ -51,6 +52,7 @@ struct Shared {
     progress: Vec<AtomicU64>,
     advanced: Vec<Notify>,
     stop: AtomicBool,
+    stopped: CancellationToken,
     senders: usize,
     trackers: usize,
 }
@@ -99,6 +101,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
             .collect(),
         advanced: (0..a.senders).map(|_| Notify::new()).collect(),
         stop: AtomicBool::new(false),
+        stopped: CancellationToken::new(),
         senders: a.senders,
         trackers,
     });
@@ -141,6 +144,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     shared.stop.store(true, Ordering::Release);
+    shared.stopped.cancel();
     let cpu_share = cpu.share();
     drop(keep);
 
@@ -187,9 +191,9 @@ async fn listen(
     let mut last_seq = vec![0u64; senders];
     let mut pongs: Vec<Vec<u8>> = Vec::new();
     loop {
-        let batch = tokio::time::timeout(
-            Duration::from_millis(100),
-            client.reader.next_batch(|line| {
+        // No timer per read: the stop notification wakes an idle listener.
+        let batch = tokio::select! {
+            b = client.reader.next_batch(|line| {
                 if let Some(seen) = proto::find_payload(line) {
                     let now = micros_since(shared.start);
                     let _ = r.hist.record(now.saturating_sub(seen.micros).max(1));
@@ -205,18 +209,17 @@ async fn listen(
                 } else if let Some(p) = Client::pong_for(line) {
                     pongs.push(p);
                 }
-            }),
-        )
-        .await;
+            }) => b,
+            _ = shared.stopped.cancelled() => return r,
+        };
         match batch {
-            Ok(Ok(0)) | Ok(Err(_)) => {
+            Ok(0) | Err(_) => {
                 if !shared.stop.load(Ordering::Acquire) {
                     r.disconnected = true;
                 }
                 return r;
             }
-            Ok(Ok(_)) => {}
-            Err(_) => {} // idle for 100 ms: check the stop flag
+            Ok(_) => {}
         }
         for p in pongs.drain(..) {
             let _ = client.writer.write_all(&p).await;
