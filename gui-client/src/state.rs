@@ -452,17 +452,27 @@ impl ChatState {
             self.connect_error = None;
             self.backoff.reset();
             self.ghost_retries = 0;
-            self.users = frame
-                .users
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
             if rejoin {
                 self.system(format!("Reconnected to {} as {}.", self.server, self.me));
             }
             self.push_frame(LineKind::System, &frame);
-            return vec![];
+            return match &frame.users {
+                Some(list) => {
+                    self.users = list.iter().cloned().collect();
+                    vec![]
+                }
+                // A large room sends the count only: ask for the list once.
+                None => {
+                    self.users = [self.me.clone()].into();
+                    vec![Action::Send {
+                        conn,
+                        frame: ClientFrame {
+                            to: "/list".into(),
+                            msg: String::new(),
+                        },
+                    }]
+                }
+            };
         }
         let close = vec![Action::Close { conn }];
         let taken = frame.msg.contains("already in use");

@@ -77,6 +77,31 @@ fn welcome_opens_the_chat_with_focus_and_users() {
 }
 
 #[test]
+fn a_welcome_without_the_user_list_asks_for_it() {
+    let mut s = ChatState::new(form("alice"), 10);
+    s.connect_clicked();
+    let mut w = frame(
+        FrameKind::Welcome,
+        "SERVER",
+        "Welcome alice! 5000 users online",
+    );
+    w.users = None;
+    let actions = s.on_event(NetEvent::Frame { conn: 1, frame: w }, Instant::now());
+    assert_eq!(
+        actions,
+        vec![Action::Send {
+            conn: 1,
+            frame: ClientFrame {
+                to: "/list".into(),
+                msg: String::new()
+            }
+        }]
+    );
+    assert!(s.is_online());
+    assert_eq!(s.users.iter().collect::<Vec<_>>(), ["alice"]);
+}
+
+#[test]
 fn every_server_frame_type_lands_where_it_should() {
     let mut s = online();
     let now = Instant::now();

@@ -110,6 +110,9 @@ impl LinkTx {
     }
 }
 
+/// How often a large room hears how many joined and left.
+const PRESENCE_SUMMARY: Duration = Duration::from_secs(5);
+
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -200,6 +203,7 @@ async fn connect_and_serve(
         }
     }
 
+    let mut summary = tokio::time::interval(PRESENCE_SUMMARY);
     let mut beat = tokio::time::interval(cfg.heartbeat);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -221,6 +225,7 @@ async fn connect_and_serve(
                 // Skipped when the link is congested: the traffic itself proves liveness.
                 let _ = tx.try_send(&ToBroker::Ping);
             }
+            _ = summary.tick() => hub.flush_presence(),
             _ = stop.cancelled() => {
                 // Shutting down: let the writer flush what the sessions queued on their
                 // way out (their Unregister messages), then close.

@@ -49,6 +49,11 @@ pub struct Args {
     #[arg(long, env = "CHAT_WELCOME_GAP_MS", default_value_t = 50)]
     pub welcome_gap_ms: u64,
 
+    /// Above this many users online, joins and leaves are summarised every few seconds
+    /// instead of announced one by one to everyone (0: always announce).
+    #[arg(long, env = "CHAT_PRESENCE_LIMIT", default_value_t = 1000)]
+    pub presence_limit: usize,
+
     /// Heartbeat interval on the broker link in milliseconds; three missed beats mean the
     /// broker is gone.
     #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]

@@ -61,19 +61,30 @@ fn stamped(mut f: ServerFrame, ts: u64, id: Option<u64>) -> ServerFrame {
     f
 }
 
-/// The first frame after a successful login.
-pub fn welcome(server_ip: &str, name: &str, users: Vec<String>) -> ServerFrame {
-    let msg = format!(
-        "Welcome {name}! Users online ({}): {}. Type /help for the commands.",
-        users.len(),
-        users.join(", ")
-    );
+/// The first frame after a successful login: every name online, or (in a large room,
+/// `users` is `None`) just how many there are.
+pub fn welcome(
+    server_ip: &str,
+    name: &str,
+    users: Option<Vec<String>>,
+    online: usize,
+) -> ServerFrame {
+    let msg = match &users {
+        Some(list) => format!(
+            "Welcome {name}! Users online ({}): {}. Type /help for the commands.",
+            list.len(),
+            list.join(", ")
+        ),
+        None => format!(
+            "Welcome {name}! {online} users online; send /list to see them. Type /help for the commands."
+        ),
+    };
     let mut f = stamped(
         ServerFrame::new(server(server_ip), name, msg, FrameKind::Welcome),
         chat_common::clock::now_ms(),
         None,
     );
-    f.users = Some(users);
+    f.users = users;
     f
 }
 

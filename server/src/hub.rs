@@ -46,8 +46,16 @@ struct Request {
     confirm: bool,
 }
 
+/// Joins and leaves not announced one by one (large room), summed for the next summary.
+#[derive(Default)]
+struct PresenceTally {
+    joined: u64,
+    left: u64,
+}
+
 #[derive(Default)]
 struct State {
+    presence: PresenceTally,
     clients: HashMap<ConnId, Client>,
     users: BTreeSet<String>,
     link: Option<Link>,
@@ -59,6 +67,7 @@ struct State {
 pub struct Hub {
     state: Mutex<State>,
     server_ip: String,
+    presence_limit: usize,
 }
 
 /// Text of the error a client gets when the broker link is down.
@@ -66,10 +75,16 @@ pub const UNAVAILABLE: &str = "the chat service is unavailable right now; try ag
 
 impl Hub {
     /// A hub with no clients and no link. `server_ip` goes into `from` of server frames.
-    pub fn new(server_ip: String) -> Self {
+    ///
+    /// Above `presence_limit` users online (0: no limit) the room is "large": joins and
+    /// leaves are no longer announced one by one to everyone, which would cost every
+    /// client a frame per login (quadratic work during a ramp); a summary goes out instead
+    /// (see [`Hub::flush_presence`]), and welcomes carry the count rather than every name.
+    pub fn new(server_ip: String, presence_limit: usize) -> Self {
         Hub {
             state: Mutex::new(State::default()),
             server_ip,
+            presence_limit,
         }
     }
 
@@ -84,6 +99,26 @@ impl Hub {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn is_large(&self, st: &State) -> bool {
+        self.presence_limit > 0 && st.users.len() > self.presence_limit
+    }
+
+    /// Sends the summary of the joins and leaves a large room did not announce one by one.
+    /// Called periodically by the link task.
+    pub fn flush_presence(&self) {
+        let mut st = self.lock();
+        let PresenceTally { joined, left } = std::mem::take(&mut st.presence);
+        if joined == 0 && left == 0 {
+            return;
+        }
+        let online = st.users.len();
+        let msg = format!(
+            "{online} users online ({joined} joined, {left} left recently; send /list to see who)"
+        );
+        let f = frames::system(&self.server_ip, chat_common::EVERYONE, msg);
+        self.broadcast(&st, &f, None);
     }
 
     /// Users online across all servers, sorted.
@@ -274,20 +309,32 @@ impl Hub {
         match event {
             ToServer::Registered { conn, name, id, ts } => {
                 st.users.insert(name.clone());
-                let users: Vec<String> = st.users.iter().cloned().collect();
+                let large = self.is_large(&st);
+                // In a large room the welcome carries the count, not every name: the list
+                // is what `/list` is for.
+                let users = if large {
+                    None
+                } else {
+                    Some(st.users.iter().cloned().collect())
+                };
+                let online = st.users.len();
                 let Some(client) = st.clients.get_mut(&conn) else {
                     return Some(ToBroker::Unregister { conn });
                 };
                 match std::mem::replace(&mut client.state, ClientState::Active) {
                     ClientState::Pending(done) => {
                         // The welcome goes first, before the client can see any broadcast.
-                        let welcome = frames::welcome(&self.server_ip, &name, users);
+                        let welcome = frames::welcome(&self.server_ip, &name, users, online);
                         let fmt = client.format;
                         let out = client.out.clone();
                         let _ = out.push(frames::encode(&welcome, fmt));
                         let _ = done.send(Ok(()));
-                        let notice = frames::presence(&self.server_ip, &name, true, id, ts);
-                        self.broadcast(&st, &notice, Some(conn));
+                        if large {
+                            st.presence.joined += 1;
+                        } else {
+                            let notice = frames::presence(&self.server_ip, &name, true, id, ts);
+                            self.broadcast(&st, &notice, Some(conn));
+                        }
                     }
                     // Re-registered after a broker restart: nothing changes locally.
                     ClientState::Active => {}
@@ -324,13 +371,22 @@ impl Hub {
             },
             ToServer::Joined { name, id, ts } => {
                 st.users.insert(name.clone());
-                let notice = frames::presence(&self.server_ip, &name, true, id, ts);
-                self.broadcast(&st, &notice, None);
+                if self.is_large(&st) {
+                    st.presence.joined += 1;
+                } else {
+                    let notice = frames::presence(&self.server_ip, &name, true, id, ts);
+                    self.broadcast(&st, &notice, None);
+                }
             }
             ToServer::Left { name, id, ts } => {
+                let large = self.is_large(&st);
                 st.users.remove(&name);
-                let notice = frames::presence(&self.server_ip, &name, false, id, ts);
-                self.broadcast(&st, &notice, None);
+                if large {
+                    st.presence.left += 1;
+                } else {
+                    let notice = frames::presence(&self.server_ip, &name, false, id, ts);
+                    self.broadcast(&st, &notice, None);
+                }
             }
             ToServer::Public {
                 id,

@@ -47,7 +47,10 @@ async fn main() -> anyhow::Result<()> {
         listeners.push((text, Port::Line));
     }
 
-    let hub = Arc::new(hub::Hub::new(json_addr.ip().to_string()));
+    let hub = Arc::new(hub::Hub::new(
+        json_addr.ip().to_string(),
+        args.presence_limit,
+    ));
     let link_stop = CancellationToken::new();
     let (up_tx, mut up_rx) = watch::channel(false);
     let link_cfg = broker_link::LinkSettings {

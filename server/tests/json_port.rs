@@ -313,3 +313,34 @@ fn large_payloads_arrive_intact() {
         assert_eq!(msg(&bob.recv_type("chat")), body);
     }
 }
+
+#[test]
+fn a_large_room_summarises_presence_instead_of_announcing_every_join() {
+    let (_b, addr) = broker(&[]);
+    let s = server(addr, &["--presence-limit", "2"]);
+    let mut alice = JsonClient::login(s.json, "alice");
+    let _bob = JsonClient::login(s.json, "bob");
+    assert_eq!(
+        alice.recv_type("join")["user"],
+        "bob",
+        "small room: joins are announced"
+    );
+    let (mut carol, welcome) = JsonClient::login_raw(s.json, b"carol");
+    assert_eq!(welcome["type"], "welcome");
+    assert!(
+        welcome.get("users").is_none(),
+        "a large room's welcome carries the count: {welcome}"
+    );
+    assert!(msg(&welcome).contains("3 users online"), "{welcome}");
+    // No join frame for carol; a summary comes instead (every 5 s).
+    let summary = alice.recv_until("the presence summary", |v| {
+        v["type"] == "join" || msg(v).contains("users online")
+    });
+    assert_eq!(summary["type"], "system", "{summary}");
+    assert!(
+        msg(&summary).contains("3 users online (1 joined, 0 left"),
+        "{summary}"
+    );
+    carol.send("/list", "");
+    assert_eq!(users(&carol.recv_type("users")), ["alice", "bob", "carol"]);
+}
