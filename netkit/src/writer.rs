@@ -89,8 +89,10 @@ pub async fn run_with_gap<W: AsyncWrite + Unpin>(
         let bytes: usize = batch.iter().map(Bytes::len).sum();
         rx.release(bytes);
         batch.clear();
-        if buf.capacity() > 4 * COALESCE_BYTES {
+        if rx.rx.is_empty() {
+            // Nothing more to write right now: an idle connection keeps no buffers.
             buf = Vec::new();
+            batch = Vec::new();
         }
         if let Err(e) = written {
             break WriterExit::Io(e);

@@ -2,10 +2,10 @@
 //!
 //! Like tokio-util's `FramedRead`, but it starts with bytes that were already read during
 //! the login (a name glued to the first frame) and decodes those before waiting for the
-//! socket again. `next` is cancel-safe, so it can sit in a `select!`.
+//! socket again. `next` is cancel-safe, so it can sit in a `select!`. It waits for
+//! readiness before it allocates, so an idle connection holds no read buffer.
 
 use bytes::BytesMut;
-use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio_util::codec::Decoder;
 
@@ -42,12 +42,20 @@ impl<D: Decoder> FrameReader<D> {
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),
             }
+            if self.buf.is_empty() {
+                // Idle connections hold no read buffer: thousands of them wait here.
+                self.buf = BytesMut::new();
+            }
+            if let Err(e) = self.rd.readable().await {
+                return Some(Err(e.into()));
+            }
             if self.buf.capacity() - self.buf.len() < READ_RESERVE / 4 {
                 self.buf.reserve(READ_RESERVE);
             }
-            match self.rd.read_buf(&mut self.buf).await {
+            match self.rd.try_read_buf(&mut self.buf) {
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Some(Err(e.into())),
             }
         }
