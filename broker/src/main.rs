@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::sync::Semaphore;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = cli::Args::parse();
     netkit::logging::init();
