@@ -36,20 +36,40 @@ pub struct Args {
     /// Stop when a step's login p99 exceeds this many milliseconds.
     #[arg(long, default_value_t = 1000.0)]
     pub max_p99_ms: f64,
-    /// PID of the server, to report its memory per connection.
+    /// PIDs of the servers (repeatable), to report their memory per connection.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
+    /// More servers (repeatable): clients are spread round-robin over `--addr` and these.
+    #[arg(long)]
+    pub also_addr: Vec<std::net::SocketAddr>,
+    /// Run the ramp in this many processes (each with its own 20,000-file limit), each doing
+    /// its share of the batch and the target.
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
     /// Seconds to hold the peak before measuring memory and disconnecting.
     #[arg(long, default_value_t = 2.0)]
     pub hold: f64,
 }
 
+fn total_rss(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| rss_kib(*p)).sum()
+}
+
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
+    if a.shards > 1 {
+        return run_sharded(a).await;
+    }
     let c = &a.common;
     let nofile = raise_nofile();
     let sources = Arc::new(Sources::new(c.sources));
-    let rss_before = a.server_pid.and_then(rss_kib);
+    let targets: Vec<std::net::SocketAddr> = std::iter::once(c.addr)
+        .chain(a.also_addr.iter().copied())
+        .collect();
+    let rss_before = total_rss(&a.server_pid);
     let start = Instant::now();
     let cpu = CpuMeter::start();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -66,8 +86,14 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         let n = a.batch.min(a.target - ok);
         let mut logins = Vec::with_capacity(n);
         for k in 0..n {
-            let name = format!("{}c{}", c.prefix, step * a.batch + k);
-            let (s, addr, proto, t) = (sources.clone(), c.addr, c.proto, c.login_timeout());
+            let i = step * a.batch + k;
+            let name = format!("{}c{i}", c.prefix);
+            let (s, addr, proto, t) = (
+                sources.clone(),
+                targets[i % targets.len()],
+                c.proto,
+                c.login_timeout(),
+            );
             logins.push(tokio::spawn(async move {
                 let t0 = Instant::now();
                 let r = s.login(addr, proto, &name, t).await;
@@ -115,14 +141,16 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         tokio::time::sleep_until(next.into()).await;
     }
     pb.finish_and_clear();
+    // For a parent running shards: this shard is at its peak.
+    println!("ramp-peak {}", alive.load(Ordering::Relaxed));
     tokio::time::sleep(Duration::from_secs_f64(a.hold)).await;
     let stable = alive.load(Ordering::Relaxed);
-    let rss_after = a.server_pid.and_then(rss_kib);
+    let rss_after = total_rss(&a.server_pid);
     let _ = stop_tx.send(true);
 
     let mut report = Report::new(
         "ramp",
-        json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources}),
+        json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources, "servers": targets.len()}),
     );
     report.set("peak_stable_connections", stable);
     report.set("logins_ok", ok as u64);
@@ -147,6 +175,105 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     report.latencies.push(("login".into(), all));
     if let Some(path) = &c.plot {
         crate::plot::ramp(path, "ramp: logged-in clients and login p99", &curve)?;
+    }
+    Ok(report)
+}
+
+/// Runs `shards` copies of this ramp as child processes, each with 1/shards of the batch
+/// and the target and its own name prefix, measures the servers' memory once every shard
+/// is at its peak, and adds the shards' figures up.
+async fn run_sharded(a: Args) -> anyhow::Result<Report> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let c = &a.common;
+    let rss_before = total_rss(&a.server_pid);
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for i in 0..a.shards {
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.arg("ramp")
+            .args(["--addr", &c.addr.to_string()])
+            .args([
+                "--proto",
+                if c.proto == crate::proto::Proto::Chat {
+                    "chat"
+                } else {
+                    "irc"
+                },
+            ])
+            .args(["--sources", &c.sources.to_string()])
+            .args(["--prefix", &format!("{}{i}x", c.prefix)])
+            .args(["--login-timeout", &c.login_timeout.to_string()])
+            .args(["--batch", &a.batch.div_ceil(a.shards).to_string()])
+            .args(["--interval-ms", &a.interval_ms.to_string()])
+            .args(["--target", &a.target.div_ceil(a.shards).to_string()])
+            .args(["--max-failures", &a.max_failures.to_string()])
+            .args(["--max-p99-ms", &a.max_p99_ms.to_string()])
+            .args(["--hold", &(a.hold + 3.0).to_string()])
+            .arg("--json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        for extra in &a.also_addr {
+            cmd.args(["--also-addr", &extra.to_string()]);
+        }
+        let mut child = cmd.spawn()?;
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        children.push((child, BufReader::new(out).lines()));
+    }
+    // Wait for every shard's peak, measure, then collect the reports.
+    for (_, lines) in children.iter_mut() {
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with("ramp-peak ") {
+                break;
+            }
+        }
+    }
+    let rss_peak = total_rss(&a.server_pid);
+    let mut report = Report::new(
+        "ramp",
+        json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources, "servers": 1 + a.also_addr.len(), "shards": a.shards}),
+    );
+    let (mut stable, mut ok, mut failed, mut dropped, mut worst_p99, mut cpu) =
+        (0u64, 0u64, 0u64, 0u64, 0f64, 0f64);
+    let mut reasons = Vec::new();
+    for (mut child, mut lines) in children {
+        let mut last = None;
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with('{') {
+                last = Some(line);
+            }
+        }
+        child.wait().await?;
+        let v: serde_json::Value = serde_json::from_str(
+            &last.ok_or_else(|| anyhow::anyhow!("a shard printed no result"))?,
+        )?;
+        let f = &v["figures"];
+        stable += f["peak_stable_connections"].as_u64().unwrap_or(0);
+        ok += f["logins_ok"].as_u64().unwrap_or(0);
+        failed += f["logins_failed"].as_u64().unwrap_or(0);
+        dropped += f["dropped_after_login"].as_u64().unwrap_or(0);
+        cpu += f["tool_cpu_share"].as_f64().unwrap_or(0.0);
+        worst_p99 = worst_p99.max(v["latency"]["login"]["p99_ms"].as_f64().unwrap_or(0.0));
+        reasons.push(f["stopped_because"].as_str().unwrap_or("").to_string());
+    }
+    report.set("peak_stable_connections", stable);
+    report.set("logins_ok", ok);
+    report.set("logins_failed", failed);
+    report.set("dropped_after_login", dropped);
+    report.set("login_p99_ms_worst_shard", worst_p99);
+    report.set("stopped_because", reasons.join("; "));
+    report.set("tool_cpu_share", (cpu * 100.0).round() / 100.0);
+    if let (Some(before), Some(after)) = (rss_before, rss_peak) {
+        report.set("server_rss_kib", after);
+        if stable > 0 {
+            report.set(
+                "server_rss_kib_per_conn",
+                ((after.saturating_sub(before)) as f64 / stable as f64 * 100.0).round() / 100.0,
+            );
+        }
     }
     Ok(report)
 }

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario against our system (a fresh broker and server per run) and,
+# where they are installed or installable, against the IRC peers in bench/peers/. Writes one
+# JSON line per run to bench/results/<date>.jsonl and the plots to assets/bench-*.png, and
+# prints a summary table. Loopback only; every run is bounded in time.
+#
+#   bench/run-all.sh            # everything
+#   QUICK=1 bench/run-all.sh    # shorter runs, smaller ramps
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release -p broker -p server -p bench
+out="bench/results/$(date +%Y-%m-%d).jsonl"
+mkdir -p bench/results assets
+: >"$out"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+quick=${QUICK:-}
+dur=10; ramp_target=19000
+if [ -n "$quick" ]; then dur=3; ramp_target=3000; fi
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+wait_addr() { # FILE PREFIX -> ADDR
+  for _ in $(seq 200); do
+    if grep -q "^$2" "$1" 2>/dev/null; then sed -n "s/^$2//p" "$1" | head -1; return; fi
+    sleep 0.05
+  done
+  echo "timed out waiting for '$2' in $1" >&2; exit 1
+}
+
+start_system() { # starts broker + server; sets $addr and $server_pid
+  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
+  target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
+  pids+=($!)
+  local broker; broker=$(wait_addr "$tmp/broker.out" "listening on ")
+  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off \
+    >"$tmp/server.out" 2>"$tmp/server.err" &
+  server_pid=$!; pids+=($!)
+  addr=$(wait_addr "$tmp/server.out" "listening on ")
+}
+
+bench() { # LABEL ARGS... : runs chat-bench, keeps its JSON line, labelled
+  local label=$1; shift
+  echo "--- $label: chat-bench $*" >&2
+  local line
+  if line=$(target/release/chat-bench "$@" --json 2>"$tmp/bench.err" | tail -1); then
+    echo "{\"label\":\"$label\",\"result\":$line}" >>"$out"
+  else
+    echo "{\"label\":\"$label\",\"error\":$(tail -c 300 "$tmp/bench.err" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')}" >>"$out"
+    echo "    failed: $(tail -3 "$tmp/bench.err")" >&2
+  fi
+}
+
+# --- our system ---
+start_system; bench "chat stress 50 bots" stress --addr "$addr" --duration "$dur" --plot assets/bench-stress.png
+start_system; bench "chat rtt 10x5" rtt --addr "$addr" --users 10 --messages 5
+start_system; bench "chat rtt 50x10" rtt --addr "$addr" --users 50 --messages 10
+start_system; bench "chat rtt 60x25" rtt --addr "$addr" --users 60 --messages 25
+start_system; bench "chat rtt 1000x20" rtt --addr "$addr" --users 1000 --messages 20 --sources 8
+start_system; bench "chat payload 5x200 10-20KB" payload --addr "$addr"
+start_system; bench "chat payload 5x300 30-50KB" payload --addr "$addr" --messages 300 --min 30000 --max 50000
+start_system; bench "chat fanout 100x10 max" fanout --addr "$addr" --listeners 100 --senders 10 --duration "$dur" --plot assets/bench-fanout-100x10.png
+start_system; bench "chat fanout 1000x1 max" fanout --addr "$addr" --listeners 1000 --senders 1 --duration "$dur" --sources 8
+start_system; bench "chat fanout 1000x1 100/s" fanout --addr "$addr" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --plot assets/bench-fanout-1000x1-100.png
+start_system; bench "chat ramp" ramp --addr "$addr" --target "$ramp_target" --sources 50 --server-pid "$server_pid" --plot assets/bench-ramp.png
+# Three servers on one broker, the ramp spread over three load-generator processes.
+kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
+target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
+pids+=($!)
+broker=$(wait_addr "$tmp/broker.out" "listening on ")
+addrs=(); spids=()
+for i in 1 2 3; do
+  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off >"$tmp/s$i.out" 2>"$tmp/s$i.err" &
+  pids+=($!); spids+=(--server-pid $!)
+  addrs+=("$(wait_addr "$tmp/s$i.out" "listening on ")")
+done
+three=$((ramp_target * 3 - 1500))
+bench "chat ramp, 3 servers" ramp --addr "${addrs[0]}" --also-addr "${addrs[1]}" --also-addr "${addrs[2]}" \
+  --target "$three" --batch 150 --shards 3 --sources 100 "${spids[@]}"
+kill "${pids[@]}" 2>/dev/null || true; pids=()
+
+# --- IRC peers (bench/peers/start.sh NAME PORT) ---
+for peer in ngircd inspircd; do
+  [ -x bench/peers/start.sh ] || break
+  port=$((16667 + RANDOM % 1000))
+  bench/peers/start.sh "$peer" "$port" >"$tmp/$peer.out" 2>&1 &
+  pids+=($!)
+  if ! wait_addr "$tmp/$peer.out" "listening on " >/dev/null 2>&1; then
+    echo "--- $peer did not start; skipped" >&2; continue
+  fi
+  a="127.0.0.1:$port"
+  bench "$peer fanout 100x10 max" fanout --proto irc --addr "$a" --listeners 100 --senders 10 --duration "$dur" --prefix "${peer:0:2}a"
+  bench "$peer fanout 1000x1 max" fanout --proto irc --addr "$a" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${peer:0:2}b"
+  bench "$peer fanout 1000x1 100/s" fanout --proto irc --addr "$a" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${peer:0:2}c"
+  bench "$peer rtt 60x25" rtt --proto irc --addr "$a" --users 60 --messages 25 --prefix "${peer:0:2}d"
+  bench "$peer rtt 1000x20" rtt --proto irc --addr "$a" --users 1000 --messages 20 --sources 8 --prefix "${peer:0:2}e"
+  kill "${pids[@]}" 2>/dev/null || true; pids=()
+done
+
+python3 bench/summary.py "$out"
