@@ -9,30 +9,48 @@
 //! Bytes count as queued until the writer has written them, so the bound covers everything
 //! the process holds for that peer.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// The frames themselves. A `VecDeque` allocates nothing until the first push, so the
+/// thousands of idle connections of a large room cost no queue memory.
+#[derive(Default)]
+struct Frames {
+    frames: VecDeque<Bytes>,
+    /// Live [`QueueTx`] handles; at zero the writer drains and stops.
+    senders: usize,
+    /// The [`QueueRx`] is gone: pushes fail.
+    receiver_gone: bool,
+}
+
 struct Shared {
+    frames: Mutex<Frames>,
+    /// Wakes the writer; a permit is kept if it is not waiting, so no wake-up is lost.
+    ready: Notify,
     queued: AtomicUsize,
     limit: usize,
     kicked: CancellationToken,
     last_words: Mutex<Option<Bytes>>,
 }
 
+impl Shared {
+    fn frames(&self) -> MutexGuard<'_, Frames> {
+        self.frames.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The producing side; cheap to clone.
-#[derive(Clone)]
 pub struct QueueTx {
-    tx: mpsc::UnboundedSender<Bytes>,
     shared: Arc<Shared>,
 }
 
 /// The consuming side, drained by [`crate::writer::run`].
 pub struct QueueRx {
-    pub(crate) rx: mpsc::UnboundedReceiver<Bytes>,
     shared: Arc<Shared>,
 }
 
@@ -48,8 +66,12 @@ pub enum PushError {
 /// A queue holding at most `limit` bytes (a single frame larger than the limit is still
 /// accepted into an empty queue, so a legal frame always gets through).
 pub fn channel(limit: usize) -> (QueueTx, QueueRx) {
-    let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
+        frames: Mutex::new(Frames {
+            senders: 1,
+            ..Frames::default()
+        }),
+        ready: Notify::new(),
         queued: AtomicUsize::new(0),
         limit,
         kicked: CancellationToken::new(),
@@ -57,11 +79,41 @@ pub fn channel(limit: usize) -> (QueueTx, QueueRx) {
     });
     (
         QueueTx {
-            tx,
             shared: shared.clone(),
         },
-        QueueRx { rx, shared },
+        QueueRx { shared },
     )
+}
+
+impl Clone for QueueTx {
+    fn clone(&self) -> Self {
+        self.shared.frames().senders += 1;
+        QueueTx {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for QueueTx {
+    fn drop(&mut self) {
+        let last = {
+            let mut f = self.shared.frames();
+            f.senders -= 1;
+            f.senders == 0
+        };
+        if last {
+            self.shared.ready.notify_one();
+        }
+    }
+}
+
+impl Drop for QueueRx {
+    fn drop(&mut self) {
+        let mut f = self.shared.frames();
+        f.receiver_gone = true;
+        let dropped: usize = f.frames.drain(..).map(|b| b.len()).sum();
+        self.shared.queued.fetch_sub(dropped, Ordering::AcqRel);
+    }
 }
 
 impl QueueTx {
@@ -71,15 +123,20 @@ impl QueueTx {
             return Err(PushError::Closed);
         }
         let len = frame.len();
-        let before = self.shared.queued.fetch_add(len, Ordering::AcqRel);
-        if before > 0 && before + len > self.shared.limit {
-            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
-            return Err(PushError::Full);
+        {
+            let mut f = self.shared.frames();
+            if f.receiver_gone {
+                return Err(PushError::Closed);
+            }
+            let before = self.shared.queued.load(Ordering::Acquire);
+            if before > 0 && before + len > self.shared.limit {
+                return Err(PushError::Full);
+            }
+            self.shared.queued.fetch_add(len, Ordering::AcqRel);
+            f.frames.push_back(frame);
         }
-        self.tx.send(frame).map_err(|_| {
-            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
-            PushError::Closed
-        })
+        self.shared.ready.notify_one();
+        Ok(())
     }
 
     /// Tells the writer to drop the backlog, write `last_words` if the socket takes them
@@ -111,6 +168,34 @@ impl QueueTx {
 }
 
 impl QueueRx {
+    /// Moves up to `limit` frames into `out`, waiting for at least one. Returns 0 once
+    /// every producer is gone and the queue is empty.
+    pub(crate) async fn recv_many(&mut self, out: &mut Vec<Bytes>, limit: usize) -> usize {
+        loop {
+            {
+                let mut f = self.shared.frames();
+                if !f.frames.is_empty() {
+                    let n = f.frames.len().min(limit.max(1));
+                    out.extend(f.frames.drain(..n));
+                    if f.frames.is_empty() && f.frames.capacity() > 64 {
+                        // A burst is over: give its memory back.
+                        f.frames = VecDeque::new();
+                    }
+                    return n;
+                }
+                if f.senders == 0 {
+                    return 0;
+                }
+            }
+            self.shared.ready.notified().await;
+        }
+    }
+
+    /// Whether nothing is queued right now.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shared.frames().frames.is_empty()
+    }
+
     /// Marks `n` bytes as written.
     pub(crate) fn release(&self, n: usize) {
         self.shared.queued.fetch_sub(n, Ordering::AcqRel);
@@ -135,6 +220,14 @@ impl QueueRx {
 mod tests {
     use super::*;
 
+    /// Polls a future that is known to be ready.
+    fn block_on_ready<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
     #[test]
     fn push_fails_when_full_and_counts_bytes() {
         let (tx, mut rx) = channel(10);
@@ -142,8 +235,9 @@ mod tests {
         assert_eq!(tx.push(Bytes::from_static(b"12345")), Err(PushError::Full));
         assert_eq!(tx.push(Bytes::from_static(b"1234")), Ok(()));
         assert_eq!(tx.queued_bytes(), 10);
-        let first = rx.rx.try_recv().unwrap();
-        rx.release(first.len());
+        let mut got = Vec::new();
+        block_on_ready(rx.recv_many(&mut got, 1));
+        rx.release(got[0].len());
         assert_eq!(tx.queued_bytes(), 4);
     }
 
@@ -162,6 +256,33 @@ mod tests {
         assert!(tx.is_kicked());
         assert_eq!(tx.push(Bytes::from_static(b"x")), Err(PushError::Closed));
         assert_eq!(rx.take_last_words().as_deref(), Some(&b"first"[..]));
+    }
+
+    #[tokio::test]
+    async fn the_consumer_drains_then_sees_the_end() {
+        let (tx, mut rx) = channel(100);
+        let tx2 = tx.clone();
+        tx.push(Bytes::from_static(b"a")).unwrap();
+        tx2.push(Bytes::from_static(b"b")).unwrap();
+        drop(tx);
+        drop(tx2);
+        let mut got = Vec::new();
+        assert_eq!(rx.recv_many(&mut got, 10).await, 2);
+        assert_eq!(got, [Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+        assert_eq!(rx.recv_many(&mut got, 10).await, 0, "no producer left");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_consumer_is_woken_by_a_push() {
+        let (tx, mut rx) = channel(100);
+        let task = tokio::spawn(async move {
+            let mut got = Vec::new();
+            rx.recv_many(&mut got, 10).await;
+            got
+        });
+        tokio::task::yield_now().await;
+        tx.push(Bytes::from_static(b"x")).unwrap();
+        assert_eq!(task.await.unwrap(), [Bytes::from_static(b"x")]);
     }
 
     #[test]

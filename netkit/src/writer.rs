@@ -53,7 +53,10 @@ pub async fn run_with_gap<W: AsyncWrite + Unpin>(
         let first = tokio::select! {
             biased;
             _ = kicked.cancelled() => None,
-            first = rx.rx.recv() => first,
+            first = async {
+                let mut one = Vec::with_capacity(1);
+                (rx.recv_many(&mut one, 1).await > 0).then(|| one.remove(0))
+            } => first,
         };
         if let Some(first) = first {
             let len = first.len();
@@ -76,7 +79,7 @@ pub async fn run_with_gap<W: AsyncWrite + Unpin>(
         let n = tokio::select! {
             biased;
             _ = kicked.cancelled() => break WriterExit::Kicked,
-            n = rx.rx.recv_many(&mut batch, BATCH_FRAMES) => n,
+            n = rx.recv_many(&mut batch, BATCH_FRAMES) => n,
         };
         if n == 0 {
             break WriterExit::Drained;
@@ -89,7 +92,7 @@ pub async fn run_with_gap<W: AsyncWrite + Unpin>(
         let bytes: usize = batch.iter().map(Bytes::len).sum();
         rx.release(bytes);
         batch.clear();
-        if rx.rx.is_empty() {
+        if rx.is_empty() {
             // Nothing more to write right now: an idle connection keeps no buffers.
             buf = Vec::new();
             batch = Vec::new();
