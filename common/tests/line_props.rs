@@ -10,20 +10,7 @@ use chat_common::line::{LineCommand, LineDecoder, render, strip_telnet};
 use chat_common::name::validate_name;
 use proptest::prelude::*;
 use proptest::sample::select;
-use support::{decode_chunks, nasty_string, split_strategy};
-
-const KINDS: &[FrameKind] = &[
-    FrameKind::Chat,
-    FrameKind::Private,
-    FrameKind::Join,
-    FrameKind::Leave,
-    FrameKind::System,
-    FrameKind::Error,
-    FrameKind::Users,
-    FrameKind::Welcome,
-    FrameKind::History,
-    FrameKind::Other,
-];
+use support::{KINDS, decode_chunks, nasty_string, split_strategy};
 
 fn ts_strategy() -> impl Strategy<Value = u64> {
     prop_oneof![

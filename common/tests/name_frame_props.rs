@@ -11,7 +11,7 @@ use chat_common::name::{
 };
 use proptest::prelude::*;
 use proptest::sample::select;
-use support::{decode_chunks, nasty_char, nasty_string, split_strategy};
+use support::{KINDS, decode_chunks, nasty_char, nasty_string, split_strategy};
 
 /// Candidate names: anything, awkward characters, plausible names, reserved words in
 /// random case, and names right around the length limit.
@@ -166,19 +166,6 @@ proptest! {
         prop_assert_eq!(out.items, frames.into_iter().map(Ok).collect::<Vec<_>>());
     }
 }
-
-const KINDS: &[FrameKind] = &[
-    FrameKind::Chat,
-    FrameKind::Private,
-    FrameKind::Join,
-    FrameKind::Leave,
-    FrameKind::System,
-    FrameKind::Error,
-    FrameKind::Users,
-    FrameKind::Welcome,
-    FrameKind::History,
-    FrameKind::Other,
-];
 
 fn sender() -> impl Strategy<Value = Sender> {
     (nasty_string(12), nasty_string(12)).prop_map(|(name, ip)| Sender { name, ip })

@@ -182,3 +182,18 @@ pub fn structured_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
         0..=max,
     )
 }
+
+/// Every frame type.
+#[allow(dead_code)] // not every test file uses it
+pub const KINDS: &[chat_common::FrameKind] = &[
+    chat_common::FrameKind::Chat,
+    chat_common::FrameKind::Private,
+    chat_common::FrameKind::Join,
+    chat_common::FrameKind::Leave,
+    chat_common::FrameKind::System,
+    chat_common::FrameKind::Error,
+    chat_common::FrameKind::Users,
+    chat_common::FrameKind::Welcome,
+    chat_common::FrameKind::History,
+    chat_common::FrameKind::Other,
+];

@@ -14,6 +14,20 @@ use serde_json::{Value, json};
 
 pub use testkit::*;
 
+/// One line from `reader`, or `None` on EOF, error or after `timeout`.
+fn read_line_within(
+    stream: &TcpStream,
+    reader: &mut BufReader<TcpStream>,
+    timeout: Duration,
+) -> Option<String> {
+    stream.set_read_timeout(Some(timeout)).expect("timeout");
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
+    }
+}
+
 /// A client of the JSON port, reading one frame per line (the server ends each with `\n`).
 pub struct JsonClient {
     pub stream: TcpStream,
@@ -71,16 +85,8 @@ impl JsonClient {
 
     /// The next frame, or `None` on EOF or after `timeout`.
     pub fn recv_within(&mut self, timeout: Duration) -> Option<Value> {
-        self.stream
-            .set_read_timeout(Some(timeout))
-            .expect("timeout");
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad frame {line:?}: {e}")),
-            ),
-        }
+        let line = read_line_within(&self.stream, &mut self.reader, timeout)?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad frame {line:?}: {e}")))
     }
 
     /// The next frame within [`TIMEOUT`].
@@ -198,14 +204,8 @@ impl LineClient {
 
     /// The next line without its `\r\n`, or `None` on EOF / timeout.
     pub fn recv_within(&mut self, timeout: Duration) -> Option<String> {
-        self.stream
-            .set_read_timeout(Some(timeout))
-            .expect("timeout");
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_string()),
-        }
+        let line = read_line_within(&self.stream, &mut self.reader, timeout)?;
+        Some(line.trim_end_matches(['\r', '\n']).to_string())
     }
 
     /// The next line within [`TIMEOUT`].
