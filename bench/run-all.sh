@@ -87,17 +87,18 @@ kill "${pids[@]}" 2>/dev/null || true; pids=()
 for peer in ngircd inspircd; do
   [ -x bench/peers/start.sh ] || break
   port=$((16667 + RANDOM % 1000))
-  bench/peers/start.sh "$peer" "$port" >"$tmp/$peer.out" 2>&1 &
+  case $peer in ngircd) par=8 ;; *) par=500 ;; esac
+  PEER_LOG=/dev/null bench/peers/start.sh "$peer" "$port" >"$tmp/$peer.out" 2>&1 &
   pids+=($!)
   if ! wait_addr "$tmp/$peer.out" "listening on " >/dev/null 2>&1; then
     echo "--- $peer did not start; skipped" >&2; continue
   fi
   a="127.0.0.1:$port"
-  bench "$peer fanout 100x10 max" fanout --proto irc --addr "$a" --listeners 100 --senders 10 --duration "$dur" --prefix "${peer:0:2}a"
-  bench "$peer fanout 1000x1 max" fanout --proto irc --addr "$a" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${peer:0:2}b"
-  bench "$peer fanout 1000x1 100/s" fanout --proto irc --addr "$a" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${peer:0:2}c"
-  bench "$peer rtt 60x25" rtt --proto irc --addr "$a" --users 60 --messages 25 --prefix "${peer:0:2}d"
-  bench "$peer rtt 1000x20" rtt --proto irc --addr "$a" --users 1000 --messages 20 --sources 8 --prefix "${peer:0:2}e"
+  bench "$peer fanout 100x10 max" fanout --login-parallel "$par" --proto irc --addr "$a" --listeners 100 --senders 10 --duration "$dur" --prefix "${peer:0:2}a"
+  bench "$peer fanout 1000x1 max" fanout --login-parallel "$par" --proto irc --addr "$a" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${peer:0:2}b"
+  bench "$peer fanout 1000x1 100/s" fanout --login-parallel "$par" --proto irc --addr "$a" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${peer:0:2}c"
+  bench "$peer rtt 60x25" rtt --login-parallel "$par" --proto irc --addr "$a" --users 60 --messages 25 --prefix "${peer:0:2}d"
+  bench "$peer rtt 1000x20" rtt --login-parallel "$par" --proto irc --addr "$a" --users 1000 --messages 20 --sources 8 --prefix "${peer:0:2}e"
   kill "${pids[@]}" 2>/dev/null || true; pids=()
 done
 

@@ -35,6 +35,10 @@ pub struct Common {
     /// Seconds a login may take.
     #[arg(long, default_value_t = 10.0)]
     pub login_timeout: f64,
+    /// Logins in flight at once (ngircd's listen backlog is 10; inspircd answers
+    /// registrations once a second, so it wants many at once).
+    #[arg(long, default_value_t = 64)]
+    pub login_parallel: usize,
 }
 
 impl Common {

@@ -81,13 +81,13 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     let names = (0..a.listeners)
         .map(|i| format!("{}l{i}", c.prefix))
         .collect();
-    let listeners = login_all(c, &sources, names, 64)
+    let listeners = login_all(c, &sources, names, c.login_parallel)
         .await
         .context("logging in listeners")?;
     let names = (0..a.senders)
         .map(|i| format!("{}s{i}", c.prefix))
         .collect();
-    let senders = login_all(c, &sources, names, 64)
+    let senders = login_all(c, &sources, names, c.login_parallel)
         .await
         .context("logging in senders")?;
     // Let the join notices of the logins drain before measuring.

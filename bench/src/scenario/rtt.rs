@@ -35,7 +35,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     let c = &a.common;
     let sources = Arc::new(Sources::new(c.sources));
     let names = (0..a.users).map(|i| format!("{}r{i}", c.prefix)).collect();
-    let clients = login_all(c, &sources, names, 64)
+    let clients = login_all(c, &sources, names, c.login_parallel)
         .await
         .context("logging in")?;
     // Past the server's pause after each welcome, and the join notices.
