@@ -34,7 +34,7 @@ pub struct Args {
     pub max: usize,
     /// Messages a client may send ahead of what it has received from the others (keeps
     /// every client's backlog on the server bounded, like a reader that keeps up).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 8)]
     pub window: u64,
 }
 
@@ -139,6 +139,7 @@ async fn exchange(
     ));
     let progress = received.clone();
     let others = a.clients as u64 - 1;
+    let give_up = Instant::now() + Duration::from_secs(60);
     let sender = tokio::spawn(async move {
         let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
         for seq in 1..=a.messages {
@@ -146,6 +147,9 @@ async fn exchange(
             while seq > a.window
                 && progress.0.load(std::sync::atomic::Ordering::Acquire) < (seq - a.window) * others
             {
+                if Instant::now() > give_up {
+                    bail!("client {i}: the others stopped sending");
+                }
                 let _ =
                     tokio::time::timeout(Duration::from_millis(50), progress.1.notified()).await;
             }
@@ -186,7 +190,11 @@ async fn exchange(
             Err(_) => break, // the rest counts as lost
         }
     }
-    let _writer = sender.await??;
+    // The sender cannot outlive its reader (it would wait for progress forever).
+    let sent = tokio::time::timeout(Duration::from_secs(5), sender).await;
+    if !matches!(sent, Ok(Ok(Ok(_)))) {
+        bail!("client {i}: sending did not finish ({got} of {expected} received)");
+    }
     Ok((hist, bytes, corrupt, got))
 }
 
