@@ -6,13 +6,14 @@
 #
 #   bench/run-all.sh            # everything
 #   QUICK=1 bench/run-all.sh    # shorter runs, smaller ramps
+#   PEERS_ONLY=1 bench/run-all.sh  # only the IRC peers, appended to today's results
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release -p broker -p server -p bench
 out="bench/results/$(date +%Y-%m-%d).jsonl"
 mkdir -p bench/results assets
-: >"$out"
+[ -n "${PEERS_ONLY:-}" ] || : >"$out"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 quick=${QUICK:-}
@@ -56,6 +57,7 @@ bench() { # LABEL ARGS... : runs chat-bench, keeps its JSON line, labelled
 }
 
 # --- our system ---
+if [ -z "${PEERS_ONLY:-}" ]; then
 start_system; bench "chat stress 50 bots" stress --addr "$addr" --duration "$dur" --plot assets/bench-stress.png
 start_system; bench "chat rtt 10x5" rtt --addr "$addr" --users 10 --messages 5
 start_system; bench "chat rtt 50x10" rtt --addr "$addr" --users 50 --messages 10
@@ -82,6 +84,7 @@ three=$((ramp_target * 3 - 1500))
 bench "chat ramp, 3 servers" ramp --addr "${addrs[0]}" --also-addr "${addrs[1]}" --also-addr "${addrs[2]}" \
   --target "$three" --batch 150 --shards 3 --sources 100 "${spids[@]}"
 kill "${pids[@]}" 2>/dev/null || true; pids=()
+fi
 
 # --- IRC peers (bench/peers/start.sh NAME PORT) ---
 for peer in ngircd inspircd; do

@@ -207,18 +207,27 @@ impl Client {
     }
 }
 
-async fn wait_numeric(
-    reader: &mut LineReader,
-    writer: &mut OwnedWriteHalf,
-    numeric: &[u8],
-) -> anyhow::Result<()> {
+/// The command or numeric of an IRC line (`:prefix CMD ...` or `CMD ...`).
+fn irc_command(line: &[u8]) -> &[u8] {
+    let mut words = line.split(|b| *b == b' ').filter(|w| !w.is_empty());
+    let first = words.next().unwrap_or_default();
+    if first.starts_with(b":") { words.next().unwrap_or_default() } else { first }
+}
+
+async fn wait_numeric(reader: &mut LineReader, writer: &mut OwnedWriteHalf, numeric: &[u8]) -> anyhow::Result<()> {
+    let want = numeric.trim_ascii();
     loop {
         let line = reader.line().await?.context("closed during login")?;
         if let Some(pong) = Client::pong_for(&line) {
             writer.write_all(&pong).await?;
-        } else if memmem::find(&line, numeric).is_some() {
+            continue;
+        }
+        let cmd = irc_command(&line);
+        if cmd == want {
             return Ok(());
-        } else if line.starts_with(b"ERROR") || memmem::find(&line, b" 433 ").is_some() {
+        }
+        // ERROR, or a numeric refusing the nick or the join.
+        if cmd == b"ERROR" || matches!(cmd, b"432" | b"433" | b"436" | b"471" | b"473" | b"474" | b"475") {
             bail!("login refused: {}", String::from_utf8_lossy(&line));
         }
     }
@@ -246,6 +255,13 @@ mod tests {
         assert_eq!(find_payload(b"~B|1|2|"), None);
         assert_eq!(find_payload(b"~B|x|2|3|"), None);
         assert_eq!(find_payload(b"no payload"), None);
+    }
+
+    #[test]
+    fn irc_commands_are_read_from_the_right_word() {
+        assert_eq!(irc_command(b":srv 265 nick 1 433 :Current local users: 1, Max: 433"), b"265");
+        assert_eq!(irc_command(b":srv 433 * nick :Nickname already in use"), b"433");
+        assert_eq!(irc_command(b"ERROR :Closing link"), b"ERROR");
     }
 
     #[test]
