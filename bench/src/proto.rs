@@ -211,10 +211,18 @@ impl Client {
 fn irc_command(line: &[u8]) -> &[u8] {
     let mut words = line.split(|b| *b == b' ').filter(|w| !w.is_empty());
     let first = words.next().unwrap_or_default();
-    if first.starts_with(b":") { words.next().unwrap_or_default() } else { first }
+    if first.starts_with(b":") {
+        words.next().unwrap_or_default()
+    } else {
+        first
+    }
 }
 
-async fn wait_numeric(reader: &mut LineReader, writer: &mut OwnedWriteHalf, numeric: &[u8]) -> anyhow::Result<()> {
+async fn wait_numeric(
+    reader: &mut LineReader,
+    writer: &mut OwnedWriteHalf,
+    numeric: &[u8],
+) -> anyhow::Result<()> {
     let want = numeric.trim_ascii();
     loop {
         let line = reader.line().await?.context("closed during login")?;
@@ -227,7 +235,12 @@ async fn wait_numeric(reader: &mut LineReader, writer: &mut OwnedWriteHalf, nume
             return Ok(());
         }
         // ERROR, or a numeric refusing the nick or the join.
-        if cmd == b"ERROR" || matches!(cmd, b"432" | b"433" | b"436" | b"471" | b"473" | b"474" | b"475") {
+        if cmd == b"ERROR"
+            || matches!(
+                cmd,
+                b"432" | b"433" | b"436" | b"471" | b"473" | b"474" | b"475"
+            )
+        {
             bail!("login refused: {}", String::from_utf8_lossy(&line));
         }
     }
@@ -259,8 +272,14 @@ mod tests {
 
     #[test]
     fn irc_commands_are_read_from_the_right_word() {
-        assert_eq!(irc_command(b":srv 265 nick 1 433 :Current local users: 1, Max: 433"), b"265");
-        assert_eq!(irc_command(b":srv 433 * nick :Nickname already in use"), b"433");
+        assert_eq!(
+            irc_command(b":srv 265 nick 1 433 :Current local users: 1, Max: 433"),
+            b"265"
+        );
+        assert_eq!(
+            irc_command(b":srv 433 * nick :Nickname already in use"),
+            b"433"
+        );
         assert_eq!(irc_command(b"ERROR :Closing link"), b"ERROR");
     }
 
