@@ -67,11 +67,6 @@ impl JsonSplitter {
         }
     }
 
-    /// The configured frame limit.
-    pub fn max_frame(&self) -> usize {
-        self.max_frame
-    }
-
     /// Advances the scan over `buf[self.scanned..]`; returns the frame's length once the
     /// frame at the front of `buf` is complete.
     fn find_end(&mut self, buf: &[u8]) -> Option<usize> {
@@ -209,11 +204,6 @@ impl JsonStreamDecoder {
         JsonStreamDecoder {
             splitter: JsonSplitter::new(max_frame),
         }
-    }
-
-    /// The configured frame limit.
-    pub fn max_frame(&self) -> usize {
-        self.splitter.max_frame()
     }
 }
 

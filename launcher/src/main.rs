@@ -108,8 +108,10 @@ async fn main() -> anyhow::Result<()> {
         if let Some(name) = &args.name {
             gui_args.extend(["--name", name.as_str(), "--connect"]);
         }
-        match spawn(&dir, "gui-client", &gui_args) {
-            Ok((child, _)) => gui = Some(child),
+        // The window's stdout stays the terminal's: a pipe nobody reads would make any
+        // print of the GUI (or of a library it uses) fail.
+        match start(&dir, "gui-client", &gui_args, false) {
+            Ok(child) => gui = Some(child),
             Err(e) => println!("the desktop client did not start: {e:#}"),
         }
     }
@@ -142,15 +144,17 @@ fn has_display() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-fn spawn(
-    dir: &Path,
-    name: &str,
-    args: &[&str],
-) -> anyhow::Result<(Child, Lines<BufReader<ChildStdout>>)> {
+/// Starts `name` from the launcher's directory. Its stdout is piped (to read its
+/// `listening on` lines) when `piped`, otherwise inherited.
+fn start(dir: &Path, name: &str, args: &[&str], piped: bool) -> anyhow::Result<Child> {
     let path: PathBuf = dir.join(name);
-    let mut child = Command::new(&path)
+    Command::new(&path)
         .args(args)
-        .stdout(Stdio::piped())
+        .stdout(if piped {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .kill_on_drop(true)
         .spawn()
         .with_context(|| {
@@ -158,7 +162,16 @@ fn spawn(
                 "starting {} (build the workspace first: cargo build --release)",
                 path.display()
             )
-        })?;
+        })
+}
+
+/// Starts a process whose `listening on` lines the launcher waits for.
+fn spawn(
+    dir: &Path,
+    name: &str,
+    args: &[&str],
+) -> anyhow::Result<(Child, Lines<BufReader<ChildStdout>>)> {
+    let mut child = start(dir, name, args, true)?;
     let stdout = child.stdout.take().context("child stdout")?;
     Ok((child, BufReader::new(stdout).lines()))
 }
