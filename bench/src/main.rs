@@ -3,6 +3,7 @@
 //! (`--plot FILE`); every run is bounded in count and time and targets loopback only.
 
 mod common;
+mod echo;
 mod net;
 mod plot;
 mod proto;
@@ -34,16 +35,23 @@ enum Cmd {
     Payload(scenario::payload::Args),
     /// L listeners, S senders: deliveries per second and end-to-end latency.
     Fanout(scenario::fanout::Args),
+    /// A reference responder for `rtt`: echoes every frame back, doing the least work
+    /// any server could; `rtt` against it measures the machine's ceiling.
+    Echo(echo::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Thousands of sockets: the hard open-file limit, and the file table grown once now,
+    // before the runtime's threads exist (see netkit::fdlimit).
+    netkit::fdlimit::prepare();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.threads.max(1))
         .enable_all()
         .build()?;
     rt.block_on(async {
         let (report, common) = match cli.cmd {
+            Cmd::Echo(a) => return echo::run(a).await,
             Cmd::Stress(a) => (scenario::stress::run(a.clone()).await?, a.common),
             Cmd::Ramp(a) => (scenario::ramp::run(a.clone()).await?, a.common),
             Cmd::Rtt(a) => (scenario::rtt::run(a.clone()).await?, a.common),

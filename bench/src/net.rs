@@ -58,21 +58,3 @@ impl Sources {
         Client::login(stream, proto, name, timeout).await
     }
 }
-
-/// Raises the open-file limit to the hard limit; returns the new soft limit.
-pub fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit with a valid resource and a pointer to a local struct.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur
-    }
-}

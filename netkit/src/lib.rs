@@ -4,9 +4,13 @@
 //!   design (§1): a push that would exceed the bound fails, and the owner is kicked;
 //! - [`writer`]: the task that drains such a queue into a socket, batching frames;
 //! - [`shutdown`]: waiting for Ctrl-C or SIGTERM;
-//! - [`logging`]: `tracing` set up from `RUST_LOG`.
+//! - [`fdlimit`]: the open-file limit raised and the file table sized at startup;
+//! - [`logging`]: `tracing` set up from `RUST_LOG`;
+//! - [`runtime`]: the tokio runtime sized by a `--threads` flag.
 
+pub mod fdlimit;
 pub mod logging;
 pub mod queue;
+pub mod runtime;
 pub mod shutdown;
 pub mod writer;

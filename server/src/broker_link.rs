@@ -110,8 +110,8 @@ impl LinkTx {
     }
 }
 
-/// How often a large room hears how many joined and left.
-const PRESENCE_SUMMARY: Duration = Duration::from_secs(5);
+/// How often joins and leaves that were only counted are told (see [`Hub::presence_tick`]).
+const PRESENCE_TICK: Duration = Duration::from_secs(1);
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -203,7 +203,7 @@ async fn connect_and_serve(
         }
     }
 
-    let mut summary = tokio::time::interval(PRESENCE_SUMMARY);
+    let mut presence = tokio::time::interval(PRESENCE_TICK);
     let mut beat = tokio::time::interval(cfg.heartbeat);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -225,7 +225,7 @@ async fn connect_and_serve(
                 // Skipped when the link is congested: the traffic itself proves liveness.
                 let _ = tx.try_send(&ToBroker::Ping);
             }
-            _ = summary.tick() => hub.flush_presence(),
+            _ = presence.tick() => hub.presence_tick(),
             _ = stop.cancelled() => {
                 // Shutting down: let the writer flush what the sessions queued on their
                 // way out (their Unregister messages), then close.

@@ -54,10 +54,21 @@ pub struct Args {
     #[arg(long, env = "CHAT_PRESENCE_LIMIT", default_value_t = 1000)]
     pub presence_limit: usize,
 
+    /// Frames per second that join and leave notices may cost in a room under the limit
+    /// (each notice costs one frame per local client); a burst beyond it is told as one
+    /// `users` frame with the whole list a second later (0: no budget).
+    #[arg(long, env = "CHAT_PRESENCE_BUDGET", default_value_t = 20_000)]
+    pub presence_budget: u64,
+
     /// Heartbeat interval on the broker link in milliseconds; three missed beats mean the
     /// broker is gone.
     #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,
+
+    /// Worker threads: 0 = one per CPU core; 1 = everything on one thread (no cross-thread
+    /// wake-ups, the cheapest per message when the server shares a small machine).
+    #[arg(long, env = "CHAT_THREADS", default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// The `--text-listen` value: an address or `off`.

@@ -120,6 +120,23 @@ pub fn users(server_ip: &str, to: &str, users: Vec<String>) -> ServerFrame {
     f
 }
 
+/// After a burst of joins and leaves that were not announced one by one: the whole list,
+/// as a `users` frame (clients that keep a user list replace theirs with it).
+pub fn presence_burst(server_ip: &str, joined: u64, left: u64, users: Vec<String>) -> ServerFrame {
+    let msg = format!(
+        "{joined} joined and {left} left just now. Users online ({}): {}",
+        users.len(),
+        users.join(", ")
+    );
+    let mut f = stamped(
+        ServerFrame::new(server(server_ip), EVERYONE, msg, FrameKind::Users),
+        chat_common::clock::now_ms(),
+        None,
+    );
+    f.users = Some(users);
+    f
+}
+
 /// A public message as delivered to everyone.
 pub fn chat(from: Sender, msg: String, id: u64, ts: u64) -> ServerFrame {
     stamped(

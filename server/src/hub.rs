@@ -46,12 +46,20 @@ struct Request {
     confirm: bool,
 }
 
-/// Joins and leaves not announced one by one (large room), summed for the next summary.
+/// Joins and leaves not announced one by one, summed for the next summary, and what the
+/// ones that were announced cost since the last summary.
 #[derive(Default)]
 struct PresenceTally {
     joined: u64,
     left: u64,
+    /// Frames queued for individual join and leave notices since the last tick.
+    spent: u64,
+    /// Ticks since the last large-room summary.
+    ticks: u32,
 }
+
+/// Every how many presence ticks a large room hears its summary.
+const LARGE_SUMMARY_TICKS: u32 = 5;
 
 #[derive(Default)]
 struct State {
@@ -67,24 +75,35 @@ struct State {
 pub struct Hub {
     state: Mutex<State>,
     server_ip: String,
-    presence_limit: usize,
+    presence: PresencePolicy,
+}
+
+/// When joins and leaves are announced one by one, and when they are summarised.
+#[derive(Debug, Clone, Copy)]
+pub struct PresencePolicy {
+    /// Above this many users online (0: no limit) the room is "large": joins and leaves
+    /// are never announced one by one, since that costs every client a frame per login
+    /// (quadratic work during a ramp); a count goes out every few seconds instead, and
+    /// welcomes carry the count rather than every name.
+    pub limit: usize,
+    /// Frames per presence tick (a second) that individual notices may cost in a small
+    /// room (0: no budget). A burst beyond it (hundreds of logins in a second) is told in
+    /// one `users` frame with the whole list at the next tick instead, which keeps every
+    /// client's user list exact at a fraction of the cost.
+    pub budget: u64,
 }
 
 /// Text of the error a client gets when the broker link is down.
 pub const UNAVAILABLE: &str = "the chat service is unavailable right now; try again shortly";
 
 impl Hub {
-    /// A hub with no clients and no link. `server_ip` goes into `from` of server frames.
-    ///
-    /// Above `presence_limit` users online (0: no limit) the room is "large": joins and
-    /// leaves are no longer announced one by one to everyone, which would cost every
-    /// client a frame per login (quadratic work during a ramp); a summary goes out instead
-    /// (see [`Hub::flush_presence`]), and welcomes carry the count rather than every name.
-    pub fn new(server_ip: String, presence_limit: usize) -> Self {
+    /// A hub with no clients and no link. `server_ip` goes into `from` of server frames;
+    /// `presence` says how joins and leaves are told (see [`Hub::presence_tick`]).
+    pub fn new(server_ip: String, presence: PresencePolicy) -> Self {
         Hub {
             state: Mutex::new(State::default()),
             server_ip,
-            presence_limit,
+            presence,
         }
     }
 
@@ -102,22 +121,70 @@ impl Hub {
     }
 
     fn is_large(&self, st: &State) -> bool {
-        self.presence_limit > 0 && st.users.len() > self.presence_limit
+        self.presence.limit > 0 && st.users.len() > self.presence.limit
     }
 
-    /// Sends the summary of the joins and leaves a large room did not announce one by one.
-    /// Called periodically by the link task.
-    pub fn flush_presence(&self) {
-        let mut st = self.lock();
-        let PresenceTally { joined, left } = std::mem::take(&mut st.presence);
-        if joined == 0 && left == 0 {
+    /// Announces a join or leave to every local client but `except`, or only counts it
+    /// for the next summary when the room is large or this tick's budget is spent.
+    fn announce_presence(
+        &self,
+        st: &mut State,
+        name: &str,
+        joined: bool,
+        (id, ts): (u64, u64),
+        except: Option<ConnId>,
+    ) {
+        // One frame per local client but the one excluded (pending logins count too:
+        // close enough, and never an underestimate).
+        let cost = st
+            .clients
+            .len()
+            .saturating_sub(usize::from(except.is_some())) as u64;
+        let tally = &mut st.presence;
+        let over_budget = self.presence.budget > 0
+            && (tally.joined + tally.left > 0 || tally.spent + cost > self.presence.budget);
+        if self.is_large(st) || over_budget {
+            let tally = &mut st.presence;
+            if joined {
+                tally.joined += 1;
+            } else {
+                tally.left += 1;
+            }
             return;
         }
+        st.presence.spent += cost;
+        let notice = frames::presence(&self.server_ip, name, joined, id, ts);
+        self.broadcast(st, &notice, except);
+    }
+
+    /// Called every second by the link task: tells everyone about the joins and leaves
+    /// that were only counted. A large room gets the count (every few ticks); a small
+    /// room after a burst gets one `users` frame with the whole list, which clients that
+    /// keep a user list take as the new list.
+    pub fn presence_tick(&self) {
+        let mut st = self.lock();
+        let large = self.is_large(&st);
+        let tally = &mut st.presence;
+        tally.spent = 0;
+        tally.ticks = tally.ticks.saturating_add(1);
+        let (joined, left) = (tally.joined, tally.left);
+        if joined + left == 0 || (large && tally.ticks < LARGE_SUMMARY_TICKS) {
+            return;
+        }
+        *tally = PresenceTally::default();
         let online = st.users.len();
-        let msg = format!(
-            "{online} users online ({joined} joined, {left} left recently; send /list to see who)"
-        );
-        let f = frames::system(&self.server_ip, chat_common::EVERYONE, msg);
+        let f = if large {
+            frames::system(
+                &self.server_ip,
+                chat_common::EVERYONE,
+                format!(
+                    "{online} users online ({joined} joined, {left} left recently; send /list to see who)"
+                ),
+            )
+        } else {
+            let names: Vec<String> = st.users.iter().cloned().collect();
+            frames::presence_burst(&self.server_ip, joined, left, names)
+        };
         self.broadcast(&st, &f, None);
     }
 
@@ -325,16 +392,9 @@ impl Hub {
                     ClientState::Pending(done) => {
                         // The welcome goes first, before the client can see any broadcast.
                         let welcome = frames::welcome(&self.server_ip, &name, users, online);
-                        let fmt = client.format;
-                        let out = client.out.clone();
-                        let _ = out.push(frames::encode(&welcome, fmt));
+                        let _ = client.out.push(frames::encode(&welcome, client.format));
                         let _ = done.send(Ok(()));
-                        if large {
-                            st.presence.joined += 1;
-                        } else {
-                            let notice = frames::presence(&self.server_ip, &name, true, id, ts);
-                            self.broadcast(&st, &notice, Some(conn));
-                        }
+                        self.announce_presence(&mut st, &name, true, (id, ts), Some(conn));
                     }
                     // Re-registered after a broker restart: nothing changes locally.
                     ClientState::Active => {}
@@ -371,21 +431,16 @@ impl Hub {
             },
             ToServer::Joined { name, id, ts } => {
                 st.users.insert(name.clone());
-                if self.is_large(&st) {
-                    st.presence.joined += 1;
-                } else {
-                    let notice = frames::presence(&self.server_ip, &name, true, id, ts);
-                    self.broadcast(&st, &notice, None);
-                }
+                self.announce_presence(&mut st, &name, true, (id, ts), None);
             }
             ToServer::Left { name, id, ts } => {
-                let large = self.is_large(&st);
+                // Judged by the size before the leave, like the join was.
+                let was_large = self.is_large(&st);
                 st.users.remove(&name);
-                if large {
+                if was_large {
                     st.presence.left += 1;
                 } else {
-                    let notice = frames::presence(&self.server_ip, &name, false, id, ts);
-                    self.broadcast(&st, &notice, None);
+                    self.announce_presence(&mut st, &name, false, (id, ts), None);
                 }
             }
             ToServer::Public {

@@ -28,10 +28,16 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Args, Config, TextListen};
 use crate::listener::Port;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     netkit::logging::init();
+    // Before the runtime starts its threads (see netkit::fdlimit).
+    let nofile = netkit::fdlimit::prepare();
+    tracing::debug!(nofile, "open-file limit");
+    netkit::runtime::build(args.threads)?.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
     // Bind first so a port conflict is reported at once.
     let json = TcpListener::bind(args.listen)
         .await
@@ -49,7 +55,10 @@ async fn main() -> anyhow::Result<()> {
 
     let hub = Arc::new(hub::Hub::new(
         json_addr.ip().to_string(),
-        args.presence_limit,
+        hub::PresencePolicy {
+            limit: args.presence_limit,
+            budget: args.presence_budget,
+        },
     ));
     let link_stop = CancellationToken::new();
     let (up_tx, mut up_rx) = watch::channel(false);

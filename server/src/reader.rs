@@ -6,6 +6,7 @@
 //! readiness before it allocates, so an idle connection holds no read buffer.
 
 use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio_util::codec::Decoder;
 
@@ -52,10 +53,13 @@ impl<D: Decoder> FrameReader<D> {
             if self.buf.capacity() - self.buf.len() < READ_RESERVE / 4 {
                 self.buf.reserve(READ_RESERVE);
             }
-            match self.rd.try_read_buf(&mut self.buf) {
+            // `read_buf` rather than `try_read_buf`: a read that returns less than the room
+            // it was given proves the socket drained, and tokio then clears the readiness
+            // itself, which saves the extra `recv` that would only say EAGAIN (one system
+            // call per message for a client sending one frame at a time).
+            match self.rd.read_buf(&mut self.buf).await {
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Some(Err(e.into())),
             }
         }

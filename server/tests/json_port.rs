@@ -344,3 +344,29 @@ fn a_large_room_summarises_presence_instead_of_announcing_every_join() {
     carol.send("/list", "");
     assert_eq!(users(&carol.recv_type("users")), ["alice", "bob", "carol"]);
 }
+
+#[test]
+fn a_burst_of_joins_past_the_budget_is_told_as_one_list() {
+    let (_b, addr) = broker(&[]);
+    // Budget 2 frames per second: bob's join (1 frame, to alice) fits, carol's (2 more)
+    // does not, so carol and dave are told as one `users` frame a second later.
+    let s = server(addr, &["--presence-budget", "2"]);
+    let mut alice = JsonClient::login(s.json, "alice");
+    let _bob = JsonClient::login(s.json, "bob");
+    assert_eq!(alice.recv_type("join")["user"], "bob");
+    let _carol = JsonClient::login(s.json, "carol");
+    let _dave = JsonClient::login(s.json, "dave");
+    let list = alice.recv_until("the list after the burst", |v| {
+        v["type"] == "join" || v["type"] == "users"
+    });
+    assert_eq!(
+        list["type"], "users",
+        "no join frame past the budget: {list}"
+    );
+    assert_eq!(users(&list), ["alice", "bob", "carol", "dave"]);
+    assert!(
+        msg(&list).starts_with("2 joined and 0 left just now"),
+        "{list}"
+    );
+    assert_eq!(list["to"], "Everyone");
+}

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use crate::common::Common;
-use crate::net::{Sources, raise_nofile};
+use crate::net::Sources;
 use crate::proto::Client;
 use crate::report::{CpuMeter, Report, histogram, rss_kib};
 
@@ -64,7 +64,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         return run_sharded(a).await;
     }
     let c = &a.common;
-    let nofile = raise_nofile();
+    let nofile = netkit::fdlimit::raise_nofile();
     let sources = Arc::new(Sources::new(c.sources));
     let targets: Vec<std::net::SocketAddr> = std::iter::once(c.addr)
         .chain(a.also_addr.iter().copied())
