@@ -38,28 +38,25 @@ pub struct Args {
     /// Seconds of sending.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
-    /// Messages a sender may have in flight (not yet seen by the tracking listeners).
+    /// Messages a sender may have in flight (not yet seen by every listener).
     #[arg(long, default_value_t = 2000)]
     pub window: u64,
 }
 
-/// Listeners whose progress bounds the senders' window.
-const TRACKERS: usize = 4;
-
 struct Shared {
     start: Instant,
-    /// progress[t * senders + s]: highest seq from sender s seen by tracker t.
+    /// progress[t * senders + s]: highest seq from sender s seen by listener t.
     progress: Vec<AtomicU64>,
     advanced: Vec<Notify>,
     stop: AtomicBool,
     stopped: CancellationToken,
     senders: usize,
-    trackers: usize,
+    listeners: usize,
 }
 
 impl Shared {
     fn min_progress(&self, s: usize) -> u64 {
-        (0..self.trackers)
+        (0..self.listeners)
             .map(|t| self.progress[t * self.senders + s].load(Ordering::Acquire))
             .min()
             .unwrap_or(0)
@@ -93,25 +90,27 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     // Let the join notices of the logins drain before measuring.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let trackers = TRACKERS.min(a.listeners).max(1);
+    // Every listener bounds the window: a sender never runs further ahead of the slowest
+    // listener than the window, so a listener that keeps reading is never a slow
+    // consumer the server should cut off, however the generator schedules its tasks.
+    let listeners = a.listeners.max(1);
     let shared = Arc::new(Shared {
         start: Instant::now(),
-        progress: (0..trackers * a.senders)
+        progress: (0..listeners * a.senders)
             .map(|_| AtomicU64::new(0))
             .collect(),
         advanced: (0..a.senders).map(|_| Notify::new()).collect(),
         stop: AtomicBool::new(false),
         stopped: CancellationToken::new(),
         senders: a.senders,
-        trackers,
+        listeners,
     });
     let cpu = CpuMeter::start();
 
     let mut listener_tasks = Vec::new();
     for (i, client) in listeners.into_iter().enumerate() {
         let shared = shared.clone();
-        let tracker = (i < trackers).then_some(i);
-        listener_tasks.push(tokio::spawn(listen(client, shared, tracker, a.senders)));
+        listener_tasks.push(tokio::spawn(listen(client, shared, i, a.senders)));
     }
     let mut sender_tasks = Vec::new();
     for (s, client) in senders.into_iter().enumerate() {
@@ -135,7 +134,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         sent_total += n;
         keep.push(writer);
     }
-    // Wait for the stragglers: until every tracker has everything, then a grace period.
+    // Wait for the stragglers: until every listener has everything, then a grace period.
     let drain_deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < drain_deadline
         && (0..a.senders).any(|s| shared.min_progress(s) < sent[s])
@@ -178,7 +177,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
 async fn listen(
     mut client: Client,
     shared: Arc<Shared>,
-    tracker: Option<usize>,
+    t: usize,
     senders: usize,
 ) -> ListenerResult {
     let mut r = ListenerResult {
@@ -224,13 +223,11 @@ async fn listen(
         for p in pongs.drain(..) {
             let _ = client.writer.write_all(&p).await;
         }
-        if let Some(t) = tracker {
-            for (s, seq) in last_seq.iter().enumerate() {
-                let slot = &shared.progress[t * senders + s];
-                if slot.load(Ordering::Relaxed) < *seq {
-                    slot.store(*seq, Ordering::Release);
-                    shared.advanced[s].notify_one();
-                }
+        for (s, seq) in last_seq.iter().enumerate() {
+            let slot = &shared.progress[t * senders + s];
+            if slot.load(Ordering::Relaxed) < *seq {
+                slot.store(*seq, Ordering::Release);
+                shared.advanced[s].notify_one();
             }
         }
         if shared.stop.load(Ordering::Acquire) {
