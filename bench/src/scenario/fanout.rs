@@ -93,17 +93,17 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     // Every listener bounds the window: a sender never runs further ahead of the slowest
     // listener than the window, so a listener that keeps reading is never a slow
     // consumer the server should cut off, however the generator schedules its tasks.
-    let listeners = a.listeners.max(1);
+    let watched = a.listeners.max(1);
     let shared = Arc::new(Shared {
         start: Instant::now(),
-        progress: (0..listeners * a.senders)
+        progress: (0..watched * a.senders)
             .map(|_| AtomicU64::new(0))
             .collect(),
         advanced: (0..a.senders).map(|_| Notify::new()).collect(),
         stop: AtomicBool::new(false),
         stopped: CancellationToken::new(),
         senders: a.senders,
-        listeners,
+        listeners: watched,
     });
     let cpu = CpuMeter::start();
 
