@@ -69,6 +69,13 @@ start_system; bench "chat fanout 100x10 max" fanout --addr "$addr" --listeners 1
 start_system; bench "chat fanout 1000x1 max" fanout --addr "$addr" --listeners 1000 --senders 1 --duration "$dur" --sources 8
 start_system; bench "chat fanout 1000x1 100/s" fanout --addr "$addr" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --plot assets/bench-fanout-1000x1-100.png
 start_system; bench "chat ramp" ramp --addr "$addr" --target "$ramp_target" --sources 50 --server-pid "$server_pid" --plot assets/bench-ramp.png
+# The ceiling: rtt against a responder that echoes every frame and does nothing else.
+kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
+target/release/chat-bench echo --listen 127.0.0.1:0 >"$tmp/echo.out" 2>/dev/null &
+pids+=($!)
+echo_addr=$(wait_addr "$tmp/echo.out" "listening on ")
+bench "echo ceiling rtt 60x25" rtt --addr "$echo_addr" --users 60 --messages 25 --prefix ea
+bench "echo ceiling rtt 1000x20" rtt --addr "$echo_addr" --users 1000 --messages 20 --sources 8 --prefix eb
 # Three servers on one broker, the ramp spread over three load-generator processes.
 kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
 target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
@@ -90,7 +97,8 @@ fi
 for peer in ngircd inspircd; do
   [ -x bench/peers/start.sh ] || break
   port=$((16667 + RANDOM % 1000))
-  case $peer in ngircd) par=8 ;; *) par=500 ;; esac
+  # ngircd's listen backlog is 10: its ramp goes in steps of 10 every 10 ms (same rate).
+  case $peer in ngircd) par=8; step="--batch 10 --interval-ms 10" ;; *) par=500; step="" ;; esac
   PEER_LOG=/dev/null bench/peers/start.sh "$peer" "$port" >"$tmp/$peer.out" 2>&1 &
   pids+=($!)
   if ! wait_addr "$tmp/$peer.out" "listening on " >/dev/null 2>&1; then
@@ -102,6 +110,9 @@ for peer in ngircd inspircd; do
   bench "$peer fanout 1000x1 100/s" fanout --login-parallel "$par" --proto irc --addr "$a" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${peer:0:2}c"
   bench "$peer rtt 60x25" rtt --login-parallel "$par" --proto irc --addr "$a" --users 60 --messages 25 --prefix "${peer:0:2}d"
   bench "$peer rtt 1000x20" rtt --login-parallel "$par" --proto irc --addr "$a" --users 1000 --messages 20 --sources 8 --prefix "${peer:0:2}e"
+  peer_pid=$(sed -n 's/^pid //p' "$tmp/$peer.out")
+  # shellcheck disable=SC2086 # $step is two flags
+  bench "$peer ramp" ramp --proto irc --no-join --addr "$a" --target "$ramp_target" $step --sources 50 --server-pid "$peer_pid" --prefix "${peer:0:2}f" --plot "assets/bench-ramp-$peer.png"
   kill "${pids[@]}" 2>/dev/null || true; pids=()
 done
 

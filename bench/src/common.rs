@@ -77,7 +77,7 @@ pub async fn login_all(
                 break;
             };
             let (s, addr, proto, t) = (sources.clone(), c.addr, c.proto, c.login_timeout());
-            set.spawn(async move { (i, s.login(addr, proto, &name, t).await) });
+            set.spawn(async move { (i, s.login(addr, proto, &name, t, true).await) });
         }
         let Some(done) = set.join_next().await else {
             break;

@@ -44,17 +44,18 @@ impl Sources {
             .with_context(|| format!("connect {target}"))
     }
 
-    /// Connects and logs in.
+    /// Connects and logs in (IRC: joins the benchmark channel too if `join`).
     pub async fn login(
         &self,
         target: SocketAddr,
         proto: Proto,
         name: &str,
         timeout: Duration,
+        join: bool,
     ) -> anyhow::Result<Client> {
         let stream = tokio::time::timeout(timeout, self.connect(target))
             .await
             .context("connect timed out")??;
-        Client::login(stream, proto, name, timeout).await
+        Client::login(stream, proto, name, timeout, join).await
     }
 }

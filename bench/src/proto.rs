@@ -138,12 +138,13 @@ impl LineReader {
 
 impl Client {
     /// Connects `stream` and logs in as `name`, waiting until the server says so (the chat
-    /// welcome; IRC's 001 and the channel's 366).
+    /// welcome; IRC's 001 and, with `join`, the channel's 366).
     pub async fn login(
         stream: TcpStream,
         proto: Proto,
         name: &str,
         timeout: Duration,
+        join: bool,
     ) -> anyhow::Result<Client> {
         let _ = stream.set_nodelay(true);
         let (rd, mut writer) = stream.into_split();
@@ -162,6 +163,9 @@ impl Client {
                         .write_all(format!("NICK {name}\r\nUSER {name} 0 * :{name}\r\n").as_bytes())
                         .await?;
                     wait_numeric(&mut reader, &mut writer, b" 001 ").await?;
+                    if !join {
+                        return anyhow::Ok(());
+                    }
                     writer
                         .write_all(format!("JOIN {CHANNEL}\r\n").as_bytes())
                         .await?;

@@ -49,6 +49,11 @@ pub struct Args {
     /// Seconds to hold the peak before measuring memory and disconnecting.
     #[arg(long, default_value_t = 2.0)]
     pub hold: f64,
+    /// IRC: log in without joining the benchmark channel (registration only). Every JOIN is
+    /// announced to every member, so a one-channel ramp measures that quadratic broadcast
+    /// rather than idle connections (the chat system summarises presence in large rooms).
+    #[arg(long)]
+    pub no_join: bool,
 }
 
 fn total_rss(pids: &[u32]) -> Option<u64> {
@@ -88,15 +93,16 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         for k in 0..n {
             let i = step * a.batch + k;
             let name = format!("{}c{i}", c.prefix);
-            let (s, addr, proto, t) = (
+            let (s, addr, proto, t, join) = (
                 sources.clone(),
                 targets[i % targets.len()],
                 c.proto,
                 c.login_timeout(),
+                !a.no_join,
             );
             logins.push(tokio::spawn(async move {
                 let t0 = Instant::now();
-                let r = s.login(addr, proto, &name, t).await;
+                let r = s.login(addr, proto, &name, t, join).await;
                 (r, t0.elapsed())
             }));
         }
@@ -150,7 +156,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
 
     let mut report = Report::new(
         "ramp",
-        json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources, "servers": targets.len()}),
+        json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources, "servers": targets.len(), "no_join": a.no_join}),
     );
     report.set("peak_stable_connections", stable);
     report.set("logins_ok", ok as u64);
@@ -209,6 +215,7 @@ async fn run_sharded(a: Args) -> anyhow::Result<Report> {
             .args(["--max-failures", &a.max_failures.to_string()])
             .args(["--max-p99-ms", &a.max_p99_ms.to_string()])
             .args(["--hold", &(a.hold + 3.0).to_string()])
+            .args(a.no_join.then_some("--no-join"))
             .arg("--json")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
