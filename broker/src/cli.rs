@@ -31,4 +31,15 @@ pub struct Args {
     /// intervals is considered dead.
     #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,
+
+    /// Shared secret of the broker link (servers must present it). Without it, the token
+    /// is read from `--token-file`.
+    #[arg(long, env = "CHAT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// File holding the link token; default `$XDG_CONFIG_HOME/chat/link-token` (else
+    /// `~/.config/chat/link-token`). The broker creates it, with a random
+    /// token readable only by its owner, if it does not exist.
+    #[arg(long, env = "CHAT_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
 }

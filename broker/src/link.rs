@@ -25,6 +25,8 @@ pub struct LinkConfig {
     pub idle_timeout: Duration,
     /// Bytes of messages read from all links and not yet handled by the router.
     pub inbox_budget: Arc<Semaphore>,
+    /// The shared secret a server must present in its `Hello`.
+    pub token: Arc<str>,
 }
 
 /// Largest share of the inbox budget one message takes.
@@ -59,7 +61,23 @@ pub async fn serve(
     let writer = tokio::spawn(netkit::writer::run(rx, wr));
 
     let label = match tokio::time::timeout(cfg.idle_timeout, frames.next()).await {
-        Ok(Some(Ok(ToBroker::Hello { label, version, .. }))) if version == LINK_VERSION => label,
+        Ok(Some(Ok(ToBroker::Hello {
+            label,
+            version,
+            token,
+        }))) if version == LINK_VERSION => {
+            if !netkit::token::matches(&cfg.token, token.as_deref().unwrap_or_default()) {
+                let what = if token.is_some() { "a wrong" } else { "no" };
+                return reject(
+                    tx,
+                    writer,
+                    &peer,
+                    format!("{what} link token from '{label}' (see --token / --token-file)"),
+                )
+                .await;
+            }
+            label
+        }
         Ok(Some(Ok(ToBroker::Hello { version, .. }))) => {
             return reject(
                 tx,

@@ -20,6 +20,12 @@ use tokio::sync::Semaphore;
 async fn main() -> anyhow::Result<()> {
     let args = cli::Args::parse();
     netkit::logging::init();
+    let source =
+        netkit::token::TokenSource::from_flags(args.token.clone(), args.token_file.clone())?;
+    let token = source
+        .read_or_create()
+        .context("the broker link needs a token")?;
+    tracing::info!("link token from {}", source.describe());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -31,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         max_frame: args.max_link_frame,
         queue_bytes: args.link_queue_bytes,
         idle_timeout: heartbeat * 3,
+        token: token.into(),
         inbox_budget: Arc::new(Semaphore::new(
             args.inbox_bytes.max(link::MAX_WEIGHT as usize),
         )),

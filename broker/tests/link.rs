@@ -19,9 +19,11 @@ impl Drop for Broker {
     }
 }
 
+const TOKEN: &str = "link-test-token";
+
 fn broker() -> Broker {
     let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--token", TOKEN])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -64,7 +66,7 @@ impl Link {
         l.send(&ToBroker::Hello {
             label: "test".into(),
             version: LINK_VERSION,
-            token: None,
+            token: Some(TOKEN.into()),
         });
         match l.recv() {
             Some(ToServer::Hello { server_id, users }) => (l, server_id, users),
@@ -123,6 +125,46 @@ fn a_wrong_version_is_rejected() {
     });
     assert!(matches!(l.recv(), Some(ToServer::Rejected { .. })));
     assert_eq!(l.recv(), None, "the link is closed after the rejection");
+}
+
+#[test]
+fn a_link_without_the_right_token_is_rejected() {
+    let b = broker();
+    for token in [None, Some("guess".to_string()), Some(format!("{TOKEN}x"))] {
+        let mut l = Link::connect(b.1);
+        l.send(&ToBroker::Hello {
+            label: "intruder".into(),
+            version: LINK_VERSION,
+            token: token.clone(),
+        });
+        match l.recv() {
+            Some(ToServer::Rejected { reason }) => {
+                assert!(reason.contains("link token"), "{token:?}: {reason}")
+            }
+            other => panic!("{token:?}: expected a rejection, got {other:?}"),
+        }
+        assert_eq!(l.recv(), None, "the link is closed after the rejection");
+    }
+    // A registration glued to a bad Hello gets nowhere either.
+    let mut l = Link::connect(b.1);
+    let mut bytes = link::encode(&ToBroker::Hello {
+        label: "intruder".into(),
+        version: LINK_VERSION,
+        token: None,
+    })
+    .to_vec();
+    bytes.extend_from_slice(&link::encode(&ToBroker::Register {
+        conn: 1,
+        name: "mallory".into(),
+        ip: "10.0.0.66".into(),
+    }));
+    l.stream.write_all(&bytes).expect("write");
+    assert!(matches!(l.recv(), Some(ToServer::Rejected { .. })));
+    assert_eq!(l.recv(), None);
+    // The right token still works, and nobody got in through the refused links.
+    let (_l, id, users) = Link::hello(b.1);
+    assert!(id > 0);
+    assert!(users.is_empty(), "mallory was not registered: {users:?}");
 }
 
 #[test]

@@ -6,11 +6,13 @@
 //! - [`shutdown`]: waiting for Ctrl-C or SIGTERM;
 //! - [`fdlimit`]: the open-file limit raised and the file table sized at startup;
 //! - [`logging`]: `tracing` set up from `RUST_LOG`;
-//! - [`runtime`]: the tokio runtime sized by a `--threads` flag.
+//! - [`runtime`]: the tokio runtime sized by a `--threads` flag;
+//! - [`token`]: the shared secret of the broker link.
 
 pub mod fdlimit;
 pub mod logging;
 pub mod queue;
 pub mod runtime;
 pub mod shutdown;
+pub mod token;
 pub mod writer;

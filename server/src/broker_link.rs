@@ -24,6 +24,8 @@ pub struct LinkSettings {
     pub broker: String,
     /// Label sent in `Hello`, for the broker's logs.
     pub label: String,
+    /// Where the link token comes from (read at every attempt).
+    pub token: netkit::token::TokenSource,
     /// Bytes queued towards the broker before senders wait.
     pub queue_bytes: usize,
     /// Heartbeat interval; three silent intervals mean the broker is gone.
@@ -157,6 +159,7 @@ async fn connect_and_serve(
     up: &watch::Sender<bool>,
     stop: &CancellationToken,
 ) -> anyhow::Result<bool> {
+    let token = cfg.token.read().context("reading the link token")?;
     let socket = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&cfg.broker))
         .await
         .context("connecting to the broker timed out")?
@@ -172,7 +175,7 @@ async fn connect_and_serve(
     let hello = ToBroker::Hello {
         label: cfg.label.clone(),
         version: LINK_VERSION,
-        token: None,
+        token: Some(token),
     };
     tx.send(&hello).await.ok().context("link writer stopped")?;
     let idle = cfg.heartbeat * 3;

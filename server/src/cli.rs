@@ -69,6 +69,17 @@ pub struct Args {
     /// wake-ups, the cheapest per message when the server shares a small machine).
     #[arg(long, env = "CHAT_THREADS", default_value_t = 0)]
     pub threads: usize,
+
+    /// Shared secret of the broker link (servers must present it). Without it, the token
+    /// is read from `--token-file`.
+    #[arg(long, env = "CHAT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// File holding the link token; default `$XDG_CONFIG_HOME/chat/link-token` (else
+    /// `~/.config/chat/link-token`). Read again at every connection
+    /// attempt, so a server started before the broker finds the file the broker creates.
+    #[arg(long, env = "CHAT_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// The `--text-listen` value: an address or `off`.

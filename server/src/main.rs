@@ -62,9 +62,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     ));
     let link_stop = CancellationToken::new();
     let (up_tx, mut up_rx) = watch::channel(false);
+    let token =
+        netkit::token::TokenSource::from_flags(args.token.clone(), args.token_file.clone())?;
     let link_cfg = broker_link::LinkSettings {
         broker: args.broker.clone(),
         label: format!("server {json_addr}"),
+        token,
         queue_bytes: args.link_queue_bytes,
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
         max_frame: chat_common::link::DEFAULT_MAX_LINK_FRAME.max(args.max_frame + 4096),

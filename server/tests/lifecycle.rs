@@ -250,8 +250,64 @@ fn broker_killed_and_restarted_on_the_same_port() {
 }
 
 #[test]
+fn a_server_with_the_wrong_link_token_is_refused_and_says_why() {
+    let (_b, baddr) = broker(&[]);
+    let mut cmd = Command::new(bin("server"));
+    cmd.args(["--broker", &baddr.to_string(), "--listen", "127.0.0.1:0"])
+        .args(["--text-listen", "off", "--token", "not-the-token"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let proc = EnvProc { child };
+    let (tx, rx) = mpsc::channel();
+    for (out, stream) in [
+        ("stdout", Box::new(stdout) as Box<dyn Read + Send>),
+        ("stderr", Box::new(stderr)),
+    ] {
+        let tx = tx.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send((out, line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (out, line) = rx
+            .recv_timeout(left)
+            .expect("the server should log the broker's refusal");
+        assert_ne!(
+            out, "stdout",
+            "a refused server must not accept clients: {line}"
+        );
+        if line.contains("refused the link") {
+            assert!(line.contains("link token"), "{line}");
+            break;
+        }
+    }
+    drop(proc);
+    // A server with the right token (testkit's) still joins.
+    let s = server(baddr, &[]);
+    let _alice = JsonClient::login(s.json, "alice");
+}
+
+#[test]
 fn broker_listen_address_from_the_environment() {
-    let (_b, addrs) = start_with_env("broker", &[("CHAT_BROKER_LISTEN", "127.0.0.1:0")], 1);
+    let (_b, addrs) = start_with_env(
+        "broker",
+        &[
+            ("CHAT_BROKER_LISTEN", "127.0.0.1:0"),
+            ("CHAT_TOKEN", TEST_TOKEN),
+        ],
+        1,
+    );
     let baddr = addrs[0];
     assert!(baddr.ip().is_loopback() && baddr.port() != 0, "{baddr}");
     // It really is a working broker.
@@ -269,6 +325,7 @@ fn server_addresses_from_the_environment() {
             ("CHAT_BROKER", broker_addr.as_str()),
             ("CHAT_LISTEN", "127.0.0.1:0"),
             ("CHAT_TEXT_LISTEN", "127.0.0.1:0"),
+            ("CHAT_TOKEN", TEST_TOKEN),
         ],
         2,
     );
@@ -279,4 +336,38 @@ fn server_addresses_from_the_environment() {
     let mut alice = JsonClient::login(addrs[0], "alice");
     let (_bob, _) = LineClient::login(addrs[1], "bob");
     alice.recv_until("bob's join", |v| v["type"] == "join" && v["user"] == "bob");
+}
+
+#[test]
+fn the_broker_creates_the_token_file_and_a_server_reads_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("chat-token-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = dir.join("chat").join("link-token");
+    let file_s = file.to_str().expect("utf-8 path").to_string();
+    let (_b, addrs) = start_with_env(
+        "broker",
+        &[
+            ("CHAT_BROKER_LISTEN", "127.0.0.1:0"),
+            ("CHAT_TOKEN_FILE", &file_s),
+        ],
+        1,
+    );
+    let token = std::fs::read_to_string(&file).expect("the broker wrote the token file");
+    assert_eq!(token.trim().len(), 64, "{token:?}");
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "only the owner may read the token");
+    let broker_addr = addrs[0].to_string();
+    let (_s, saddrs) = start_with_env(
+        "server",
+        &[
+            ("CHAT_BROKER", broker_addr.as_str()),
+            ("CHAT_LISTEN", "127.0.0.1:0"),
+            ("CHAT_TEXT_LISTEN", "off"),
+            ("CHAT_TOKEN_FILE", &file_s),
+        ],
+        1,
+    );
+    let _alice = JsonClient::login(saddrs[0], "alice");
+    let _ = std::fs::remove_dir_all(&dir);
 }

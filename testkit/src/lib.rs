@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 /// How long any single expectation may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The broker link token every process started here shares, unless a test gives its own
+/// `--token` or `--token-file` (so tests never depend on the user's token file).
+pub const TEST_TOKEN: &str = "testkit-link-token";
+
 /// Path of a workspace binary, next to the one Cargo built for this test.
 ///
 /// Integration tests run from `target/<profile>/deps/`; the binaries are one level up.
@@ -42,6 +46,10 @@ impl Proc {
     pub fn start(name: &str, args: &[&str], count: usize) -> (Proc, Vec<SocketAddr>) {
         let mut cmd = Command::new(bin(name));
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped());
+        if !args.iter().any(|a| a.starts_with("--token")) {
+            cmd.env("CHAT_TOKEN", TEST_TOKEN)
+                .env_remove("CHAT_TOKEN_FILE");
+        }
         if std::env::var_os("CHAT_TEST_LOG").is_none() {
             cmd.stderr(Stdio::null());
         }
