@@ -33,12 +33,16 @@ wait_addr() { # FILE PREFIX -> ADDR
   echo "timed out waiting for '$2' in $1" >&2; exit 1
 }
 
-start_system() { # starts broker + server; sets $addr and $server_pid
+# Servers run without the per-client rate limit (like IRC servers benchmarked without fake
+# lag), except for the stress run, which shows that the defaults let the bots through.
+start_system() { # [defaults]: starts broker + server; sets $addr and $server_pid
   kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
   target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
   pids+=($!)
   local broker; broker=$(wait_addr "$tmp/broker.out" "listening on ")
-  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off \
+  local limits=(--rate-limit off)
+  if [ "${1:-}" = defaults ]; then limits=(); fi
+  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off "${limits[@]}" \
     >"$tmp/server.out" 2>"$tmp/server.err" &
   server_pid=$!; pids+=($!)
   addr=$(wait_addr "$tmp/server.out" "listening on ")
@@ -58,7 +62,7 @@ bench() { # LABEL ARGS... : runs chat-bench, keeps its JSON line, labelled
 
 # --- our system ---
 if [ -z "${PEERS_ONLY:-}" ]; then
-start_system; bench "chat stress 50 bots" stress --addr "$addr" --duration "$dur" --plot assets/bench-stress.png
+start_system defaults; bench "chat stress 50 bots" stress --addr "$addr" --duration "$dur" --plot assets/bench-stress.png
 start_system; bench "chat rtt 10x5" rtt --addr "$addr" --users 10 --messages 5
 start_system; bench "chat rtt 50x10" rtt --addr "$addr" --users 50 --messages 10
 start_system; bench "chat rtt 60x25" rtt --addr "$addr" --users 60 --messages 25
@@ -83,7 +87,8 @@ pids+=($!)
 broker=$(wait_addr "$tmp/broker.out" "listening on ")
 addrs=(); spids=()
 for i in 1 2 3; do
-  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off >"$tmp/s$i.out" 2>"$tmp/s$i.err" &
+  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off --rate-limit off \
+    >"$tmp/s$i.out" 2>"$tmp/s$i.err" &
   pids+=($!); spids+=(--server-pid $!)
   addrs+=("$(wait_addr "$tmp/s$i.out" "listening on ")")
 done

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::rate::RateLimit;
+
 /// A chat front-end server: accepts clients over TCP (the class-chat JSON protocol, and a
 /// line protocol for nc/telnet) and joins them to the chat through the broker.
 #[derive(Debug, Clone, Parser)]
@@ -65,6 +67,20 @@ pub struct Args {
     #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,
 
+    /// Messages per second a client may send on average (frames, lines and commands
+    /// alike), or `off`. Excess messages are refused with an error frame.
+    #[arg(long, env = "CHAT_RATE_LIMIT", default_value = "10")]
+    pub rate_limit: RateSetting,
+
+    /// Messages a client may send at once after a pause.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 20)]
+    pub rate_burst: u32,
+
+    /// A client with this many messages refused, without ever pausing long enough to
+    /// refill its burst, is disconnected (0: never).
+    #[arg(long, env = "CHAT_RATE_KICK_AFTER", default_value_t = 100)]
+    pub rate_kick_after: u32,
+
     /// Worker threads: 0 = one per CPU core; 1 = everything on one thread (no cross-thread
     /// wake-ups, the cheapest per message when the server shares a small machine).
     #[arg(long, env = "CHAT_THREADS", default_value_t = 0)]
@@ -103,6 +119,30 @@ impl std::str::FromStr for TextListen {
     }
 }
 
+/// The `--rate-limit` value: messages per second, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateSetting {
+    /// So many messages per second.
+    PerSecond(f64),
+    /// No limit (benchmarks, trusted networks).
+    Off,
+}
+
+impl std::str::FromStr for RateSetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(RateSetting::Off);
+        }
+        match s.parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 => Ok(RateSetting::PerSecond(r)),
+            _ => Err(format!(
+                "expected messages per second (a positive number) or 'off', not '{s}'"
+            )),
+        }
+    }
+}
+
 /// Settings the connection handlers need.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -116,6 +156,8 @@ pub struct Config {
     pub login_grace: Duration,
     /// See [`Args::welcome_gap_ms`].
     pub welcome_gap: Duration,
+    /// See [`Args::rate_limit`]; `None` when off.
+    pub rate: Option<RateLimit>,
 }
 
 impl From<&Args> for Config {
@@ -127,6 +169,14 @@ impl From<&Args> for Config {
             login_timeout: Duration::from_millis(a.login_timeout_ms),
             login_grace: Duration::from_millis(a.login_grace_ms),
             welcome_gap: Duration::from_millis(a.welcome_gap_ms),
+            rate: match a.rate_limit {
+                RateSetting::Off => None,
+                RateSetting::PerSecond(rate) => Some(RateLimit {
+                    rate,
+                    burst: a.rate_burst.max(1),
+                    kick_after: a.rate_kick_after,
+                }),
+            },
         }
     }
 }

@@ -13,6 +13,7 @@ mod hub;
 mod json_port;
 mod line_port;
 mod listener;
+mod rate;
 mod reader;
 mod session;
 

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chat_common::ServerFrame;
 use chat_common::json_stream::StreamError;
@@ -19,6 +19,7 @@ use crate::cli::Config;
 use crate::cmd::{Command, Flow};
 use crate::frames::{self, Format};
 use crate::hub::{Hub, UNAVAILABLE};
+use crate::rate::{Bucket, Verdict};
 use crate::reader::FrameReader;
 
 /// What every connection handler gets.
@@ -154,6 +155,17 @@ pub fn login_error(
     frames::encode(&frames::error(hub.server_ip(), name, msg), format)
 }
 
+/// The error text for a message over the rate limit.
+fn rate_refusal(b: &Bucket) -> String {
+    let limit = b.limit();
+    format!(
+        "rate limit exceeded ({} messages per second, bursts of {}): message not delivered; wait {} ms",
+        limit.rate,
+        limit.burst,
+        b.wait().as_millis().max(1)
+    )
+}
+
 /// What one decoded item from a client means.
 pub enum Input {
     /// A command to carry out.
@@ -177,18 +189,38 @@ pub async fn serve<D>(
 ) where
     D: Decoder<Error = StreamError>,
 {
+    let mut bucket = ctx.cfg.rate.map(|limit| Bucket::new(limit, Instant::now()));
     loop {
         tokio::select! {
             item = reader.next() => match item {
-                Some(Ok(item)) => match interpret(item) {
-                    Input::Command(cmd) => {
-                        if cmd.execute(&session).await == Flow::Quit {
-                            break;
+                Some(Ok(item)) => {
+                    let input = interpret(item);
+                    // Every message costs a token, bad ones too; leaving never does.
+                    let counted = !matches!(input, Input::Ignore | Input::Command(Command::Quit));
+                    if let Some(b) = bucket.as_mut().filter(|_| counted) {
+                        match b.check(Instant::now()) {
+                            Verdict::Allow => {}
+                            Verdict::Refuse => {
+                                session.error(rate_refusal(b));
+                                continue;
+                            }
+                            Verdict::Kick => {
+                                tracing::warn!(user = %session.name, "disconnecting a client that keeps flooding");
+                                session.error("disconnected: too many messages over the rate limit");
+                                break;
+                            }
                         }
                     }
-                    Input::Ignore => {}
-                    Input::Bad(why) => session.error(why),
-                },
+                    match input {
+                        Input::Command(cmd) => {
+                            if cmd.execute(&session).await == Flow::Quit {
+                                break;
+                            }
+                        }
+                        Input::Ignore => {}
+                        Input::Bad(why) => session.error(why),
+                    }
+                }
                 Some(Err(StreamError::TooLarge { limit })) => {
                     session.error(format!("{unit} larger than {limit} bytes; closing the connection"));
                     break;

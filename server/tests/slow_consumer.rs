@@ -146,7 +146,15 @@ fn a_client_that_never_reads_is_disconnected_and_the_others_lose_nothing() {
     // The queue is the larger of the two bounds (the frame limit plus 64 KiB), ~68 KiB here.
     let s = server(
         baddr,
-        &["--client-queue-bytes", "65536", "--max-frame", "4096"],
+        // The sender sends as fast as the readers read: no rate limit.
+        &[
+            "--client-queue-bytes",
+            "65536",
+            "--max-frame",
+            "4096",
+            "--rate-limit",
+            "off",
+        ],
     );
 
     // The non-reader: reads its welcome, then nothing ever again.

@@ -27,8 +27,14 @@ pub struct Args {
     /// Seconds.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
-    /// Longest pause between a bot's actions, in milliseconds.
+    /// Shortest pause between a bot's actions, in milliseconds.
     #[arg(long, default_value_t = 50)]
+    pub think_min_ms: u64,
+    /// Longest pause between a bot's actions, in milliseconds. The defaults (50–250 ms,
+    /// about 6 actions a second per bot) stay inside the server's default rate limit of 10
+    /// messages a second, as a chatting bot should; `--think-min-ms 0 --think-ms 50` is the
+    /// flood of earlier runs (needs `server --rate-limit off`).
+    #[arg(long, default_value_t = 250)]
     pub think_ms: u64,
 }
 
@@ -72,7 +78,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     }
     let mut report = Report::new(
         "stress",
-        json!({"bots": a.bots, "duration_s": a.duration, "think_ms": a.think_ms}),
+        json!({"bots": a.bots, "duration_s": a.duration, "think_min_ms": a.think_min_ms, "think_ms": a.think_ms}),
     );
     report.set("actions", actions);
     report.set("error_frames", errors);
@@ -189,8 +195,9 @@ async fn bot(
                 Err(_) => timeouts += 1,
             }
         }
-        if a.think_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(rng.random_range(0..=a.think_ms))).await;
+        let (lo, hi) = (a.think_min_ms.min(a.think_ms), a.think_ms);
+        if hi > 0 {
+            tokio::time::sleep(Duration::from_millis(rng.random_range(lo..=hi))).await;
         }
     }
     // Nobody leaves before everyone is done (a private message to a bot that left would

@@ -1,0 +1,125 @@
+//! Hostile or careless clients against the real binaries: flooding (rate limits), and
+//! what happens to everyone else meanwhile.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+/// `n` public frames glued together in one write, numbered from 0.
+fn flood(c: &mut JsonClient, n: usize) {
+    let mut bytes = Vec::new();
+    for i in 0..n {
+        let f = json!({"from": {"name": c.name, "ip": "x"}, "to": "*", "msg": format!("f{i}")});
+        bytes.extend_from_slice(f.to_string().as_bytes());
+    }
+    c.send_raw(&bytes);
+}
+
+fn is_rate_error(v: &Value) -> bool {
+    v["type"] == "error" && msg(v).contains("rate limit exceeded")
+}
+
+#[test]
+fn messages_over_the_rate_are_refused_with_an_error_and_the_client_stays() {
+    let (_b, addr) = broker(&[]);
+    // One token a second after a burst of 5: a flood of 12 in one write lets 5 through.
+    let s = server(addr, &["--rate-limit", "1", "--rate-burst", "5"]);
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    alice.recv_type("join");
+    flood(&mut alice, 12);
+    for i in 0..5 {
+        assert_eq!(msg(&bob.recv_type("chat")), format!("f{i}"));
+    }
+    for _ in 0..7 {
+        let e = alice.recv_until("a rate error", |v| v["type"] == "error");
+        assert!(is_rate_error(&e), "{e}");
+        assert!(msg(&e).contains("not delivered"), "{e}");
+    }
+    // Nothing else got through, and alice is still connected: bob's message reaches her.
+    bob.send("*", "still there?");
+    assert_eq!(msg(&alice.recv_type("chat")), "still there?");
+    let next = bob.recv_within(std::time::Duration::from_millis(300));
+    assert!(next.is_none(), "a refused message was delivered: {next:?}");
+}
+
+#[test]
+fn a_client_that_keeps_flooding_is_disconnected_and_leaves() {
+    let (_b, addr) = broker(&[]);
+    let s = server(
+        addr,
+        &[
+            "--rate-limit",
+            "1",
+            "--rate-burst",
+            "2",
+            "--rate-kick-after",
+            "5",
+        ],
+    );
+    let mut bob = JsonClient::login(s.json, "bob");
+    let mut mallory = JsonClient::login(s.json, "mallory");
+    bob.recv_type("join");
+    flood(&mut mallory, 50);
+    let frames = mallory.expect_closed();
+    let refused = frames.iter().filter(|v| is_rate_error(v)).count();
+    assert_eq!(refused, 4, "four refusals, then the kick: {frames:?}");
+    let last = frames.last().expect("a last frame");
+    assert!(
+        msg(last).contains("disconnected: too many messages"),
+        "{last}"
+    );
+    // Bob got the two messages within the burst, then mallory's leave, nothing more.
+    assert_eq!(msg(&bob.recv_type("chat")), "f0");
+    assert_eq!(msg(&bob.recv_type("chat")), "f1");
+    let next = bob.recv_until("mallory's leave", |v| {
+        v["type"] == "leave" || v["type"] == "chat"
+    });
+    assert_eq!(next["type"], "leave", "{next}");
+    assert_eq!(next["user"], "mallory");
+    // Her name is free again.
+    let _mallory2 = JsonClient::login(s.json, "mallory");
+}
+
+#[test]
+fn the_line_port_is_rate_limited_too() {
+    let (_b, addr) = broker(&[]);
+    let s = server(addr, &["--rate-limit", "1", "--rate-burst", "3"]);
+    let mut bob = JsonClient::login(s.json, "bob");
+    let (mut carol, _) = LineClient::login(s.text, "carol");
+    bob.recv_type("join");
+    let lines: String = (0..6).map(|i| format!("line{i}\r\n")).collect();
+    use std::io::Write;
+    carol.stream.write_all(lines.as_bytes()).expect("write");
+    for i in 0..3 {
+        assert_eq!(msg(&bob.recv_type("chat")), format!("line{i}"));
+    }
+    for _ in 0..3 {
+        carol.recv_containing("rate limit exceeded");
+    }
+}
+
+#[test]
+fn rate_limit_off_lets_a_burst_through() {
+    let (_b, addr) = broker(&[]);
+    let s = server(addr, &["--rate-limit", "off"]);
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    alice.recv_type("join");
+    flood(&mut alice, 500);
+    for i in 0..500 {
+        assert_eq!(msg(&bob.recv_type("chat")), format!("f{i}"));
+    }
+}
+
+#[test]
+fn a_bad_rate_setting_is_refused_at_startup() {
+    let out = std::process::Command::new(bin("server"))
+        .args(["--rate-limit", "fast"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'off'"), "{err}");
+}
