@@ -40,7 +40,7 @@ start_system() { # [defaults]: starts broker + server; sets $addr and $server_pi
   target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
   pids+=($!)
   local broker; broker=$(wait_addr "$tmp/broker.out" "listening on ")
-  local limits=(--rate-limit off)
+  local limits=(--rate-limit off --max-conns-per-ip 0)
   if [ "${1:-}" = defaults ]; then limits=(); fi
   target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off "${limits[@]}" \
     >"$tmp/server.out" 2>"$tmp/server.err" &
@@ -87,7 +87,7 @@ pids+=($!)
 broker=$(wait_addr "$tmp/broker.out" "listening on ")
 addrs=(); spids=()
 for i in 1 2 3; do
-  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off --rate-limit off \
+  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off --rate-limit off --max-conns-per-ip 0 \
     >"$tmp/s$i.out" 2>"$tmp/s$i.err" &
   pids+=($!); spids+=(--server-pid $!)
   addrs+=("$(wait_addr "$tmp/s$i.out" "listening on ")")

@@ -67,6 +67,16 @@ pub struct Args {
     #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,
 
+    /// Connections the server accepts in total; more are refused with an error frame.
+    /// 0: the open-file limit less 100 (kept for the broker link and the listeners).
+    #[arg(long, env = "CHAT_MAX_CONNS", default_value_t = 0)]
+    pub max_conns: usize,
+
+    /// Connections from one IP address (a whole class behind one NAT address must fit);
+    /// 0: no limit (load tests from loopback).
+    #[arg(long, env = "CHAT_MAX_CONNS_PER_IP", default_value_t = 256)]
+    pub max_conns_per_ip: usize,
+
     /// Messages per second a client may send on average (frames, lines and commands
     /// alike), or `off`. Excess messages are refused with an error frame.
     #[arg(long, env = "CHAT_RATE_LIMIT", default_value = "10")]

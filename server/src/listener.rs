@@ -5,12 +5,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::session::Ctx;
+use crate::frames::Format;
+use crate::limits::{ConnLimits, Refusal};
+use crate::session::{Ctx, login_error};
 use crate::{json_port, line_port};
+
+/// Refusals being written at once; past that, a refused connection is just closed (a
+/// flood of connections must not turn into a flood of tasks).
+const REFUSALS_IN_FLIGHT: usize = 256;
+/// How long a refusal may take to write.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy)]
@@ -26,17 +36,21 @@ pub enum Port {
 pub async fn run(
     listeners: Vec<(TcpListener, Port)>,
     ctx: Ctx,
+    limits: Arc<ConnLimits>,
     shutdown: impl Future<Output = ()>,
 ) {
     let tracker = TaskTracker::new();
     let next_conn = Arc::new(AtomicU64::new(1));
     let stop_accepting = CancellationToken::new();
+    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     for (listener, port) in listeners {
-        let (ctx, tracker2, next_conn, stop) = (
+        let (ctx, tracker2, next_conn, stop, limits, refusals) = (
             ctx.clone(),
             tracker.clone(),
             next_conn.clone(),
             stop_accepting.clone(),
+            limits.clone(),
+            refusals.clone(),
         );
         tracker.spawn(async move {
             loop {
@@ -46,15 +60,32 @@ pub async fn run(
                 };
                 match accepted {
                     Ok((socket, peer)) => {
+                        let admitted = match limits.admit(peer.ip()) {
+                            Ok(a) => a,
+                            Err(why) => {
+                                tracing::info!(%peer, "connection refused: {}", why.0);
+                                if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                                    let bytes = refusal(&ctx, port, why);
+                                    tracker2.spawn(async move {
+                                        refuse(socket, bytes).await;
+                                        drop(permit);
+                                    });
+                                }
+                                continue;
+                            }
+                        };
                         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                         let ctx = ctx.clone();
+                        // `admitted` lives as long as the connection's task.
                         match port {
-                            Port::Json => {
-                                tracker2.spawn(json_port::handle(socket, peer, conn, ctx))
-                            }
-                            Port::Line => {
-                                tracker2.spawn(line_port::handle(socket, peer, conn, ctx))
-                            }
+                            Port::Json => tracker2.spawn(async move {
+                                json_port::handle(socket, peer, conn, ctx).await;
+                                drop(admitted);
+                            }),
+                            Port::Line => tracker2.spawn(async move {
+                                line_port::handle(socket, peer, conn, ctx).await;
+                                drop(admitted);
+                            }),
                         };
                     }
                     Err(e) => {
@@ -80,4 +111,27 @@ pub async fn run(
     {
         tracing::warn!("some connections did not close in time");
     }
+}
+
+/// The refusal a connection over a limit gets, in its port's format.
+fn refusal(ctx: &Ctx, port: Port, why: Refusal) -> bytes::Bytes {
+    let format = match port {
+        Port::Json => Format::Json,
+        Port::Line => Format::Line,
+    };
+    login_error(&ctx.hub, "", why.0, format)
+}
+
+/// Writes the refusal and closes, bounded in time. What the client sent meanwhile (its
+/// name) is read and dropped until it closes: closing with unread bytes would send a reset,
+/// which can destroy the refusal before the client reads it.
+async fn refuse(mut socket: TcpStream, bytes: bytes::Bytes) {
+    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
+        socket.write_all(&bytes).await?;
+        socket.shutdown().await?;
+        let mut sink = [0u8; 512];
+        while socket.read(&mut sink).await? > 0 {}
+        std::io::Result::Ok(())
+    })
+    .await;
 }

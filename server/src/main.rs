@@ -11,6 +11,7 @@ mod cmd;
 mod frames;
 mod hub;
 mod json_port;
+mod limits;
 mod line_port;
 mod listener;
 mod rate;
@@ -35,10 +36,10 @@ fn main() -> anyhow::Result<()> {
     // Before the runtime starts its threads (see netkit::fdlimit).
     let nofile = netkit::fdlimit::prepare();
     tracing::debug!(nofile, "open-file limit");
-    netkit::runtime::build(args.threads)?.block_on(serve(args))
+    netkit::runtime::build(args.threads)?.block_on(serve(args, nofile))
 }
 
-async fn serve(args: Args) -> anyhow::Result<()> {
+async fn serve(args: Args, nofile: u64) -> anyhow::Result<()> {
     // Bind first so a port conflict is reported at once.
     let json = TcpListener::bind(args.listen)
         .await
@@ -102,7 +103,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         cfg: Arc::new(Config::from(&args)),
         shutdown: CancellationToken::new(),
     };
-    listener::run(listeners, ctx, shutdown).await;
+    let total = match args.max_conns {
+        0 => usize::try_from(nofile.saturating_sub(100)).unwrap_or(usize::MAX),
+        n => n,
+    };
+    let limits = limits::ConnLimits::new(limits::Limits {
+        total,
+        per_ip: args.max_conns_per_ip,
+    });
+    tracing::info!(total, per_ip = args.max_conns_per_ip, "connection limits");
+    listener::run(listeners, ctx, limits, shutdown).await;
     link_stop.cancel();
     let _ = link.await;
     tracing::info!("server stopped");

@@ -123,3 +123,69 @@ fn a_bad_rate_setting_is_refused_at_startup() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("'off'"), "{err}");
 }
+
+/// Connects from a chosen loopback address (127.0.0.0/8 is all ours on Linux).
+fn connect_from(source: [u8; 4], addr: std::net::SocketAddr) -> JsonClient {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&std::net::SocketAddr::from((source, 0)).into())
+        .expect("bind source");
+    socket.connect(&addr.into()).expect("connect");
+    JsonClient::from_stream(socket.into())
+}
+
+fn refused_with(c: &mut JsonClient, needle: &str) {
+    let frames = c.expect_closed();
+    let first = frames.first().unwrap_or_else(|| panic!("no refusal frame"));
+    assert_eq!(first["type"], "error", "{first}");
+    assert!(msg(first).contains(needle), "{first}");
+    assert_eq!(frames.len(), 1, "just the refusal: {frames:?}");
+}
+
+#[test]
+fn connections_over_the_per_address_limit_are_refused_politely() {
+    let (_b, addr) = broker(&[]);
+    let s = server(addr, &["--max-conns-per-ip", "2"]);
+    let _a = JsonClient::login(s.json, "a");
+    let b = JsonClient::login(s.json, "b");
+    // The third from 127.0.0.1 is refused, before it even sends a name, and on the line
+    // port too (the limit counts both ports).
+    let mut third = JsonClient::connect(s.json);
+    refused_with(&mut third, "too many connections from 127.0.0.1 (2)");
+    let mut line = LineClient::connect_raw(s.text);
+    let first = line.recv().expect("a refusal line");
+    assert!(
+        first.contains("too many connections from 127.0.0.1"),
+        "{first}"
+    );
+    assert!(line.recv().is_none(), "closed after the refusal");
+    // Another address is not affected.
+    let mut other = connect_from([127, 0, 0, 2], s.json);
+    other.send_raw(b"c");
+    assert_eq!(other.recv().expect("welcome")["type"], "welcome");
+    // A place comes free when a client leaves.
+    drop(b);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let (mut c, first) = JsonClient::login_raw(s.json, b"d");
+        if first["type"] == "welcome" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b's place never came free: {first}"
+        );
+        c.expect_closed();
+    }
+}
+
+#[test]
+fn connections_over_the_total_limit_are_refused_politely() {
+    let (_b, addr) = broker(&[]);
+    let s = server(addr, &["--max-conns", "2", "--max-conns-per-ip", "0"]);
+    let _a = JsonClient::login(s.json, "a");
+    let _b2 = connect_from([127, 0, 0, 3], s.json);
+    let mut third = connect_from([127, 0, 0, 4], s.json);
+    refused_with(&mut third, "the server is full (2 connections)");
+}

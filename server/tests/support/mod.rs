@@ -38,7 +38,11 @@ pub struct JsonClient {
 impl JsonClient {
     /// Connects without logging in.
     pub fn connect(addr: SocketAddr) -> JsonClient {
-        let stream = TcpStream::connect(addr).expect("connect");
+        JsonClient::from_stream(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// Wraps a connected stream (not logged in).
+    pub fn from_stream(stream: TcpStream) -> JsonClient {
         stream.set_nodelay(true).expect("nodelay");
         let reader = BufReader::new(stream.try_clone().expect("clone"));
         JsonClient {
@@ -162,12 +166,17 @@ pub struct LineClient {
 impl LineClient {
     /// Connects and reads the nickname prompt.
     pub fn connect(addr: SocketAddr) -> LineClient {
-        let stream = TcpStream::connect(addr).expect("connect");
-        let reader = BufReader::new(stream.try_clone().expect("clone"));
-        let mut c = LineClient { stream, reader };
+        let mut c = LineClient::connect_raw(addr);
         let prompt = c.read_prompt();
         assert!(prompt.contains("nickname"), "{prompt:?}");
         c
+    }
+
+    /// Connects without reading anything.
+    pub fn connect_raw(addr: SocketAddr) -> LineClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        LineClient { stream, reader }
     }
 
     /// Connects and logs in as `name`; returns the client and the welcome line.
