@@ -29,7 +29,7 @@ pub struct Args {
 
     /// Heartbeat interval of the server links in milliseconds; a link silent for three
     /// intervals is considered dead.
-    #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]
+    #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 500)]
     pub heartbeat_ms: u64,
 
     /// Shared secret of the broker link (servers must present it). Without it, the token

@@ -64,8 +64,21 @@ pub struct Args {
 
     /// Heartbeat interval on the broker link in milliseconds; three missed beats mean the
     /// broker is gone.
-    #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 1000)]
+    #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 500)]
     pub heartbeat_ms: u64,
+
+    /// TCP keepalive on client connections: after this many milliseconds of silence the
+    /// kernel probes the peer three times, a third of that apart, so a client whose machine
+    /// vanished without closing (power cut, cable, NAT timeout) is dropped after about twice
+    /// this; unacknowledged data times out after the same time. Healthy but quiet clients
+    /// answer the probes and stay. 0: off.
+    #[arg(long, env = "CHAT_KEEPALIVE_MS", default_value_t = 60_000)]
+    pub keepalive_ms: u64,
+
+    /// Disconnect a logged-in client that sends nothing at all for this many milliseconds.
+    /// Off by default (0): the class-chat clients send nothing while their user is quiet.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT_MS", default_value_t = 0)]
+    pub idle_timeout_ms: u64,
 
     /// Connections the server accepts in total; more are refused with an error frame.
     /// 0: the open-file limit less 100 (kept for the broker link and the listeners).
@@ -168,6 +181,10 @@ pub struct Config {
     pub welcome_gap: Duration,
     /// See [`Args::rate_limit`]; `None` when off.
     pub rate: Option<RateLimit>,
+    /// See [`Args::keepalive_ms`]; `None` when off.
+    pub keepalive: Option<Duration>,
+    /// See [`Args::idle_timeout_ms`]; `None` when off.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl From<&Args> for Config {
@@ -179,6 +196,8 @@ impl From<&Args> for Config {
             login_timeout: Duration::from_millis(a.login_timeout_ms),
             login_grace: Duration::from_millis(a.login_grace_ms),
             welcome_gap: Duration::from_millis(a.welcome_gap_ms),
+            keepalive: (a.keepalive_ms > 0).then(|| Duration::from_millis(a.keepalive_ms)),
+            idle_timeout: (a.idle_timeout_ms > 0).then(|| Duration::from_millis(a.idle_timeout_ms)),
             rate: match a.rate_limit {
                 RateSetting::Off => None,
                 RateSetting::PerSecond(rate) => Some(RateLimit {

@@ -74,6 +74,11 @@ pub async fn run(
                                 continue;
                             }
                         };
+                        if let Some(idle) = ctx.cfg.keepalive
+                            && let Err(e) = keepalive(&socket, idle)
+                        {
+                            tracing::debug!(%peer, "setting TCP keepalive: {e}");
+                        }
                         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                         let ctx = ctx.clone();
                         // `admitted` lives as long as the connection's task.
@@ -134,4 +139,18 @@ async fn refuse(mut socket: TcpStream, bytes: bytes::Bytes) {
         std::io::Result::Ok(())
     })
     .await;
+}
+
+/// Probes after `idle` of silence, three times `idle / 3` apart; unacknowledged data gives
+/// up after the same total, so a peer that vanished is dropped after about `2 * idle`.
+fn keepalive(socket: &TcpStream, idle: Duration) -> std::io::Result<()> {
+    let probe = (idle / 3).max(Duration::from_secs(1));
+    let sock = socket2::SockRef::from(socket);
+    sock.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(probe)
+            .with_retries(3),
+    )?;
+    sock.set_tcp_user_timeout(Some(idle + probe * 3))
 }

@@ -190,10 +190,21 @@ pub async fn serve<D>(
     D: Decoder<Error = StreamError>,
 {
     let mut bucket = ctx.cfg.rate.map(|limit| Bucket::new(limit, Instant::now()));
+    // With an idle timeout, a timer that every item pushes back; without, one that never
+    // fires (a far deadline, so the loop has one shape).
+    let idle_after = ctx
+        .cfg
+        .idle_timeout
+        .unwrap_or(Duration::from_secs(86_400 * 365));
+    let idle = tokio::time::sleep(idle_after);
+    tokio::pin!(idle);
     loop {
         tokio::select! {
             item = reader.next() => match item {
                 Some(Ok(item)) => {
+                    if ctx.cfg.idle_timeout.is_some() {
+                        idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
+                    }
                     let input = interpret(item);
                     // Every message costs a token, bad ones too; leaving never does.
                     let counted = !matches!(input, Input::Ignore | Input::Command(Command::Quit));
@@ -227,6 +238,14 @@ pub async fn serve<D>(
                 }
                 Some(Err(StreamError::Io(_))) | None => break,
             },
+            _ = &mut idle => {
+                tracing::info!(user = %session.name, "disconnecting an idle client");
+                session.error(format!(
+                    "disconnected: nothing received for {} s",
+                    idle_after.as_secs_f32()
+                ));
+                break;
+            }
             _ = out.queue.closed() => break,
             _ = ctx.shutdown.cancelled() => {
                 session.system("The server is shutting down. Goodbye!");

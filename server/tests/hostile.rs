@@ -189,3 +189,38 @@ fn connections_over_the_total_limit_are_refused_politely() {
     let mut third = connect_from([127, 0, 0, 4], s.json);
     refused_with(&mut third, "the server is full (2 connections)");
 }
+
+#[test]
+fn an_idle_timeout_drops_silent_clients_only_and_frees_their_names() {
+    let (_b, addr) = broker(&[]);
+    let s = server(addr, &["--idle-timeout-ms", "500"]);
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    // Bob keeps talking (a /time every 100 ms) while alice says nothing.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let talker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut answers = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                bob.send("/time", "");
+                bob.recv_until("the time", |v| v["type"] == "system");
+                answers += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            (bob, answers)
+        })
+    };
+    let frames = alice.expect_closed();
+    let last = frames.last().expect("a reason");
+    assert!(
+        msg(last).contains("disconnected: nothing received for 0.5 s"),
+        "{last}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut bob, answers) = talker.join().expect("talker");
+    assert!(answers >= 3, "bob kept talking: {answers}");
+    let leave = bob.recv_type("leave");
+    assert_eq!(leave["user"], "alice");
+    let _alice2 = JsonClient::login(s.json, "alice");
+}

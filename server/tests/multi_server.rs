@@ -285,13 +285,16 @@ fn a_killed_server_s_users_leave_and_their_names_are_free_at_once() {
     await_presence(&mut bob, "join", &["alice", "carol"], TIMEOUT);
 
     a.proc.signal(libc::SIGKILL);
+    let killed = Instant::now();
     assert_eq!(a.proc.wait_exit(), None, "killed by the signal");
+    // The bound: the broker notices within 2 s (here: the link's EOF, at once).
     await_presence(
         &mut bob,
         "leave",
         &["alice", "carol"],
-        Duration::from_secs(5),
+        Duration::from_secs(2),
     );
+    eprintln!("leaves seen {:?} after the kill", killed.elapsed());
 
     bob.send("/list", "");
     assert_eq!(users(&bob.recv_type("users")), ["bob"]);
@@ -300,4 +303,38 @@ fn a_killed_server_s_users_leave_and_their_names_are_free_at_once() {
     await_presence(&mut bob, "join", &["alice", "carol"], TIMEOUT);
     bob.send("/list", "");
     assert_eq!(users(&bob.recv_type("users")), ["alice", "bob", "carol"]);
+}
+
+#[test]
+fn a_frozen_server_is_cut_off_by_missed_heartbeats_and_rejoins_when_it_thaws() {
+    // 300 ms heartbeats: a link silent for 900 ms is dead.
+    let beat = ["--heartbeat-ms", "300"];
+    let (_b, addr) = broker(&beat);
+    let a = server(addr, &beat);
+    let b = server(addr, &beat);
+    let mut bob = JsonClient::login(b.json, "bob");
+    let mut alice = JsonClient::login(a.json, "alice");
+    await_presence(&mut bob, "join", &["alice"], TIMEOUT);
+
+    // SIGSTOP: no FIN, no RST, just silence, like a hung process or a pulled cable.
+    a.proc.signal(libc::SIGSTOP);
+    let frozen = Instant::now();
+    await_presence(&mut bob, "leave", &["alice"], Duration::from_secs(2));
+    eprintln!("frozen server cut off after {:?}", frozen.elapsed());
+    bob.send("/list", "");
+    assert_eq!(users(&bob.recv_type("users")), ["bob"]);
+
+    // Thawed, the server finds its link dead, reconnects and re-registers alice, who
+    // stayed connected all along.
+    a.proc.signal(libc::SIGCONT);
+    await_presence(&mut bob, "join", &["alice"], TIMEOUT);
+    alice.recv_until("the 'back' notice", |v| {
+        v["type"] == "system" && msg(v).contains("back")
+    });
+    alice.send("bob", "still here");
+    let p = bob.recv_type("private");
+    assert_eq!(
+        (p["from"]["name"].as_str(), msg(&p)),
+        (Some("alice"), "still here")
+    );
 }
