@@ -1,0 +1,156 @@
+//! A client whose machine vanishes without closing (no FIN, no RST): the server's TCP
+//! keepalive finds out and frees the name. The client runs in a network namespace joined
+//! to the host by a veth pair; "vanishing" is taking its end of the cable down.
+//!
+//! Needs root and iproute2 (`ip netns`), which CI has; elsewhere the test says why it
+//! cannot run and passes without asserting anything.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A namespace with a veth pair: host side `10.77.N.1`, namespace side `10.77.N.2`.
+struct Netns {
+    name: String,
+    host_if: String,
+    ns_if: String,
+    host_ip: String,
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Netns {
+    fn create() -> Option<Netns> {
+        let n = std::process::id() % 200 + 20;
+        let ns = Netns {
+            name: format!("chatvanish{n}"),
+            host_if: format!("cvh{n}"),
+            ns_if: format!("cvn{n}"),
+            host_ip: format!("10.77.{n}.1"),
+        };
+        let _ = ip(&["netns", "del", &ns.name]);
+        let peer_ip = format!("10.77.{n}.2/30");
+        let host_cidr = format!("{}/30", ns.host_ip);
+        let ok = ip(&["netns", "add", &ns.name])
+            && ip(&[
+                "link",
+                "add",
+                &ns.host_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &ns.ns_if,
+            ])
+            && ip(&["link", "set", &ns.ns_if, "netns", &ns.name])
+            && ip(&["addr", "add", &host_cidr, "dev", &ns.host_if])
+            && ip(&["link", "set", &ns.host_if, "up"])
+            && ns.exec_ip(&["addr", "add", &peer_ip, "dev", &ns.ns_if])
+            && ns.exec_ip(&["link", "set", &ns.ns_if, "up"]);
+        ok.then_some(ns)
+    }
+
+    fn exec_ip(&self, args: &[&str]) -> bool {
+        let mut all = vec!["netns", "exec", &self.name, "ip"];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.host_if]);
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A class-chat style client in the namespace: logs in, prints its welcome, then sits
+/// there without reading or closing.
+const GHOST: &str = r#"
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(b"ghost")
+print(s.recv(4096).decode(errors="replace").strip(), flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn a_client_that_vanishes_without_closing_is_dropped_by_keepalive() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: creating a network namespace needs root");
+        return;
+    }
+    let Some(ns) = Netns::create() else {
+        eprintln!("skipped: `ip netns` / veth not available here");
+        return;
+    };
+    let (_b, baddr) = broker(&[]);
+    let listen = format!("{}:0", ns.host_ip);
+    // Keepalive after 1 s of silence, probes 1 s apart: a vanished peer is gone in ~4 s.
+    let b = baddr.to_string();
+    let (_s, addrs) = Proc::start(
+        "server",
+        &[
+            "--broker",
+            &b,
+            "--listen",
+            &listen,
+            "--text-listen",
+            "off",
+            "--keepalive-ms",
+            "1000",
+        ],
+        1,
+    );
+    let json = addrs[0];
+    let mut bob = JsonClient::login(json, "bob");
+
+    let ghost = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "python3", "-c", GHOST])
+        .arg(json.ip().to_string())
+        .arg(json.port().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 in the namespace");
+    let mut ghost = Reaped(ghost);
+    let mut out = BufReader::new(ghost.0.stdout.take().expect("stdout"));
+    let mut welcome = String::new();
+    out.read_line(&mut welcome).expect("the ghost's welcome");
+    assert!(welcome.contains("Welcome ghost"), "{welcome}");
+    await_presence(&mut bob, "join", &["ghost"], TIMEOUT);
+
+    // The cable is cut: nothing reaches the ghost any more, and nothing comes back.
+    assert!(ns.exec_ip(&["link", "set", &ns.ns_if, "down"]), "link down");
+    let cut = Instant::now();
+    await_presence(&mut bob, "leave", &["ghost"], Duration::from_secs(15));
+    let took = cut.elapsed();
+    eprintln!("vanished client dropped {took:?} after the cut");
+    assert!(
+        took >= Duration::from_secs(1),
+        "not before keepalive could know: {took:?}"
+    );
+    // The name is free again.
+    let _ghost2 = JsonClient::login(json, "ghost");
+}
