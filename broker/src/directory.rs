@@ -4,7 +4,7 @@
 //! already encoded, so a broadcast is serialized once and the same bytes go to every
 //! server. The I/O around it lives in [`crate::router`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use chat_common::Sender;
@@ -32,6 +32,18 @@ struct Server {
     label: String,
     /// Names registered through this server, by connection.
     conns: HashMap<ConnId, String>,
+    /// Ids of the messages sent to this server that it has not acknowledged yet, in order.
+    unacked: VecDeque<u64>,
+}
+
+/// A message waiting for its servers' acknowledgements before it is confirmed to its
+/// sender's server.
+struct Pending {
+    origin: ServerId,
+    conn: ConnId,
+    req: u64,
+    /// Servers that have yet to acknowledge it.
+    waiting: u32,
 }
 
 /// The global user directory and event sequence.
@@ -40,6 +52,8 @@ pub struct Directory {
     users: HashMap<String, User>,
     servers: HashMap<ServerId, Server>,
     seq: u64,
+    /// Messages not yet confirmed to their senders, by id.
+    pending: HashMap<u64, Pending>,
 }
 
 impl Directory {
@@ -70,7 +84,7 @@ impl Directory {
             id,
             Server {
                 label,
-                conns: HashMap::new(),
+                ..Server::default()
             },
         );
         out.push(Out::To(
@@ -84,9 +98,13 @@ impl Directory {
 
     /// A server's link is gone: its users leave, and everyone else is told.
     pub fn detach(&mut self, id: ServerId, now: u64, out: &mut Vec<Out>) {
-        let Some(server) = self.servers.remove(&id) else {
+        let Some(mut server) = self.servers.remove(&id) else {
             return;
         };
+        // Its users are gone, so what it never acknowledged has no recipient left there.
+        for msg in std::mem::take(&mut server.unacked) {
+            self.acknowledged(msg, out);
+        }
         if !server.conns.is_empty() {
             tracing::info!(server = %server.label, users = server.conns.len(), "server gone; its users leave");
         }
@@ -126,6 +144,7 @@ impl Directory {
                 tracing::warn!(server = from, "second Hello on a link ignored");
             }
             ToBroker::Ping => out.push(Out::To(from, link::encode(&ToServer::Pong))),
+            ToBroker::Ack { upto } => self.ack(from, upto, out),
             ToBroker::Register { conn, name, ip } => self.register(from, conn, name, ip, now, out),
             ToBroker::Unregister { conn } => {
                 let removed = self
@@ -157,6 +176,8 @@ impl Directory {
                     recipients,
                 };
                 out.push(Out::All(link::encode(&event)));
+                let servers: Vec<ServerId> = self.servers.keys().copied().collect();
+                self.expect_acks(id, &servers, (from, conn, req));
             }
             ToBroker::Private { conn, req, to, msg } => {
                 let Some(sender) = self.sender(from, conn) else {
@@ -181,12 +202,75 @@ impl Directory {
                     msg,
                 };
                 out.push(Out::To(server, link::encode(&event)));
-                out.push(Out::To(
-                    from,
-                    link::encode(&ToServer::Delivered { conn, req }),
-                ));
+                self.expect_acks(id, &[server], (from, conn, req));
             }
         }
+    }
+
+    /// Message `id` went to `servers`; it is confirmed to its origin once they all
+    /// acknowledge it (or are gone).
+    fn expect_acks(
+        &mut self,
+        id: u64,
+        servers: &[ServerId],
+        (origin, conn, req): (ServerId, ConnId, u64),
+    ) {
+        let mut waiting = 0;
+        for s in servers {
+            if let Some(server) = self.servers.get_mut(s) {
+                server.unacked.push_back(id);
+                waiting += 1;
+            }
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                origin,
+                conn,
+                req,
+                waiting,
+            },
+        );
+    }
+
+    /// Server `from` has applied every event up to `upto`.
+    fn ack(&mut self, from: ServerId, upto: u64, out: &mut Vec<Out>) {
+        let mut done = Vec::new();
+        if let Some(server) = self.servers.get_mut(&from) {
+            while server.unacked.front().is_some_and(|id| *id <= upto) {
+                done.extend(server.unacked.pop_front());
+            }
+        }
+        for id in done {
+            self.acknowledged(id, out);
+        }
+    }
+
+    /// One more server has message `id`: confirm it to its origin if it was the last.
+    fn acknowledged(&mut self, id: u64, out: &mut Vec<Out>) {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
+        p.waiting = p.waiting.saturating_sub(1);
+        if p.waiting > 0 {
+            return;
+        }
+        if let Some(p) = self.pending.remove(&id)
+            && self.servers.contains_key(&p.origin)
+        {
+            out.push(Out::To(
+                p.origin,
+                link::encode(&ToServer::Delivered {
+                    conn: p.conn,
+                    req: p.req,
+                }),
+            ));
+        }
+    }
+
+    /// Messages waiting for acknowledgements (for tests and logs).
+    pub fn unconfirmed(&self) -> usize {
+        self.pending.len()
     }
 
     fn register(
@@ -439,7 +523,24 @@ mod tests {
         assert!(
             matches!(&got[0], (2, ToServer::Private { to_conn: 20, from, msg, .. }) if from.name == "alice" && from.ip == "10.0.0.1" && msg == "psst")
         );
-        assert_eq!(got[1], (1, ToServer::Delivered { conn: 10, req: 1 }));
+        assert_eq!(
+            got.len(),
+            1,
+            "no confirmation before bob's server acknowledges"
+        );
+        let id = got[0].1.id().expect("an id");
+        let mut out = Vec::new();
+        d.handle(1, ToBroker::Ack { upto: id }, 9, &mut out);
+        assert!(
+            out.is_empty(),
+            "the sender's server acknowledging is not enough"
+        );
+        d.handle(2, ToBroker::Ack { upto: id }, 9, &mut out);
+        assert_eq!(
+            deliveries(&out, &[1, 2]),
+            vec![(1, ToServer::Delivered { conn: 10, req: 1 })]
+        );
+        assert_eq!(d.unconfirmed(), 0);
         let mut out = Vec::new();
         d.handle(
             1,
@@ -521,5 +622,79 @@ mod tests {
         let mut out = Vec::new();
         d.handle(2, ToBroker::Ping, 0, &mut out);
         assert_eq!(deliveries(&out, &[1, 2]), vec![(2, ToServer::Pong)]);
+    }
+
+    fn public(d: &mut Directory, from: ServerId, conn: ConnId, req: u64) -> u64 {
+        let mut out = Vec::new();
+        d.handle(
+            from,
+            ToBroker::Public {
+                conn,
+                req,
+                msg: "m".into(),
+            },
+            1,
+            &mut out,
+        );
+        deliveries(&out, &[1, 2])[0].1.id().expect("id")
+    }
+
+    #[test]
+    fn a_public_message_is_confirmed_once_every_server_acknowledged_it() {
+        let mut d = two_servers();
+        reg(&mut d, 1, 10, "alice");
+        reg(&mut d, 2, 20, "bob");
+        let m1 = public(&mut d, 1, 10, 1);
+        let m2 = public(&mut d, 1, 10, 2);
+        let mut out = Vec::new();
+        // Server 2 acknowledges both at once, server 1 one at a time.
+        d.handle(2, ToBroker::Ack { upto: m2 }, 1, &mut out);
+        assert!(out.is_empty());
+        d.handle(1, ToBroker::Ack { upto: m1 }, 1, &mut out);
+        assert_eq!(
+            deliveries(&out, &[1, 2]),
+            vec![(1, ToServer::Delivered { conn: 10, req: 1 })]
+        );
+        let mut out = Vec::new();
+        d.handle(1, ToBroker::Ack { upto: m2 }, 1, &mut out);
+        assert_eq!(
+            deliveries(&out, &[1, 2]),
+            vec![(1, ToServer::Delivered { conn: 10, req: 2 })]
+        );
+        // A repeated or stale acknowledgement changes nothing.
+        let mut out = Vec::new();
+        d.handle(1, ToBroker::Ack { upto: m2 }, 1, &mut out);
+        d.handle(2, ToBroker::Ack { upto: 1 }, 1, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(d.unconfirmed(), 0);
+    }
+
+    #[test]
+    fn a_server_that_goes_away_no_longer_holds_confirmations_back() {
+        let mut d = two_servers();
+        reg(&mut d, 1, 10, "alice");
+        reg(&mut d, 2, 20, "bob");
+        let m = public(&mut d, 1, 10, 7);
+        let mut out = Vec::new();
+        d.handle(1, ToBroker::Ack { upto: m }, 1, &mut out);
+        assert!(out.is_empty());
+        d.detach(2, 1, &mut out);
+        let got = deliveries(&out, &[1]);
+        assert!(
+            got.contains(&(1, ToServer::Delivered { conn: 10, req: 7 })),
+            "{got:?}"
+        );
+        // And when the origin is the one that goes, nobody is told and nothing stays.
+        reg(&mut d, 1, 11, "carol");
+        let m = public(&mut d, 1, 11, 8);
+        assert!(m > 0);
+        let mut out = Vec::new();
+        d.detach(1, 1, &mut out);
+        assert_eq!(d.unconfirmed(), 0);
+        assert!(
+            !deliveries(&out, &[])
+                .iter()
+                .any(|(_, e)| matches!(e, ToServer::Delivered { .. }))
+        );
     }
 }

@@ -68,6 +68,7 @@ pub async fn run(mut inbox: mpsc::Receiver<Input>) {
                 tracing::info!(
                     servers = dir.server_count(),
                     users = dir.user_count(),
+                    unconfirmed = dir.unconfirmed(),
                     "directory after detach"
                 );
             }

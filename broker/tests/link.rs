@@ -242,13 +242,18 @@ fn registration_routing_and_a_dead_link() {
         to: "alice".into(),
         msg: "psst".into(),
     });
+    let private = a.recv();
+    assert!(
+        matches!(private, Some(ToServer::Private { to_conn: 1, ref msg, .. }) if msg == "psst"),
+        "{private:?}"
+    );
+    // Confirmed to the sender's server once the recipient's server acknowledges it.
+    let upto = private.and_then(|p| p.id()).expect("an id");
+    a.send(&ToBroker::Ack { upto });
     assert!(matches!(
         c.recv(),
         Some(ToServer::Delivered { conn: 7, req: 1 })
     ));
-    assert!(
-        matches!(a.recv(), Some(ToServer::Private { to_conn: 1, ref msg, .. }) if msg == "psst")
-    );
 
     // Server A's link dies: alice leaves, and her name is free at once.
     drop(a);

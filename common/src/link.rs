@@ -18,7 +18,7 @@ use tokio_util::codec::{Decoder, LengthDelimitedCodec};
 use crate::frame::Sender;
 
 /// Version of the link protocol; a server and a broker must agree on it.
-pub const LINK_VERSION: u32 = 1;
+pub const LINK_VERSION: u32 = 2;
 
 /// Default largest link message: room for a maximal client frame plus the envelope.
 pub const DEFAULT_MAX_LINK_FRAME: usize = 16 * 1024 * 1024;
@@ -90,6 +90,13 @@ pub enum ToBroker {
     },
     /// Keep-alive; the broker answers [`ToServer::Pong`].
     Ping,
+    /// The server has handed every event up to this id to its clients' queues. The broker
+    /// confirms a message to its sender's server ([`ToServer::Delivered`]) once every
+    /// server it went to has acknowledged it.
+    Ack {
+        /// The highest event id applied.
+        upto: u64,
+    },
 }
 
 /// Messages from the broker to a server.
@@ -169,7 +176,8 @@ pub enum ToServer {
         /// The text.
         msg: String,
     },
-    /// Sent to the origin server: a private message was routed.
+    /// Sent to the origin server: a public or private message reached every server it was
+    /// for (each acknowledged it with [`ToBroker::Ack`]).
     Delivered {
         /// The sender's connection.
         conn: ConnId,
@@ -192,6 +200,21 @@ pub enum ToServer {
     },
     /// Answer to `Ping`.
     Pong,
+}
+
+impl ToServer {
+    /// The event's sequence number, for the events that have one (what
+    /// [`ToBroker::Ack`] acknowledges).
+    pub fn id(&self) -> Option<u64> {
+        match self {
+            ToServer::Registered { id, .. }
+            | ToServer::Joined { id, .. }
+            | ToServer::Left { id, .. }
+            | ToServer::Public { id, .. }
+            | ToServer::Private { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
 }
 
 /// Encodes one link message with its length prefix, ready to be written (or queued to
@@ -314,6 +337,7 @@ mod tests {
             msg: "x".into(),
         });
         round_trip(ToBroker::Ping);
+        round_trip(ToBroker::Ack { upto: 77 });
         round_trip(ToServer::Hello {
             server_id: 3,
             users: vec!["a".into()],

@@ -45,6 +45,7 @@ fn to_broker() -> impl Strategy<Value = ToBroker> {
         (any::<u64>(), any::<u64>(), text(), text())
             .prop_map(|(conn, req, to, msg)| ToBroker::Private { conn, req, to, msg }),
         Just(ToBroker::Ping),
+        any::<u64>().prop_map(|upto| ToBroker::Ack { upto }),
     ]
 }
 

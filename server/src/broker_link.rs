@@ -115,6 +115,9 @@ impl LinkTx {
 /// How often joins and leaves that were only counted are told (see [`Hub::presence_tick`]).
 const PRESENCE_TICK: Duration = Duration::from_secs(1);
 
+/// Events applied before an acknowledgement goes out even in the middle of a read batch.
+const ACK_EVERY: u64 = 64;
+
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -206,6 +209,8 @@ async fn connect_and_serve(
         }
     }
 
+    // The highest event id applied, and the highest acknowledged to the broker.
+    let (mut applied, mut acked) = (0u64, 0u64);
     let mut presence = tokio::time::interval(PRESENCE_TICK);
     let mut beat = tokio::time::interval(cfg.heartbeat);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -213,11 +218,21 @@ async fn connect_and_serve(
         tokio::select! {
             next = tokio::time::timeout(idle, frames.next()) => match next {
                 Ok(Some(Ok(event))) => {
+                    applied = applied.max(event.id().unwrap_or(0));
                     if let Some(reply) = hub.apply(event) {
                         // Never wait here: the link reader must keep draining the broker.
                         if !tx.try_send(&reply) {
                             tracing::warn!("broker link congested; dropping {reply:?}");
                         }
+                    }
+                    // Acknowledge what was applied once per read batch (or every
+                    // ACK_EVERY events of a long one): the broker confirms messages to
+                    // their senders when every server they went to has them.
+                    if applied > acked
+                        && (frames.read_buffer().is_empty() || applied - acked >= ACK_EVERY)
+                        && tx.try_send(&ToBroker::Ack { upto: applied })
+                    {
+                        acked = applied;
                     }
                 }
                 Ok(Some(Err(e))) => return Err(e).context("reading from the broker"),

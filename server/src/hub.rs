@@ -40,10 +40,50 @@ struct Link {
     tx: LinkTx,
 }
 
+/// A message sent to the broker and not yet confirmed delivered.
 struct Request {
     conn: ConnId,
     /// `/shout`: tell the sender how many users the message reached.
     confirm: bool,
+    /// The broker has sent it out (a public message came back to us): if the link drops
+    /// now, some servers may have it and others not.
+    sent_out: bool,
+    /// The start of the text, so an error says which message it is about.
+    excerpt: String,
+}
+
+impl Request {
+    /// The error its sender gets when the link drops before the broker confirmed it.
+    fn lost(&self) -> String {
+        if self.sent_out {
+            format!(
+                "message {} may not have reached everyone: the connection to the chat service was lost",
+                self.excerpt
+            )
+        } else {
+            not_delivered(&self.excerpt, UNAVAILABLE)
+        }
+    }
+}
+
+/// Characters of a message quoted in an error about it.
+const EXCERPT_CHARS: usize = 40;
+
+/// The start of `text`, quoted, to name a message in an error.
+pub fn excerpt(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars
+        .by_ref()
+        .take(EXCERPT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let more = if chars.next().is_some() { "…" } else { "" };
+    format!("\"{head}{more}\"")
+}
+
+/// "message "…" not delivered: why".
+pub fn not_delivered(excerpt: &str, why: impl std::fmt::Display) -> String {
+    format!("message {excerpt} not delivered: {why}")
 }
 
 /// Joins and leaves not announced one by one, summed for the next summary, and what the
@@ -239,16 +279,32 @@ impl Hub {
         }
     }
 
-    /// Reserves a request number for a message `conn` sends to the broker.
-    pub fn start_request(&self, conn: ConnId, confirm: bool) -> Result<(u64, LinkTx), String> {
+    /// Reserves a request number for message `text` that `conn` sends to the broker. It
+    /// stays open until the broker confirms that every server it went to has it; if the
+    /// link drops first, the sender is told.
+    pub fn start_request(
+        &self,
+        conn: ConnId,
+        confirm: bool,
+        text: &str,
+    ) -> Result<(u64, LinkTx), String> {
+        let excerpt = excerpt(text);
         let mut st = self.lock();
         let Some(link) = &st.link else {
-            return Err(format!("message not delivered: {UNAVAILABLE}"));
+            return Err(not_delivered(&excerpt, UNAVAILABLE));
         };
         let link = link.tx.clone();
         st.next_req += 1;
         let req = st.next_req;
-        st.requests.insert(req, Request { conn, confirm });
+        st.requests.insert(
+            req,
+            Request {
+                conn,
+                confirm,
+                sent_out: false,
+                excerpt,
+            },
+        );
         Ok((req, link))
     }
 
@@ -256,8 +312,7 @@ impl Hub {
     pub fn fail_request(&self, req: u64) {
         let mut st = self.lock();
         if let Some(r) = st.requests.remove(&req) {
-            let msg = format!("message not delivered: {UNAVAILABLE}");
-            self.send_error(&st, r.conn, msg);
+            self.send_error(&st, r.conn, not_delivered(&r.excerpt, UNAVAILABLE));
         }
     }
 
@@ -358,7 +413,7 @@ impl Hub {
         let mut reqs: Vec<_> = requests.into_iter().collect();
         reqs.sort_by_key(|(req, _)| *req);
         for (_, r) in reqs {
-            self.send_error(&st, r.conn, format!("message not delivered: {UNAVAILABLE}"));
+            self.send_error(&st, r.conn, r.lost());
         }
         let f = frames::system(
             &self.server_ip,
@@ -454,14 +509,18 @@ impl Hub {
                 let mine = Some(origin.server) == my_id;
                 let frame = frames::chat(from, msg, id, ts);
                 self.broadcast(&st, &frame, mine.then_some(origin.conn));
+                // Our own message is out; it stays open until the broker confirms it.
                 let request = if mine {
-                    st.requests.remove(&origin.req)
+                    st.requests.get_mut(&origin.req)
                 } else {
                     None
                 };
-                if let Some(r) = request
-                    && r.confirm
-                    && let Some(c) = st.clients.get(&r.conn)
+                let confirm_to = request.and_then(|r| {
+                    r.sent_out = true;
+                    std::mem::take(&mut r.confirm).then_some(r.conn)
+                });
+                if let Some(conn) = confirm_to
+                    && let Some(c) = st.clients.get(&conn)
                 {
                     let s = if recipients == 1 { "" } else { "s" };
                     let f = frames::system(
@@ -492,7 +551,10 @@ impl Hub {
             }
             ToServer::Undeliverable { req, reason, .. } => {
                 if let Some(r) = st.requests.remove(&req) {
-                    self.send_error(&st, r.conn, reason);
+                    // The reason comes first: it names the recipient ("user 'zed' is
+                    // not online").
+                    let why = format!("{reason} (message {})", r.excerpt);
+                    self.send_error(&st, r.conn, why);
                 }
             }
             ToServer::Hello { .. } | ToServer::Pong => {}

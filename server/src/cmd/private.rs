@@ -17,7 +17,7 @@ pub async fn apply(s: &Session, to: String, msg: String) {
         };
         return s.error(format!("user '{to}' is not online{hint}"));
     }
-    match s.hub.start_request(s.conn, false) {
+    match s.hub.start_request(s.conn, false, &msg) {
         Ok((req, link)) => {
             if link
                 .send(&ToBroker::Private {

@@ -7,7 +7,7 @@ use crate::session::Session;
 /// Sends `msg` to the broker. The confirmation (for `/shout`) or the "not delivered" error
 /// comes back asynchronously through the hub.
 pub async fn apply(s: &Session, msg: String, confirm: bool) {
-    match s.hub.start_request(s.conn, confirm) {
+    match s.hub.start_request(s.conn, confirm, &msg) {
         Ok((req, link)) => {
             if link
                 .send(&ToBroker::Public {
