@@ -36,24 +36,16 @@ struct Server {
     unacked: VecDeque<u64>,
 }
 
-/// A message waiting for its servers' acknowledgements before it is confirmed to its
-/// sender's server.
-struct Pending {
-    origin: ServerId,
-    conn: ConnId,
-    req: u64,
-    /// Servers that have yet to acknowledge it.
-    waiting: u32,
-}
-
 /// The global user directory and event sequence.
 #[derive(Default)]
 pub struct Directory {
     users: HashMap<String, User>,
     servers: HashMap<ServerId, Server>,
     seq: u64,
-    /// Messages not yet confirmed to their senders, by id.
-    pending: HashMap<u64, Pending>,
+    /// The id of the last public or private message.
+    last_msg: u64,
+    /// The last [`ToServer::Stable`] sent.
+    stable_sent: u64,
 }
 
 impl Directory {
@@ -101,10 +93,8 @@ impl Directory {
         let Some(mut server) = self.servers.remove(&id) else {
             return;
         };
-        // Its users are gone, so what it never acknowledged has no recipient left there.
-        for msg in std::mem::take(&mut server.unacked) {
-            self.acknowledged(msg, out);
-        }
+        // Its users are gone: what it never acknowledged no longer holds anything back.
+        server.unacked.clear();
         if !server.conns.is_empty() {
             tracing::info!(server = %server.label, users = server.conns.len(), "server gone; its users leave");
         }
@@ -144,7 +134,7 @@ impl Directory {
                 tracing::warn!(server = from, "second Hello on a link ignored");
             }
             ToBroker::Ping => out.push(Out::To(from, link::encode(&ToServer::Pong))),
-            ToBroker::Ack { upto } => self.ack(from, upto, out),
+            ToBroker::Ack { upto } => self.ack(from, upto),
             ToBroker::Register { conn, name, ip } => self.register(from, conn, name, ip, now, out),
             ToBroker::Unregister { conn } => {
                 let removed = self
@@ -176,8 +166,10 @@ impl Directory {
                     recipients,
                 };
                 out.push(Out::All(link::encode(&event)));
-                let servers: Vec<ServerId> = self.servers.keys().copied().collect();
-                self.expect_acks(id, &servers, (from, conn, req));
+                for server in self.servers.values_mut() {
+                    server.unacked.push_back(id);
+                }
+                self.last_msg = id;
             }
             ToBroker::Private { conn, req, to, msg } => {
                 let Some(sender) = self.sender(from, conn) else {
@@ -202,75 +194,42 @@ impl Directory {
                     msg,
                 };
                 out.push(Out::To(server, link::encode(&event)));
-                self.expect_acks(id, &[server], (from, conn, req));
+                if let Some(s) = self.servers.get_mut(&server) {
+                    s.unacked.push_back(id);
+                }
+                self.last_msg = id;
+                out.push(Out::To(from, link::encode(&ToServer::Routed { req, id })));
             }
         }
-    }
-
-    /// Message `id` went to `servers`; it is confirmed to its origin once they all
-    /// acknowledge it (or are gone).
-    fn expect_acks(
-        &mut self,
-        id: u64,
-        servers: &[ServerId],
-        (origin, conn, req): (ServerId, ConnId, u64),
-    ) {
-        let mut waiting = 0;
-        for s in servers {
-            if let Some(server) = self.servers.get_mut(s) {
-                server.unacked.push_back(id);
-                waiting += 1;
-            }
-        }
-        self.pending.insert(
-            id,
-            Pending {
-                origin,
-                conn,
-                req,
-                waiting,
-            },
-        );
     }
 
     /// Server `from` has applied every event up to `upto`.
-    fn ack(&mut self, from: ServerId, upto: u64, out: &mut Vec<Out>) {
-        let mut done = Vec::new();
+    fn ack(&mut self, from: ServerId, upto: u64) {
         if let Some(server) = self.servers.get_mut(&from) {
             while server.unacked.front().is_some_and(|id| *id <= upto) {
-                done.extend(server.unacked.pop_front());
+                server.unacked.pop_front();
             }
         }
-        for id in done {
-            self.acknowledged(id, out);
-        }
     }
 
-    /// One more server has message `id`: confirm it to its origin if it was the last.
-    fn acknowledged(&mut self, id: u64, out: &mut Vec<Out>) {
-        let Some(p) = self.pending.get_mut(&id) else {
-            return;
-        };
-        p.waiting = p.waiting.saturating_sub(1);
-        if p.waiting > 0 {
-            return;
-        }
-        if let Some(p) = self.pending.remove(&id)
-            && self.servers.contains_key(&p.origin)
-        {
-            out.push(Out::To(
-                p.origin,
-                link::encode(&ToServer::Delivered {
-                    conn: p.conn,
-                    req: p.req,
-                }),
-            ));
-        }
+    /// The highest message id every attached server has applied: just below the oldest
+    /// message any of them has not acknowledged.
+    pub fn stable(&self) -> u64 {
+        self.servers
+            .values()
+            .filter_map(|s| s.unacked.front())
+            .min()
+            .map_or(self.last_msg, |oldest| oldest - 1)
     }
 
-    /// Messages waiting for acknowledgements (for tests and logs).
-    pub fn unconfirmed(&self) -> usize {
-        self.pending.len()
+    /// A [`ToServer::Stable`] for every server if the stable id advanced since the last one
+    /// (the router calls this when its inbox is drained, so once per batch).
+    pub fn stable_update(&mut self, out: &mut Vec<Out>) {
+        let stable = self.stable();
+        if stable > self.stable_sent {
+            self.stable_sent = stable;
+            out.push(Out::All(link::encode(&ToServer::Stable { upto: stable })));
+        }
     }
 
     fn register(
@@ -523,24 +482,18 @@ mod tests {
         assert!(
             matches!(&got[0], (2, ToServer::Private { to_conn: 20, from, msg, .. }) if from.name == "alice" && from.ip == "10.0.0.1" && msg == "psst")
         );
-        assert_eq!(
-            got.len(),
-            1,
-            "no confirmation before bob's server acknowledges"
-        );
         let id = got[0].1.id().expect("an id");
-        let mut out = Vec::new();
-        d.handle(1, ToBroker::Ack { upto: id }, 9, &mut out);
-        assert!(
-            out.is_empty(),
-            "the sender's server acknowledging is not enough"
-        );
-        d.handle(2, ToBroker::Ack { upto: id }, 9, &mut out);
         assert_eq!(
-            deliveries(&out, &[1, 2]),
-            vec![(1, ToServer::Delivered { conn: 10, req: 1 })]
+            got[1],
+            (1, ToServer::Routed { req: 1, id }),
+            "the sender's server learns the id"
         );
-        assert_eq!(d.unconfirmed(), 0);
+        assert!(
+            d.stable() < id,
+            "not stable before bob's server acknowledges"
+        );
+        d.handle(2, ToBroker::Ack { upto: id }, 9, &mut Vec::new());
+        assert_eq!(d.stable(), id);
         let mut out = Vec::new();
         d.handle(
             1,
@@ -639,62 +592,54 @@ mod tests {
         deliveries(&out, &[1, 2])[0].1.id().expect("id")
     }
 
+    fn stables(out: &[Out]) -> Vec<u64> {
+        deliveries(out, &[1])
+            .into_iter()
+            .filter_map(|(_, e)| match e {
+                ToServer::Stable { upto } => Some(upto),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_public_message_is_confirmed_once_every_server_acknowledged_it() {
+    fn the_stable_id_waits_for_the_slowest_server_and_is_sent_when_it_advances() {
         let mut d = two_servers();
         reg(&mut d, 1, 10, "alice");
         reg(&mut d, 2, 20, "bob");
         let m1 = public(&mut d, 1, 10, 1);
         let m2 = public(&mut d, 1, 10, 2);
+        assert!(d.stable() < m1, "nobody acknowledged the messages yet");
         let mut out = Vec::new();
-        // Server 2 acknowledges both at once, server 1 one at a time.
-        d.handle(2, ToBroker::Ack { upto: m2 }, 1, &mut out);
-        assert!(out.is_empty());
-        d.handle(1, ToBroker::Ack { upto: m1 }, 1, &mut out);
-        assert_eq!(
-            deliveries(&out, &[1, 2]),
-            vec![(1, ToServer::Delivered { conn: 10, req: 1 })]
-        );
+        d.stable_update(&mut out);
+        assert!(stables(&out).iter().all(|s| *s < m1), "{:?}", stables(&out));
+        // Server 2 acknowledges both, server 1 only the first.
+        d.handle(2, ToBroker::Ack { upto: m2 }, 1, &mut Vec::new());
+        d.handle(1, ToBroker::Ack { upto: m1 }, 1, &mut Vec::new());
+        assert_eq!(d.stable(), m1);
         let mut out = Vec::new();
-        d.handle(1, ToBroker::Ack { upto: m2 }, 1, &mut out);
-        assert_eq!(
-            deliveries(&out, &[1, 2]),
-            vec![(1, ToServer::Delivered { conn: 10, req: 2 })]
-        );
-        // A repeated or stale acknowledgement changes nothing.
+        d.stable_update(&mut out);
+        assert_eq!(stables(&out), [m1]);
         let mut out = Vec::new();
-        d.handle(1, ToBroker::Ack { upto: m2 }, 1, &mut out);
-        d.handle(2, ToBroker::Ack { upto: 1 }, 1, &mut out);
-        assert!(out.is_empty());
-        assert_eq!(d.unconfirmed(), 0);
+        d.stable_update(&mut out);
+        assert!(stables(&out).is_empty(), "sent only when it advances");
+        d.handle(1, ToBroker::Ack { upto: m2 }, 1, &mut Vec::new());
+        assert_eq!(d.stable(), m2);
+        // Stale or repeated acknowledgements change nothing.
+        d.handle(2, ToBroker::Ack { upto: 1 }, 1, &mut Vec::new());
+        assert_eq!(d.stable(), m2);
     }
 
     #[test]
-    fn a_server_that_goes_away_no_longer_holds_confirmations_back() {
+    fn a_server_that_goes_away_no_longer_holds_the_stable_id_back() {
         let mut d = two_servers();
         reg(&mut d, 1, 10, "alice");
         reg(&mut d, 2, 20, "bob");
         let m = public(&mut d, 1, 10, 7);
+        d.handle(1, ToBroker::Ack { upto: m }, 1, &mut Vec::new());
+        assert!(d.stable() < m, "server 2 holds it back");
         let mut out = Vec::new();
-        d.handle(1, ToBroker::Ack { upto: m }, 1, &mut out);
-        assert!(out.is_empty());
         d.detach(2, 1, &mut out);
-        let got = deliveries(&out, &[1]);
-        assert!(
-            got.contains(&(1, ToServer::Delivered { conn: 10, req: 7 })),
-            "{got:?}"
-        );
-        // And when the origin is the one that goes, nobody is told and nothing stays.
-        reg(&mut d, 1, 11, "carol");
-        let m = public(&mut d, 1, 11, 8);
-        assert!(m > 0);
-        let mut out = Vec::new();
-        d.detach(1, 1, &mut out);
-        assert_eq!(d.unconfirmed(), 0);
-        assert!(
-            !deliveries(&out, &[])
-                .iter()
-                .any(|(_, e)| matches!(e, ToServer::Delivered { .. }))
-        );
+        assert!(d.stable() >= m, "not any more");
     }
 }

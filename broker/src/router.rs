@@ -68,44 +68,57 @@ pub async fn run(mut inbox: mpsc::Receiver<Input>) {
                 tracing::info!(
                     servers = dir.server_count(),
                     users = dir.user_count(),
-                    unconfirmed = dir.unconfirmed(),
                     "directory after detach"
                 );
             }
         }
-        // Delivering can cut off slow servers, whose departure produces more output.
-        while !out.is_empty() {
-            let batch = std::mem::take(&mut out);
-            let mut slow = Vec::new();
-            for o in batch {
-                match o {
-                    Out::To(id, bytes) => deliver(&queues, id, bytes, &mut slow),
-                    Out::All(bytes) => {
-                        for id in queues.keys() {
-                            deliver(&queues, *id, bytes.clone(), &mut slow);
-                        }
+        // Once the inbox is drained, tell the servers how far everyone has got.
+        if inbox.is_empty() {
+            dir.stable_update(&mut out);
+        }
+        flush(&mut dir, &mut queues, &mut out, now);
+    }
+}
+
+/// Delivers `out`. Delivering can cut off slow servers, whose departure produces more
+/// output, so it goes on until nothing is left.
+fn flush(
+    dir: &mut Directory,
+    queues: &mut HashMap<ServerId, QueueTx>,
+    out: &mut Vec<Out>,
+    now: u64,
+) {
+    while !out.is_empty() {
+        let batch = std::mem::take(out);
+        let mut slow = Vec::new();
+        for o in batch {
+            match o {
+                Out::To(id, bytes) => deliver(queues, id, bytes, &mut slow),
+                Out::All(bytes) => {
+                    for id in queues.keys() {
+                        deliver(queues, *id, bytes.clone(), &mut slow);
                     }
-                    Out::AllBut(skip, bytes) => {
-                        for id in queues.keys().filter(|id| **id != skip) {
-                            deliver(&queues, *id, bytes.clone(), &mut slow);
-                        }
+                }
+                Out::AllBut(skip, bytes) => {
+                    for id in queues.keys().filter(|id| **id != skip) {
+                        deliver(queues, *id, bytes.clone(), &mut slow);
                     }
                 }
             }
-            slow.sort_unstable();
-            slow.dedup();
-            for id in slow {
-                if let Some(q) = queues.remove(&id) {
-                    tracing::warn!(
-                        server = id,
-                        queued = q.queued_bytes(),
-                        "server link queue exceeded; disconnecting the server"
-                    );
-                    let reason = "link queue exceeded: the server did not keep up".to_string();
-                    q.kick(Some(link::encode(&ToServer::Rejected { reason })));
-                }
-                dir.detach(id, now, &mut out);
+        }
+        slow.sort_unstable();
+        slow.dedup();
+        for id in slow {
+            if let Some(q) = queues.remove(&id) {
+                tracing::warn!(
+                    server = id,
+                    queued = q.queued_bytes(),
+                    "server link queue exceeded; disconnecting the server"
+                );
+                let reason = "link queue exceeded: the server did not keep up".to_string();
+                q.kick(Some(link::encode(&ToServer::Rejected { reason })));
             }
+            dir.detach(id, now, out);
         }
     }
 }

@@ -78,8 +78,18 @@ impl Link {
         self.stream.write_all(&link::encode(msg)).expect("write");
     }
 
-    /// The next message other than Pong; `None` when the broker closes the link.
+    /// The next message other than Pong and Stable; `None` when the broker closes the link.
     fn recv(&mut self) -> Option<ToServer> {
+        loop {
+            match self.recv_any() {
+                Some(ToServer::Stable { .. }) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// The next message other than Pong; `None` when the broker closes the link.
+    fn recv_any(&mut self) -> Option<ToServer> {
         loop {
             match self.dec.decode(&mut self.buf).expect("valid link message") {
                 Some(ToServer::Pong) => continue,
@@ -247,13 +257,19 @@ fn registration_routing_and_a_dead_link() {
         matches!(private, Some(ToServer::Private { to_conn: 1, ref msg, .. }) if msg == "psst"),
         "{private:?}"
     );
-    // Confirmed to the sender's server once the recipient's server acknowledges it.
-    let upto = private.and_then(|p| p.id()).expect("an id");
-    a.send(&ToBroker::Ack { upto });
-    assert!(matches!(
-        c.recv(),
-        Some(ToServer::Delivered { conn: 7, req: 1 })
-    ));
+    // The sender's server learns the message's id, and that it is stable once the
+    // recipient's server (and every other) acknowledged it.
+    let id = private.and_then(|p| p.id()).expect("an id");
+    assert_eq!(c.recv(), Some(ToServer::Routed { req: 1, id }));
+    a.send(&ToBroker::Ack { upto: id });
+    c.send(&ToBroker::Ack { upto: id });
+    loop {
+        match c.recv_any() {
+            Some(ToServer::Stable { upto }) if upto >= id => break,
+            Some(ToServer::Stable { .. }) => {}
+            other => panic!("expected Stable, got {other:?}"),
+        }
+    }
 
     // Server A's link dies: alice leaves, and her name is free at once.
     drop(a);

@@ -90,9 +90,8 @@ pub enum ToBroker {
     },
     /// Keep-alive; the broker answers [`ToServer::Pong`].
     Ping,
-    /// The server has handed every event up to this id to its clients' queues. The broker
-    /// confirms a message to its sender's server ([`ToServer::Delivered`]) once every
-    /// server it went to has acknowledged it.
+    /// The server has handed every event up to this id to its clients' queues. Once every
+    /// server has acknowledged an id, the broker says so with [`ToServer::Stable`].
     Ack {
         /// The highest event id applied.
         upto: u64,
@@ -176,13 +175,20 @@ pub enum ToServer {
         /// The text.
         msg: String,
     },
-    /// Sent to the origin server: a public or private message reached every server it was
-    /// for (each acknowledged it with [`ToBroker::Ack`]).
-    Delivered {
-        /// The sender's connection.
-        conn: ConnId,
+    /// Sent to the origin server: its private message `req` was routed as event `id` (a
+    /// public message's id comes back with the message itself).
+    Routed {
         /// The request number.
         req: u64,
+        /// The event's sequence number.
+        id: u64,
+    },
+    /// Every server has applied every event up to `upto` (each acknowledged it with
+    /// [`ToBroker::Ack`]): the messages with those ids are delivered. Sent to every
+    /// server whenever it advances, at most once per batch the broker handles.
+    Stable {
+        /// The highest id every server has applied.
+        upto: u64,
     },
     /// Sent to the origin server: a private message could not be routed.
     Undeliverable {
@@ -382,7 +388,8 @@ mod tests {
             to: "b".into(),
             msg: "m".into(),
         });
-        round_trip(ToServer::Delivered { conn: 1, req: 2 });
+        round_trip(ToServer::Routed { req: 1, id: 2 });
+        round_trip(ToServer::Stable { upto: 9 });
         round_trip(ToServer::Undeliverable {
             conn: 1,
             req: 2,

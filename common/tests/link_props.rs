@@ -96,7 +96,8 @@ fn to_server() -> impl Strategy<Value = ToServer> {
                 to,
                 msg
             }),
-        (any::<u64>(), any::<u64>()).prop_map(|(conn, req)| ToServer::Delivered { conn, req }),
+        (any::<u64>(), any::<u64>()).prop_map(|(req, id)| ToServer::Routed { req, id }),
+        any::<u64>().prop_map(|upto| ToServer::Stable { upto }),
         (any::<u64>(), any::<u64>(), text())
             .prop_map(|(conn, req, reason)| ToServer::Undeliverable { conn, req, reason }),
         text().prop_map(|reason| ToServer::Rejected { reason }),

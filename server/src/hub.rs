@@ -5,7 +5,7 @@
 //! `.await` or a socket call): a fan-out pushes the same `Bytes` onto each client's
 //! byte-bounded queue and moves on, so one slow client costs the others nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -108,6 +108,9 @@ struct State {
     users: BTreeSet<String>,
     link: Option<Link>,
     requests: HashMap<u64, Request>,
+    /// Requests the broker has sent out, with their event ids, in id order: each is
+    /// delivered once the broker says that id is stable.
+    sent: VecDeque<(u64, u64)>,
     next_req: u64,
 }
 
@@ -409,6 +412,7 @@ impl Hub {
                 let _ = done.send(Err(UNAVAILABLE.to_string()));
             }
         }
+        st.sent.clear();
         let requests = std::mem::take(&mut st.requests);
         let mut reqs: Vec<_> = requests.into_iter().collect();
         reqs.sort_by_key(|(req, _)| *req);
@@ -519,6 +523,9 @@ impl Hub {
                     r.sent_out = true;
                     std::mem::take(&mut r.confirm).then_some(r.conn)
                 });
+                if mine {
+                    st.sent.push_back((id, origin.req));
+                }
                 if let Some(conn) = confirm_to
                     && let Some(c) = st.clients.get(&conn)
                 {
@@ -546,8 +553,19 @@ impl Hub {
                     tracing::debug!(%to, "private message for a client that just left");
                 }
             }
-            ToServer::Delivered { req, .. } => {
-                st.requests.remove(&req);
+            ToServer::Routed { req, id } => {
+                if let Some(r) = st.requests.get_mut(&req) {
+                    r.sent_out = true;
+                    st.sent.push_back((id, req));
+                }
+            }
+            ToServer::Stable { upto } => {
+                while let Some((id, req)) = st.sent.front().copied()
+                    && id <= upto
+                {
+                    st.sent.pop_front();
+                    st.requests.remove(&req);
+                }
             }
             ToServer::Undeliverable { req, reason, .. } => {
                 if let Some(r) = st.requests.remove(&req) {
