@@ -224,3 +224,37 @@ fn an_idle_timeout_drops_silent_clients_only_and_frees_their_names() {
     assert_eq!(leave["user"], "alice");
     let _alice2 = JsonClient::login(s.json, "alice");
 }
+
+/// Writes `bytes` one at a time with `gap` between them (what irctest's buffering tests do).
+fn trickle(stream: &mut std::net::TcpStream, bytes: &[u8], gap: std::time::Duration) {
+    use std::io::Write;
+    for b in bytes {
+        stream.write_all(&[*b]).expect("write");
+        std::thread::sleep(gap);
+    }
+}
+
+#[test]
+fn byte_by_byte_senders_work_on_both_ports() {
+    let (_b, s) = system();
+    let mut bob = JsonClient::login(s.json, "bob");
+    let ms = std::time::Duration::from_millis;
+
+    // JSON port: a terminated name within the login grace, then a frame whose UTF-8
+    // characters are split across writes, with gaps far longer than the grace.
+    let mut alice = JsonClient::connect(s.json);
+    trickle(&mut alice.stream, b"alice\n", ms(10));
+    let welcome = alice.recv().expect("welcome");
+    assert!(msg(&welcome).contains("Welcome alice!"), "{welcome}");
+    bob.recv_type("join");
+    let frame = r#"{"to":"*","msg":"hé été ✓"}"#;
+    trickle(&mut alice.stream, frame.as_bytes(), ms(3));
+    assert_eq!(msg(&bob.recv_type("chat")), "hé été ✓");
+
+    // Line port: the nickname and a line, a byte at a time.
+    let mut carol = LineClient::connect(s.text);
+    trickle(&mut carol.stream, b"carol\r\n", ms(30));
+    carol.recv_containing("Welcome carol");
+    trickle(&mut carol.stream, "ça va\r\n".as_bytes(), ms(30));
+    assert_eq!(msg(&bob.recv_type("chat")), "ça va");
+}

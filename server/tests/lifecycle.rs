@@ -371,3 +371,45 @@ fn the_broker_creates_the_token_file_and_a_server_reads_it() {
     let _alice = JsonClient::login(saddrs[0], "alice");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_name_taken_while_the_broker_was_down_logs_the_late_owner_out_with_a_reason() {
+    let beat = ["--heartbeat-ms", "200"];
+    let (mut b, baddr) = broker(&beat);
+    let a = server(baddr, &beat);
+    let bs = server(baddr, &beat);
+    let mut alice = JsonClient::login(a.json, "alice");
+    let _bob = JsonClient::login(bs.json, "bob");
+
+    // Server A is frozen across the broker's restart, so B re-joins first...
+    a.proc.signal(libc::SIGSTOP);
+    b.signal(libc::SIGKILL);
+    assert_eq!(b.wait_exit(), None);
+    let (_b2, addrs) = Proc::start(
+        "broker",
+        &["--listen", &baddr.to_string(), beat[0], beat[1]],
+        1,
+    );
+    assert_eq!(addrs[0], baddr);
+    // ...and someone else takes the name "alice" there.
+    let deadline = Instant::now() + TIMEOUT;
+    let _impostor = loop {
+        let (mut c, first) = JsonClient::login_raw(bs.json, b"alice");
+        if first["type"] == "welcome" {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "B never came back: {first}");
+        c.expect_closed();
+        thread::sleep(Duration::from_millis(50));
+    };
+    // A thaws, reconnects, tries to re-register its alice, and tells her why she is out.
+    a.proc.signal(libc::SIGCONT);
+    let frames = alice.expect_closed();
+    let last = frames.last().expect("a reason");
+    assert_eq!(last["type"], "error", "{last}");
+    assert!(
+        msg(last).contains("already in use")
+            && msg(last).contains("while the chat service was down"),
+        "{last}"
+    );
+}
