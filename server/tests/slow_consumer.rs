@@ -276,3 +276,89 @@ fn a_client_that_never_reads_is_disconnected_and_the_others_lose_nothing() {
     );
     assert!(started.elapsed() < BUDGET, "took {:?}", started.elapsed());
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn megabytes_broadcast_past_a_non_reader_keep_server_memory_bounded() {
+    const MESSAGES: usize = 24_000; // ~24 MB of 1 KB public messages
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (_b, baddr) = broker(&[]);
+    // The default 8 MiB send queue per client; no rate limit for the sender.
+    let s = server(baddr, &["--rate-limit", "off"]);
+    let pid = s.proc.child.id();
+
+    let mut lazy = connect_with_small_rcvbuf(s.json);
+    lazy.write_all(b"lazy").expect("write");
+    let mut reader = JsonClient::login(s.json, "reader");
+    let mut sender = JsonClient::login(s.json, "sender");
+    reader.recv_type("join");
+    let before = rss_kib(pid);
+
+    // The reader counts what it gets; the sender stays at most 200 messages ahead of it.
+    let got = Arc::new((Mutex::new(0usize), Condvar::new()));
+    let counter = {
+        let got = got.clone();
+        thread::spawn(move || {
+            loop {
+                let v = reader.recv_type("chat");
+                let (n, cv) = &*got;
+                *n.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                cv.notify_all();
+                if msg(&v) == "END" {
+                    return reader;
+                }
+            }
+        })
+    };
+    let pad = "y".repeat(1000);
+    let mut peak = before;
+    for i in 0..MESSAGES {
+        let (n, cv) = &*got;
+        let mut seen = n.lock().unwrap_or_else(|e| e.into_inner());
+        while i > *seen + 200 {
+            assert!(Instant::now() < deadline, "the reader stalled at {}", *seen);
+            seen = cv
+                .wait_timeout(seen, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(seen);
+        sender.send("*", &format!("{i} {pad}"));
+        if i % 1000 == 0 {
+            peak = peak.max(rss_kib(pid));
+        }
+    }
+    sender.send("*", "END");
+    let reader = counter.join().expect("reader");
+    peak = peak.max(rss_kib(pid));
+    let growth_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("~24 MB broadcast; server RSS {before} KiB before, peak {peak} KiB");
+    // The non-reader holds at most its 8 MiB queue; allocator slack and the other
+    // clients' buffers stay well under the rest of the bound.
+    assert!(
+        growth_mib < 32,
+        "server memory grew by {growth_mib} MiB while ~24 MB were broadcast"
+    );
+    // The non-reader was cut off (its socket ends after what the kernel still held).
+    lazy.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        assert!(Instant::now() < deadline, "the non-reader was never closed");
+        match lazy.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the non-reader's connection is still open: {e}"),
+        }
+    }
+    drop(reader);
+}
