@@ -22,8 +22,13 @@ impl Drop for Broker {
 const TOKEN: &str = "link-test-token";
 
 fn broker() -> Broker {
+    broker_with(&[])
+}
+
+fn broker_with(extra: &[&str]) -> Broker {
     let mut child = Command::new(env!("CARGO_BIN_EXE_broker"))
         .args(["--listen", "127.0.0.1:0", "--token", TOKEN])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -283,4 +288,81 @@ fn registration_routing_and_a_dead_link() {
         c.recv(),
         Some(ToServer::Registered { conn: 8, .. })
     ));
+}
+
+#[test]
+fn a_server_that_stops_reading_is_cut_off_by_its_bounded_queue() {
+    // 64 KiB of queue per server link: a server that stops reading overflows it quickly.
+    let b = broker_with(&["--link-queue-bytes", "65536"]);
+    let (mut stuck, _, _) = Link::hello(b.1);
+    stuck.send(&ToBroker::Register {
+        conn: 1,
+        name: "ghost".into(),
+        ip: "10.0.0.1".into(),
+    });
+    assert!(matches!(stuck.recv(), Some(ToServer::Registered { .. })));
+    let (mut talker, _, _) = Link::hello(b.1);
+    talker.send(&ToBroker::Register {
+        conn: 1,
+        name: "talker".into(),
+        ip: "10.0.0.2".into(),
+    });
+    // From now on `stuck` never reads. The talker floods public messages, 20 (20 KB, well
+    // inside its own queue) at a time, reading what comes back so it keeps up, until the
+    // broker announces the ghost's departure.
+    let text = "z".repeat(1000);
+    let mut sent = 0u64;
+    let mut ghost_left = false;
+    talker.stream.set_nonblocking(false).expect("blocking");
+    while !ghost_left {
+        assert!(
+            sent < 200_000,
+            "the stuck server was never cut off ({sent} sent)"
+        );
+        for _ in 0..20 {
+            sent += 1;
+            talker.send(&ToBroker::Public {
+                conn: 1,
+                req: sent,
+                msg: text.clone(),
+            });
+        }
+        // Drain what the broker sent back for those 20 messages.
+        let mut echoes = 0;
+        while echoes < 20 {
+            match talker.recv() {
+                Some(ToServer::Public { .. }) => echoes += 1,
+                Some(ToServer::Left { name, .. }) if name == "ghost" => ghost_left = true,
+                Some(ToServer::Registered { .. } | ToServer::Joined { .. }) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    // Nothing else happened to the talker: it is still served.
+    talker.send(&ToBroker::Public {
+        conn: 1,
+        req: 0,
+        msg: "still here".into(),
+    });
+    loop {
+        match talker.recv() {
+            Some(ToServer::Public { msg, .. }) if msg == "still here" => break,
+            Some(_) => {}
+            None => panic!("the talker was cut off too"),
+        }
+    }
+    // The stuck server's link was closed, after a Rejected saying why if it fit.
+    stuck
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut last = None;
+    while let Some(m) = stuck.recv() {
+        last = Some(m);
+    }
+    if let Some(ToServer::Rejected { reason }) = &last {
+        assert!(reason.contains("link queue exceeded"), "{reason}");
+    }
+    let last: String = format!("{last:?}").chars().take(60).collect();
+    eprintln!("stuck server cut off after {sent} messages of 1 KB; its last message: {last}");
 }
