@@ -7,19 +7,27 @@ use chat_common::json_stream::JsonStreamDecoder;
 use chat_common::link::ConnId;
 use chat_common::login::{self, LoginSplit};
 use chat_common::name::parse_name;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 
 use crate::cmd::Command;
 use crate::frames::Format;
-use crate::reader::FrameReader;
+use crate::reader::{ClientRead, FrameReader};
 use crate::session::{self, Ctx, Input, Outbound, Session, login_error};
 
 /// Serves one JSON-port connection until it closes.
 pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx) {
     let _ = socket.set_nodelay(true);
-    let (mut rd, wr) = socket.into_split();
+    let (rd, wr) = socket.into_split();
+    serve(rd, wr, peer, conn, ctx).await;
+}
+
+/// The JSON port over any stream's halves (plain TCP or TLS).
+pub async fn serve<R, W>(mut rd: R, wr: W, peer: SocketAddr, conn: ConnId, ctx: Ctx)
+where
+    R: ClientRead,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let out = Outbound::start(wr, &ctx.cfg, ctx.cfg.welcome_gap);
     let mut buf = BytesMut::with_capacity(256);
 
@@ -77,7 +85,7 @@ enum Login {
 
 /// Reads until the name is complete: a terminator arrived, or bytes arrived and nothing
 /// followed within the grace period (the seed clients send the bare name).
-async fn read_login(rd: &mut OwnedReadHalf, buf: &mut BytesMut, ctx: &Ctx) -> Login {
+async fn read_login<R: ClientRead>(rd: &mut R, buf: &mut BytesMut, ctx: &Ctx) -> Login {
     let deadline = tokio::time::Instant::now() + ctx.cfg.login_timeout;
     loop {
         let wait_until = if buf.is_empty() {

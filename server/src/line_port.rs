@@ -9,6 +9,7 @@ use chat_common::line::{LineCommand, LineDecoder};
 use chat_common::link::ConnId;
 use chat_common::name::validate_name;
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 
 use crate::cmd::Command;
 use crate::frames::Format;
@@ -44,7 +45,7 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
 
 /// Asks for a nickname until one is accepted, the attempts run out, or the peer goes.
 async fn login(
-    lines: &mut FrameReader<LineDecoder>,
+    lines: &mut FrameReader<OwnedReadHalf, LineDecoder>,
     peer: SocketAddr,
     conn: ConnId,
     ctx: &Ctx,

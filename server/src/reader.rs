@@ -2,28 +2,49 @@
 //!
 //! Like tokio-util's `FramedRead`, but it starts with bytes that were already read during
 //! the login (a name glued to the first frame) and decodes those before waiting for the
-//! socket again. `next` is cancel-safe, so it can sit in a `select!`. It waits for
-//! readiness before it allocates, so an idle connection holds no read buffer.
+//! socket again. `next` is cancel-safe, so it can sit in a `select!`. On plain TCP it waits
+//! for readiness before it allocates, so an idle connection holds no read buffer.
+
+use std::future::Future;
 
 use bytes::BytesMut;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio_util::codec::Decoder;
+
+/// The reading half of a client connection: plain TCP, or TLS.
+pub trait ClientRead: AsyncRead + Unpin + Send + 'static {
+    /// Resolves when a read may find data, without holding a buffer meanwhile. Streams
+    /// that cannot tell (TLS) resolve at once, and the read itself waits.
+    fn ready(&self) -> impl Future<Output = std::io::Result<()>> + Send;
+}
+
+impl ClientRead for OwnedReadHalf {
+    fn ready(&self) -> impl Future<Output = std::io::Result<()>> + Send {
+        self.readable()
+    }
+}
+
+impl<S: AsyncRead + Send + 'static> ClientRead for tokio::io::ReadHalf<S> {
+    fn ready(&self) -> impl Future<Output = std::io::Result<()>> + Send {
+        std::future::ready(Ok(()))
+    }
+}
 
 /// Reads at least this much spare room per system call.
 const READ_RESERVE: usize = 4096;
 
 /// A socket read half, its buffer and a decoder.
-pub struct FrameReader<D> {
-    rd: OwnedReadHalf,
+pub struct FrameReader<R, D> {
+    rd: R,
     buf: BytesMut,
     decoder: D,
     eof: bool,
 }
 
-impl<D: Decoder> FrameReader<D> {
+impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
     /// Reads with `decoder`, starting from `buffered` bytes.
-    pub fn new(rd: OwnedReadHalf, decoder: D, buffered: BytesMut) -> Self {
+    pub fn new(rd: R, decoder: D, buffered: BytesMut) -> Self {
         FrameReader {
             rd,
             buf: buffered,
@@ -47,7 +68,7 @@ impl<D: Decoder> FrameReader<D> {
                 // Idle connections hold no read buffer: thousands of them wait here.
                 self.buf = BytesMut::new();
             }
-            if let Err(e) = self.rd.readable().await {
+            if let Err(e) = self.rd.ready().await {
                 return Some(Err(e.into()));
             }
             if self.buf.capacity() - self.buf.len() < READ_RESERVE / 4 {

@@ -10,7 +10,7 @@ use chat_common::json_stream::StreamError;
 use chat_common::link::{ConnId, ToBroker};
 use netkit::queue::{self, QueueTx};
 use netkit::writer::WriterExit;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncWrite;
 use tokio::task::JoinHandle;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
@@ -20,7 +20,7 @@ use crate::cmd::{Command, Flow};
 use crate::frames::{self, Format};
 use crate::hub::{Hub, UNAVAILABLE};
 use crate::rate::{Bucket, Verdict};
-use crate::reader::FrameReader;
+use crate::reader::{ClientRead, FrameReader};
 
 /// What every connection handler gets.
 #[derive(Clone)]
@@ -43,7 +43,10 @@ pub struct Outbound {
 impl Outbound {
     /// Starts the writer task. `gap` is the pause after the first frame (see
     /// [`netkit::writer::run_with_gap`]).
-    pub fn start(wr: OwnedWriteHalf, cfg: &Config, gap: Duration) -> Self {
+    pub fn start<W>(wr: W, cfg: &Config, gap: Duration) -> Self
+    where
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (queue, rx) = queue::channel(cfg.client_queue_bytes);
         let writer = tokio::spawn(netkit::writer::run_with_gap(rx, wr, gap));
         Outbound { queue, writer }
@@ -179,14 +182,15 @@ pub enum Input {
 /// The logged-in part of a connection, the same for both ports: read items, turn them
 /// into commands with `interpret`, until the client quits or goes, is kicked, or the server
 /// shuts down; then leave the chat and flush. `unit` names an item in errors ("frame").
-pub async fn serve<D>(
+pub async fn serve<R, D>(
     session: Session,
-    mut reader: FrameReader<D>,
+    mut reader: FrameReader<R, D>,
     out: Outbound,
     ctx: &Ctx,
     unit: &str,
     interpret: impl Fn(D::Item) -> Input,
 ) where
+    R: ClientRead,
     D: Decoder<Error = StreamError>,
 {
     let mut bucket = ctx.cfg.rate.map(|limit| Bucket::new(limit, Instant::now()));
