@@ -78,15 +78,20 @@ impl TokenSource {
 
 /// `$XDG_CONFIG_HOME/chat/link-token`, else `$HOME/.config/chat/link-token`.
 pub fn default_path() -> Result<PathBuf, TokenError> {
+    Ok(config_dir()
+        .ok_or(TokenError::NoDefaultPath)?
+        .join("link-token"))
+}
+
+/// The chat's configuration folder: `$XDG_CONFIG_HOME/chat`, else `$HOME/.config/chat`.
+pub fn config_dir() -> Option<PathBuf> {
     let var = |k| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    let config = var("XDG_CONFIG_HOME")
-        .or_else(|| var("HOME").map(|h| h.join(".config")))
-        .ok_or(TokenError::NoDefaultPath)?;
-    Ok(config.join("chat").join("link-token"))
+    let config = var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config")))?;
+    Some(config.join("chat"))
 }
 
 /// Compares two tokens in time independent of where they differ.

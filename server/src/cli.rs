@@ -26,6 +26,25 @@ pub struct Args {
     #[arg(long, env = "CHAT_TEXT_LISTEN", default_value = "0.0.0.0:65433")]
     pub text_listen: TextListen,
 
+    /// Address of the JSON port over TLS, or `off`. Needs `--tls-cert` and `--tls-key`, or
+    /// `--tls-self-signed`. Printed as `tls listening on IP:PORT`.
+    #[arg(long, env = "CHAT_TLS_LISTEN", default_value = "off")]
+    pub tls_listen: TextListen,
+
+    /// PEM certificate chain for the TLS port; with `--tls-self-signed`, where the
+    /// generated certificate is written (default `~/.config/chat/server-cert.pem`).
+    #[arg(long, env = "CHAT_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key for the TLS port.
+    #[arg(long, env = "CHAT_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Development mode: make a certificate for localhost and the listen address at
+    /// startup (clients trust it by using the written certificate as their CA file).
+    #[arg(long, env = "CHAT_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+
     /// Largest frame (JSON port) or line (line port) accepted, in bytes.
     #[arg(long, env = "CHAT_MAX_FRAME", default_value_t = chat_common::DEFAULT_MAX_FRAME)]
     pub max_frame: usize,
@@ -121,7 +140,7 @@ pub struct Args {
     pub token_file: Option<std::path::PathBuf>,
 }
 
-/// The `--text-listen` value: an address or `off`.
+/// The `--text-listen` / `--tls-listen` value: an address or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextListen {
     /// Listen on this address.

@@ -23,12 +23,14 @@ const REFUSALS_IN_FLIGHT: usize = 256;
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Which protocol a listener speaks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub enum Port {
     /// The JSON port.
     Json,
     /// The line port.
     Line,
+    /// The JSON port over TLS.
+    Tls(tokio_rustls::TlsAcceptor),
 }
 
 /// Accepts connections on every listener until `shutdown` resolves; then tells every
@@ -64,8 +66,13 @@ pub async fn run(
                             Ok(a) => a,
                             Err(why) => {
                                 tracing::info!(%peer, "connection refused: {}", why.0);
+                                // On the TLS port a refusal would need a handshake first:
+                                // those connections are just closed.
+                                if matches!(port, Port::Tls(_)) {
+                                    continue;
+                                }
                                 if let Ok(permit) = refusals.clone().try_acquire_owned() {
-                                    let bytes = refusal(&ctx, port, why);
+                                    let bytes = refusal(&ctx, &port, why);
                                     tracker2.spawn(async move {
                                         refuse(socket, bytes).await;
                                         drop(permit);
@@ -82,7 +89,7 @@ pub async fn run(
                         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                         let ctx = ctx.clone();
                         // `admitted` lives as long as the connection's task.
-                        match port {
+                        match &port {
                             Port::Json => tracker2.spawn(async move {
                                 json_port::handle(socket, peer, conn, ctx).await;
                                 drop(admitted);
@@ -91,6 +98,26 @@ pub async fn run(
                                 line_port::handle(socket, peer, conn, ctx).await;
                                 drop(admitted);
                             }),
+                            Port::Tls(acceptor) => {
+                                let acceptor = acceptor.clone();
+                                tracker2.spawn(async move {
+                                    let _ = socket.set_nodelay(true);
+                                    // The handshake counts against the login timeout.
+                                    let limit = ctx.cfg.login_timeout;
+                                    match tokio::time::timeout(limit, acceptor.accept(socket)).await
+                                    {
+                                        Ok(Ok(tls)) => {
+                                            let (rd, wr) = tokio::io::split(tls);
+                                            json_port::serve(rd, wr, peer, conn, ctx).await;
+                                        }
+                                        Ok(Err(e)) => {
+                                            tracing::debug!(%peer, "TLS handshake failed: {e}")
+                                        }
+                                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                                    }
+                                    drop(admitted);
+                                })
+                            }
                         };
                     }
                     Err(e) => {
@@ -119,9 +146,9 @@ pub async fn run(
 }
 
 /// The refusal a connection over a limit gets, in its port's format.
-fn refusal(ctx: &Ctx, port: Port, why: Refusal) -> bytes::Bytes {
+fn refusal(ctx: &Ctx, port: &Port, why: Refusal) -> bytes::Bytes {
     let format = match port {
-        Port::Json => Format::Json,
+        Port::Json | Port::Tls(_) => Format::Json,
         Port::Line => Format::Line,
     };
     login_error(&ctx.hub, "", why.0, format)

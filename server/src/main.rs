@@ -17,6 +17,7 @@ mod listener;
 mod rate;
 mod reader;
 mod session;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,31 @@ async fn serve(args: Args, nofile: u64) -> anyhow::Result<()> {
             .with_context(|| format!("binding {addr}"))?;
         text_addr = Some(text.local_addr()?);
         listeners.push((text, Port::Line));
+    }
+
+    let mut tls_addr = None;
+    if let TextListen::On(addr) = args.tls_listen {
+        let identity = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+            (cert, _, true) => tls::Identity::SelfSigned {
+                cert_out: cert
+                    .clone()
+                    .or_else(|| netkit::token::config_dir().map(|d| d.join("server-cert.pem")))
+                    .context("--tls-self-signed needs --tls-cert (no $HOME for the default)")?,
+                listen_ip: addr.ip(),
+            },
+            (Some(cert), Some(key), false) => tls::Identity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => anyhow::bail!("--tls-listen needs --tls-cert and --tls-key, or --tls-self-signed"),
+        };
+        let (acceptor, cert_file) = tls::acceptor(&identity)?;
+        tracing::info!("TLS certificate: {}", cert_file.display());
+        let tls = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        tls_addr = Some(tls.local_addr()?);
+        listeners.push((tls, Port::Tls(acceptor)));
     }
 
     let hub = Arc::new(hub::Hub::new(
@@ -96,6 +122,9 @@ async fn serve(args: Args, nofile: u64) -> anyhow::Result<()> {
     println!("listening on {json_addr}");
     if let Some(addr) = text_addr {
         println!("text listening on {addr}");
+    }
+    if let Some(addr) = tls_addr {
+        println!("tls listening on {addr}");
     }
 
     let ctx = session::Ctx {
