@@ -36,6 +36,11 @@ pub struct Args {
     /// flood of earlier runs (needs `server --rate-limit off`).
     #[arg(long, default_value_t = 250)]
     pub think_ms: u64,
+    /// Extra clients that flood public messages as fast as they can for the whole run
+    /// (reading what comes back, and logging in again under a new name when the server
+    /// disconnects them), to see what a flood costs everyone else.
+    #[arg(long, default_value_t = 0)]
+    pub flooders: usize,
 }
 
 const KINDS: [&str; 5] = ["/time", "/list", "private", "public", "/shout"];
@@ -66,6 +71,13 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
             all_done.clone(),
         )));
     }
+    let flood_end = start + Duration::from_secs_f64(a.duration);
+    let floods: Vec<_> = (0..a.flooders)
+        .map(|f| {
+            let (c, sources) = (c.clone(), sources.clone());
+            tokio::spawn(async move { flood(&c, &sources, f, flood_end).await })
+        })
+        .collect();
     let mut hists: Vec<_> = KINDS.iter().map(|_| histogram()).collect();
     let (mut errors, mut actions) = (0u64, 0u64);
     for t in tasks {
@@ -82,6 +94,18 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     );
     report.set("actions", actions);
     report.set("error_frames", errors);
+    if a.flooders > 0 {
+        let mut total = FloodStats::default();
+        for f in floods {
+            let s = f.await??;
+            total.sent += s.sent;
+            total.refused += s.refused;
+            total.disconnected += s.disconnected;
+        }
+        report.set("flood_sent", total.sent);
+        report.set("flood_refused", total.refused);
+        report.set("flood_disconnects", total.disconnected);
+    }
     report.set("tool_cpu_share", (cpu.share() * 100.0).round() / 100.0);
     for (k, h) in KINDS.iter().zip(hists) {
         report.latencies.push(((*k).to_string(), h));
@@ -212,4 +236,68 @@ async fn bot(
         hists[k].add(h).ok();
     }
     Ok((hists, errors + timeouts, actions))
+}
+
+/// What the flooders did.
+#[derive(Default)]
+struct FloodStats {
+    sent: u64,
+    refused: u64,
+    disconnected: u64,
+}
+
+/// Floods public messages until `end`, 100 frames per write, draining replies; when the
+/// server disconnects it, logs in again under the next name.
+async fn flood(
+    c: &Common,
+    sources: &Arc<Sources>,
+    f: usize,
+    end: Instant,
+) -> anyhow::Result<FloodStats> {
+    let mut stats = FloodStats::default();
+    let batch: String = (0..100)
+        .map(|_| Client::public(proto::Proto::Chat, "flood flood flood flood flood"))
+        .collect();
+    for life in 0.. {
+        if Instant::now() >= end {
+            break;
+        }
+        let name = format!("{}f{f}x{life}", c.prefix);
+        let client = sources
+            .login(c.addr, c.proto, &name, c.login_timeout(), true)
+            .await?;
+        let Client {
+            mut reader,
+            mut writer,
+            ..
+        } = client;
+        let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = refused.clone();
+        let drain = tokio::spawn(async move {
+            while reader
+                .next_batch(|line| {
+                    if memmem::find(line, b"rate limit exceeded").is_some() {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                })
+                .await
+                .unwrap_or(0)
+                > 0
+            {}
+        });
+        let mut cut_off = false;
+        while Instant::now() < end {
+            if writer.write_all(batch.as_bytes()).await.is_err() || drain.is_finished() {
+                cut_off = true;
+                break;
+            }
+            stats.sent += 100;
+            tokio::task::yield_now().await;
+        }
+        drop(writer);
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        stats.refused += refused.load(std::sync::atomic::Ordering::Relaxed);
+        stats.disconnected += u64::from(cut_off);
+    }
+    Ok(stats)
 }
