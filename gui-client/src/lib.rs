@@ -2,8 +2,8 @@
 //!
 //! - [`state`] (with [`command`] and [`backoff`]): what the client knows and how events and
 //!   user actions change it; pure and unit-tested without a window;
-//! - [`net`]: the receive and send threads that own the socket and talk to the UI through
-//!   crossbeam channels;
+//! - [`net`] (with [`tls`]): the receive and send threads that own the socket and talk to
+//!   the UI through crossbeam channels;
 //! - [`view`]: the egui widgets, which only read the state and report what the user did.
 //!
 //! [`app::ChatApp`] ties them together, once per frame.
@@ -13,4 +13,5 @@ pub mod backoff;
 pub mod command;
 pub mod net;
 pub mod state;
+pub mod tls;
 pub mod view;

@@ -17,6 +17,12 @@ struct Args {
     /// User name (remembered between runs).
     #[arg(long, env = "CHAT_NAME")]
     name: Option<String>,
+    /// Connect with TLS (to the server's TLS port; remembered between runs).
+    #[arg(long)]
+    tls: bool,
+    /// With TLS, trust this PEM CA file instead of the system's certificates.
+    #[arg(long, env = "CHAT_CA_FILE")]
+    ca_file: Option<String>,
     /// Connect at start instead of showing the connect screen.
     #[arg(long)]
     connect: bool,
@@ -68,6 +74,12 @@ fn main() -> anyhow::Result<()> {
             }
             if let Some(name) = &args.name {
                 form.name = name.clone();
+            }
+            if args.tls {
+                form.tls = true;
+            }
+            if let Some(ca) = &args.ca_file {
+                form.ca_file = ca.clone();
             }
             // Light or dark, following the system.
             cc.egui_ctx

@@ -14,7 +14,8 @@ use chat_common::{ServerFrameDecoder, StreamError};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use tokio_util::codec::Decoder;
 
-use crate::state::{Action, NetEvent};
+use crate::state::{Action, NetEvent, TlsSettings};
+use crate::tls::{TlsSession, TlsWriter};
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,14 +49,24 @@ impl Net {
     /// Carries out one action; `wake` is called after each event the threads send.
     pub fn apply(&mut self, action: Action, wake: &Waker) {
         match action {
-            Action::Connect { conn, addr, name } => {
+            Action::Connect {
+                conn,
+                addr,
+                name,
+                tls,
+            } => {
                 let (out_tx, out_rx) = unbounded();
                 let socket = Arc::new(Mutex::new(None));
                 let (events, wake, sock) = (self.events.clone(), wake.clone(), socket.clone());
                 let spawned = thread::Builder::new()
                     .name(format!("chat-recv-{conn}"))
                     .spawn(move || {
-                        run_connection(conn, &addr, &name, out_rx, &sock, &events, &wake)
+                        let target = Target {
+                            addr: &addr,
+                            name: &name,
+                            tls: tls.as_ref(),
+                        };
+                        run_connection(conn, target, out_rx, &sock, &events, &wake)
                     });
                 if let Err(e) = spawned {
                     let _ = self.events.send(NetEvent::ConnectFailed {
@@ -108,10 +119,65 @@ fn lock(m: &Mutex<Option<TcpStream>>) -> std::sync::MutexGuard<'_, Option<TcpStr
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Where a connection goes.
+struct Target<'a> {
+    addr: &'a str,
+    name: &'a str,
+    tls: Option<&'a TlsSettings>,
+}
+
+/// The sending side: plain, or through the TLS session.
+enum Outgoing {
+    Plain(TcpStream),
+    Tls(TlsWriter),
+}
+
+impl Outgoing {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Outgoing::Plain(s) => s.write_all(bytes),
+            Outgoing::Tls(w) => w.write_all(bytes),
+        }
+    }
+
+    /// Ends the write side (after a TLS close notification), so a `/quit` is delivered.
+    fn finish(&mut self) {
+        match self {
+            Outgoing::Plain(s) => {
+                let _ = s.shutdown(Shutdown::Write);
+            }
+            Outgoing::Tls(w) => w.close(),
+        }
+    }
+}
+
+/// Connects (and shakes hands) and splits the stream into its two sides.
+fn open(target: &Target) -> Result<(TcpStream, Box<dyn Read + Send>, Outgoing), String> {
+    let mut stream = connect(target.addr)?;
+    let _ = stream.set_nodelay(true);
+    let session = match target.tls {
+        Some(settings) => Some(TlsSession::handshake(
+            &mut stream,
+            settings,
+            CONNECT_TIMEOUT,
+        )?),
+        None => None,
+    };
+    let clone = || stream.try_clone().map_err(|e| e.to_string());
+    let (r, w) = (clone()?, clone()?);
+    Ok(match session {
+        None => (stream, Box::new(r), Outgoing::Plain(w)),
+        Some(tls) => (
+            stream,
+            Box::new(tls.reader(r)),
+            Outgoing::Tls(tls.writer(w)),
+        ),
+    })
+}
+
 fn run_connection(
     conn: u64,
-    addr: &str,
-    name: &str,
+    target: Target,
     out: Receiver<Bytes>,
     socket: &Mutex<Option<TcpStream>>,
     events: &Sender<NetEvent>,
@@ -121,21 +187,12 @@ fn run_connection(
         let _ = events.send(event);
         wake();
     };
-    let stream = match connect(addr) {
-        Ok(s) => s,
+    let (raw, mut reader, writer) = match open(&target) {
+        Ok(parts) => parts,
         Err(reason) => return emit(NetEvent::ConnectFailed { conn, reason }),
     };
-    let _ = stream.set_nodelay(true);
-    let (mut reader, writer) = match (stream.try_clone(), stream.try_clone()) {
-        (Ok(r), Ok(w)) => (r, w),
-        (Err(e), _) | (_, Err(e)) => {
-            return emit(NetEvent::ConnectFailed {
-                conn,
-                reason: e.to_string(),
-            });
-        }
-    };
-    *lock(socket) = Some(stream);
+    let name = target.name;
+    *lock(socket) = Some(raw);
     // The name with a newline: the server takes it at once, without its grace period.
     let mut login = writer;
     if let Err(e) = login.write_all(format!("{name}\n").as_bytes()) {
@@ -165,7 +222,9 @@ fn run_connection(
                 Ok(Some(Err(e))) => tracing::warn!("ignoring a bad frame from the server: {e}"),
                 Ok(None) => break,
                 Err(StreamError::TooLarge { limit }) => {
-                    let _ = reader.shutdown(Shutdown::Both);
+                    if let Some(s) = lock(socket).as_ref() {
+                        let _ = s.shutdown(Shutdown::Both);
+                    }
                     return emit(NetEvent::Closed {
                         conn,
                         reason: format!("the server sent a frame over {limit} bytes"),
@@ -200,12 +259,12 @@ fn connect(addr: &str) -> Result<TcpStream, String> {
     Err(last)
 }
 
-fn write_loop(mut stream: TcpStream, out: Receiver<Bytes>) {
+fn write_loop(mut stream: Outgoing, out: Receiver<Bytes>) {
     for frame in out.iter() {
         if stream.write_all(&frame).is_err() {
             return;
         }
     }
     // The UI closed the connection: finish the write side so a `/quit` is delivered.
-    let _ = stream.shutdown(Shutdown::Write);
+    stream.finish();
 }

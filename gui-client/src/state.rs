@@ -32,6 +32,13 @@ pub struct ConnectForm {
     pub port: String,
     /// User name.
     pub name: String,
+    /// Connect with TLS (the server's TLS port).
+    #[serde(default)]
+    pub tls: bool,
+    /// With TLS: a PEM file of the certificate authority to trust instead of the system's
+    /// (a server's `--tls-self-signed` certificate, say); empty for the system's roots.
+    #[serde(default)]
+    pub ca_file: String,
 }
 
 impl Default for ConnectForm {
@@ -40,8 +47,19 @@ impl Default for ConnectForm {
             host: "127.0.0.1".into(),
             port: "65432".into(),
             name: String::new(),
+            tls: false,
+            ca_file: String::new(),
         }
     }
+}
+
+/// How to secure a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// The name the server's certificate must carry (the host as typed).
+    pub server_name: String,
+    /// The CA file to trust, or `None` for the system's roots.
+    pub ca_file: Option<String>,
 }
 
 /// Where the connection stands.
@@ -139,6 +157,8 @@ pub enum Action {
         addr: String,
         /// Login name.
         name: String,
+        /// TLS, or `None` for plain TCP.
+        tls: Option<TlsSettings>,
     },
     /// Send a frame on connection `conn`.
     Send {
@@ -175,6 +195,8 @@ pub struct ChatState {
     pub connect_error: Option<String>,
     /// The name of the current session.
     pub me: String,
+    /// TLS settings of the current session (`None`: plain TCP).
+    pub tls: Option<TlsSettings>,
     /// `host:port` of the current session.
     pub server: String,
     /// Set when the message box should take keyboard focus; the view clears it.
@@ -197,6 +219,7 @@ impl ChatState {
             input: String::new(),
             connect_error: None,
             me: String::new(),
+            tls: None,
             server: String::new(),
             focus_input: false,
             backoff: Backoff::default(),
@@ -225,6 +248,7 @@ impl ChatState {
             conn,
             addr: self.server.clone(),
             name: self.me.clone(),
+            tls: self.tls.clone(),
         }]
     }
 
@@ -250,6 +274,14 @@ impl ChatState {
         let mut actions = self.close_current();
         self.connect_error = None;
         self.me = name;
+        let ca_file = self.form.ca_file.trim();
+        self.tls = self.form.tls.then(|| TlsSettings {
+            server_name: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            ca_file: (!ca_file.is_empty()).then(|| ca_file.to_string()),
+        });
         self.server = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]:{port}")
         } else {
@@ -570,7 +602,10 @@ impl ChatState {
                     self.backoff.attempts() + 1
                 )
             }
-            Phase::Online { .. } => format!("Connected as {} to {}", self.me, self.server),
+            Phase::Online { .. } => {
+                let secure = if self.tls.is_some() { " (TLS)" } else { "" };
+                format!("Connected as {} to {}{secure}", self.me, self.server)
+            }
             Phase::Waiting { until } => {
                 let secs = until.saturating_duration_since(now).as_secs_f32();
                 format!(

@@ -3,13 +3,16 @@
 use std::time::{Duration, Instant};
 
 use chat_common::{ClientFrame, FrameKind, Sender, ServerFrame};
-use gui_client::state::{Action, ChatState, ConnectForm, GHOST_RETRIES, LineKind, NetEvent, Phase};
+use gui_client::state::{
+    Action, ChatState, ConnectForm, GHOST_RETRIES, LineKind, NetEvent, Phase, TlsSettings,
+};
 
 fn form(name: &str) -> ConnectForm {
     ConnectForm {
         host: "127.0.0.1".into(),
         port: "65432".into(),
         name: name.into(),
+        ..ConnectForm::default()
     }
 }
 
@@ -42,7 +45,8 @@ fn online() -> ChatState {
         vec![Action::Connect {
             conn: 1,
             addr: "127.0.0.1:65432".into(),
-            name: "alice".into()
+            name: "alice".into(),
+            tls: None,
         }]
     );
     assert!(
@@ -296,7 +300,8 @@ fn a_lost_connection_reconnects_with_backoff_and_keeps_history() {
         vec![Action::Connect {
             conn: 2,
             addr: "127.0.0.1:65432".into(),
-            name: "alice".into()
+            name: "alice".into(),
+            tls: None,
         }]
     );
     s.on_event(
@@ -475,6 +480,7 @@ fn the_form_is_checked_before_connecting() {
                 host: host.into(),
                 port: port.into(),
                 name: name.into(),
+                ..ConnectForm::default()
             },
             10,
         );
@@ -532,4 +538,66 @@ fn scrollback_is_capped() {
     assert_eq!(s.messages.len(), 5);
     assert_eq!(s.messages.front().map(|l| l.text.as_str()), Some("15"));
     assert_eq!(s.messages.back().map(|l| l.text.as_str()), Some("19"));
+}
+
+#[test]
+fn tls_settings_come_from_the_form_and_survive_reconnects() {
+    let mut s = ChatState::new(
+        ConnectForm {
+            host: " [::1] ".into(),
+            port: "65434".into(),
+            name: "alice".into(),
+            tls: true,
+            ca_file: " /tmp/ca.pem ".into(),
+        },
+        10,
+    );
+    let want = Some(TlsSettings {
+        server_name: "::1".into(),
+        ca_file: Some("/tmp/ca.pem".into()),
+    });
+    let [Action::Connect { tls, addr, .. }] = &s.connect_clicked()[..] else {
+        panic!("one connect");
+    };
+    assert_eq!((tls, addr.as_str()), (&want, "[::1]:65434"));
+    let now = Instant::now();
+    s.on_event(
+        NetEvent::Frame {
+            conn: 1,
+            frame: welcome(&["alice"]),
+        },
+        now,
+    );
+    assert!(s.status(now).ends_with("(TLS)"), "{}", s.status(now));
+    // The connection drops: the reconnect is secured the same way.
+    s.on_event(
+        NetEvent::Closed {
+            conn: 1,
+            reason: "reset".into(),
+        },
+        now,
+    );
+    let later = s.next_wakeup().expect("a reconnect is scheduled");
+    let [Action::Connect { tls, .. }] = &s.tick(later)[..] else {
+        panic!("a reconnect");
+    };
+    assert_eq!(tls, &want);
+    // Without TLS, or with an empty CA file (the system's roots).
+    s.form.tls = false;
+    let actions = s.connect_clicked();
+    assert!(
+        matches!(actions.last(), Some(Action::Connect { tls: None, .. })),
+        "{actions:?}"
+    );
+    s.form.tls = true;
+    s.form.ca_file = "  ".into();
+    s.form.host = "chat.example.org".into();
+    let actions = s.connect_clicked();
+    let Some(Action::Connect { tls: Some(t), .. }) = actions.last() else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(
+        (t.server_name.as_str(), t.ca_file.as_deref()),
+        ("chat.example.org", None)
+    );
 }

@@ -14,7 +14,7 @@ fn harness(port: u16) -> Harness<'static, ChatApp> {
     let form = ConnectForm {
         host: "127.0.0.1".into(),
         port: port.to_string(),
-        name: String::new(),
+        ..ConnectForm::default()
     };
     Harness::builder().with_size([900.0, 600.0]).build_ui_state(
         |ui, app: &mut ChatApp| app.show(ui),
@@ -213,4 +213,71 @@ fn a_hundred_thousand_lines_render_quickly() {
     let rows = h.query_all_by_label_contains("bot: line").count();
     assert!(rows > 0 && rows < 200, "{rows} rows laid out");
     assert!(shows(&h, "bot: line 99999"), "stuck to the bottom");
+}
+
+/// A server with a TLS port and a self-signed certificate written to `cert`; returns the
+/// process and the TLS port.
+fn tls_server(broker: std::net::SocketAddr, cert: &std::path::Path) -> (testkit::Proc, u16) {
+    let b = broker.to_string();
+    let args = [
+        "--broker",
+        &b,
+        "--listen",
+        "127.0.0.1:0",
+        "--text-listen",
+        "off",
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-self-signed",
+        "--tls-cert",
+        cert.to_str().expect("utf-8 path"),
+    ];
+    let (p, addrs) = testkit::Proc::start("server", &args, 2);
+    (p, addrs[1].port())
+}
+
+/// Ticks "Use TLS" and types the CA file.
+fn use_tls(h: &mut Harness<'static, ChatApp>, ca_file: &str) {
+    h.get_by_label("Use TLS").click();
+    h.run();
+    if !ca_file.is_empty() {
+        h.get_by_label("CA file:").focus();
+        h.run();
+        h.get_by_label("CA file:").type_text(ca_file);
+        h.run();
+    }
+}
+
+#[test]
+fn the_tls_switch_connects_securely_and_an_untrusted_server_is_explained() {
+    let dir = std::env::temp_dir().join(format!("chat-gui-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cert = dir.join("server-cert.pem");
+    let (_broker, baddr) = testkit::broker(&[]);
+    let (_server, tls_port) = tls_server(baddr, &cert);
+
+    // Trusting the server's certificate: online over TLS, and chatting works.
+    let mut alice = harness(tls_port);
+    use_tls(&mut alice, cert.to_str().expect("path"));
+    log_in(&mut alice, "alice");
+    assert!(
+        shows(&alice, "(TLS)"),
+        "the status says the connection is secure"
+    );
+    send(&mut alice, "over tls");
+    step_until(&mut alice, "alice's own line", |h| shows(h, "over tls"));
+
+    // Without the CA file the system's roots do not know a self-signed certificate.
+    let mut wary = harness(tls_port);
+    use_tls(&mut wary, "");
+    wary.get_by_label("Name:").focus();
+    wary.run();
+    wary.get_by_label("Name:").type_text("wary");
+    wary.run();
+    wary.get_by_label("Connect").click();
+    step_until(&mut wary, "the certificate error", |h| {
+        shows(h, "TLS handshake failed") || shows(h, "no trusted certificates")
+    });
+    assert!(!wary.state().state.in_chat);
+    let _ = std::fs::remove_dir_all(&dir);
 }

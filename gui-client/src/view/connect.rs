@@ -1,4 +1,5 @@
-//! The connect screen: host, port, name, Connect, and the reason a connection failed.
+//! The connect screen: host, port, name, TLS and its CA file, Connect, and the reason a
+//! connection failed.
 
 use egui::{Align, Layout, RichText};
 
@@ -24,6 +25,22 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, actions: &mut Vec<UiAction
                     ui.end_row();
                     enter |= field(ui, "Name:", &mut state.form.name, 220.0);
                     ui.end_row();
+                    ui.label("");
+                    ui.checkbox(&mut state.form.tls, "Use TLS").on_hover_text(
+                        "Connect to the server's TLS port and check its certificate",
+                    );
+                    ui.end_row();
+                    if state.form.tls {
+                        enter |= field(ui, "CA file:", &mut state.form.ca_file, 220.0);
+                        ui.end_row();
+                        ui.label("");
+                        ui.label(
+                            RichText::new("PEM file to trust; empty: the system's certificates")
+                                .small()
+                                .weak(),
+                        );
+                        ui.end_row();
+                    }
                 });
             ui.add_space(12.0);
             let button = ui.add_enabled(!busy, egui::Button::new("Connect"));
