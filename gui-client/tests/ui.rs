@@ -215,27 +215,6 @@ fn a_hundred_thousand_lines_render_quickly() {
     assert!(shows(&h, "bot: line 99999"), "stuck to the bottom");
 }
 
-/// A server with a TLS port and a self-signed certificate written to `cert`; returns the
-/// process and the TLS port.
-fn tls_server(broker: std::net::SocketAddr, cert: &std::path::Path) -> (testkit::Proc, u16) {
-    let b = broker.to_string();
-    let args = [
-        "--broker",
-        &b,
-        "--listen",
-        "127.0.0.1:0",
-        "--text-listen",
-        "off",
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--tls-self-signed",
-        "--tls-cert",
-        cert.to_str().expect("utf-8 path"),
-    ];
-    let (p, addrs) = testkit::Proc::start("server", &args, 2);
-    (p, addrs[1].port())
-}
-
 /// Ticks "Use TLS" and types the CA file.
 fn use_tls(h: &mut Harness<'static, ChatApp>, ca_file: &str) {
     h.get_by_label("Use TLS").click();
@@ -254,7 +233,8 @@ fn the_tls_switch_connects_securely_and_an_untrusted_server_is_explained() {
     let _ = std::fs::remove_dir_all(&dir);
     let cert = dir.join("server-cert.pem");
     let (_broker, baddr) = testkit::broker(&[]);
-    let (_server, tls_port) = tls_server(baddr, &cert);
+    let (_server, _, tls) = testkit::tls_server(baddr, &cert);
+    let tls_port = tls.port();
 
     // Trusting the server's certificate: online over TLS, and chatting works.
     let mut alice = harness(tls_port);

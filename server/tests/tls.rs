@@ -48,26 +48,6 @@ fn recv(r: &mut BufReader<Tls>) -> Value {
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
 }
 
-fn tls_server(broker: SocketAddr, cert: &Path) -> (Proc, SocketAddr, SocketAddr) {
-    let b = broker.to_string();
-    let cert = cert.to_str().expect("utf-8 path");
-    let args = [
-        "--broker",
-        &b,
-        "--listen",
-        "127.0.0.1:0",
-        "--text-listen",
-        "off",
-        "--tls-listen",
-        "127.0.0.1:0",
-        "--tls-self-signed",
-        "--tls-cert",
-        cert,
-    ];
-    let (p, addrs) = Proc::start("server", &args, 2);
-    (p, addrs[0], addrs[1])
-}
-
 #[test]
 fn a_tls_client_chats_with_plain_clients_and_untrusted_ones_get_nowhere() {
     let dir = std::env::temp_dir().join(format!("chat-tls-test-{}", std::process::id()));

@@ -147,6 +147,27 @@ pub fn server(broker: SocketAddr, extra: &[&str]) -> Server {
     }
 }
 
+/// A server with a TLS port and a self-signed certificate written to `cert` (no line
+/// port); returns the process, its plain JSON port and its TLS port.
+pub fn tls_server(broker: SocketAddr, cert: &std::path::Path) -> (Proc, SocketAddr, SocketAddr) {
+    let b = broker.to_string();
+    let args = [
+        "--broker",
+        &b,
+        "--listen",
+        "127.0.0.1:0",
+        "--text-listen",
+        "off",
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-self-signed",
+        "--tls-cert",
+        cert.to_str().expect("utf-8 path"),
+    ];
+    let (p, addrs) = Proc::start("server", &args, 2);
+    (p, addrs[0], addrs[1])
+}
+
 /// A broker and one server.
 pub fn system() -> (Proc, Server) {
     let (b, addr) = broker(&[]);
