@@ -583,3 +583,22 @@ impl Hub {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_quotes_the_start_of_a_message_on_one_line() {
+        assert_eq!(excerpt("hi"), "\"hi\"");
+        assert_eq!(excerpt(""), "\"\"");
+        assert_eq!(excerpt("a\nb\tc"), "\"a b c\"", "no control characters");
+        let long = "é".repeat(50);
+        assert_eq!(excerpt(&long), format!("\"{}…\"", "é".repeat(40)));
+        assert_eq!(excerpt(&"x".repeat(40)), format!("\"{}\"", "x".repeat(40)));
+        assert_eq!(
+            not_delivered("\"hi\"", "down"),
+            "message \"hi\" not delivered: down"
+        );
+    }
+}
