@@ -183,7 +183,9 @@ impl Hub {
             .clients
             .len()
             .saturating_sub(usize::from(except.is_some())) as u64;
-        let tally = &mut st.presence;
+        let tally = &st.presence;
+        // Once something was only counted this tick, the rest of the tick is too, so
+        // nobody sees a notice that the coming list would contradict.
         let over_budget = self.presence.budget > 0
             && (tally.joined + tally.left > 0 || tally.spent + cost > self.presence.budget);
         if self.is_large(st) || over_budget {
@@ -513,17 +515,11 @@ impl Hub {
                 let mine = Some(origin.server) == my_id;
                 let frame = frames::chat(from, msg, id, ts);
                 self.broadcast(&st, &frame, mine.then_some(origin.conn));
-                // Our own message is out; it stays open until the broker confirms it.
-                let request = if mine {
-                    st.requests.get_mut(&origin.req)
-                } else {
-                    None
-                };
-                let confirm_to = request.and_then(|r| {
+                // Our own message is out; it stays open until its id is stable.
+                let mut confirm_to = None;
+                if mine && let Some(r) = st.requests.get_mut(&origin.req) {
                     r.sent_out = true;
-                    std::mem::take(&mut r.confirm).then_some(r.conn)
-                });
-                if mine {
+                    confirm_to = std::mem::take(&mut r.confirm).then_some(r.conn);
                     st.sent.push_back((id, origin.req));
                 }
                 if let Some(conn) = confirm_to

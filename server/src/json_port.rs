@@ -22,6 +22,26 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
     serve(rd, wr, peer, conn, ctx).await;
 }
 
+/// Serves one connection on the TLS port: the handshake (within the login timeout), then
+/// the JSON port inside it.
+pub async fn handle_tls(
+    socket: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    peer: SocketAddr,
+    conn: ConnId,
+    ctx: Ctx,
+) {
+    let _ = socket.set_nodelay(true);
+    match tokio::time::timeout(ctx.cfg.login_timeout, acceptor.accept(socket)).await {
+        Ok(Ok(tls)) => {
+            let (rd, wr) = tokio::io::split(tls);
+            serve(rd, wr, peer, conn, ctx).await;
+        }
+        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
 /// The JSON port over any stream's halves (plain TCP or TLS).
 pub async fn serve<R, W>(mut rd: R, wr: W, peer: SocketAddr, conn: ConnId, ctx: Ctx)
 where

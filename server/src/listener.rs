@@ -101,20 +101,7 @@ pub async fn run(
                             Port::Tls(acceptor) => {
                                 let acceptor = acceptor.clone();
                                 tracker2.spawn(async move {
-                                    let _ = socket.set_nodelay(true);
-                                    // The handshake counts against the login timeout.
-                                    let limit = ctx.cfg.login_timeout;
-                                    match tokio::time::timeout(limit, acceptor.accept(socket)).await
-                                    {
-                                        Ok(Ok(tls)) => {
-                                            let (rd, wr) = tokio::io::split(tls);
-                                            json_port::serve(rd, wr, peer, conn, ctx).await;
-                                        }
-                                        Ok(Err(e)) => {
-                                            tracing::debug!(%peer, "TLS handshake failed: {e}")
-                                        }
-                                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                                    }
+                                    json_port::handle_tls(socket, acceptor, peer, conn, ctx).await;
                                     drop(admitted);
                                 })
                             }

@@ -2,6 +2,7 @@
 //! and writer task, the login through the broker, replies, and leaving.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use netkit::queue::{self, QueueTx};
 use netkit::writer::WriterExit;
 use tokio::io::AsyncWrite;
 use tokio::task::JoinHandle;
+use tokio::time::Sleep;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
@@ -158,6 +160,17 @@ pub fn login_error(
     frames::encode(&frames::error(hub.server_ip(), name, msg), format)
 }
 
+/// Resolves (with the timeout) when the idle timer fires; never without one.
+async fn idle_elapsed(idle: &mut Option<(Duration, Pin<Box<Sleep>>)>) -> Duration {
+    match idle {
+        Some((after, timer)) => {
+            timer.as_mut().await;
+            *after
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// The error text for a message over the rate limit.
 fn rate_refusal(b: &Bucket) -> String {
     let limit = b.limit();
@@ -194,20 +207,18 @@ pub async fn serve<R, D>(
     D: Decoder<Error = StreamError>,
 {
     let mut bucket = ctx.cfg.rate.map(|limit| Bucket::new(limit, Instant::now()));
-    // With an idle timeout, a timer that every item pushes back; without, one that never
-    // fires (a far deadline, so the loop has one shape).
-    let idle_after = ctx
+    // With an idle timeout, a timer that every item pushes back; without, no timer at all
+    // (thousands of quiet connections should not each keep one armed).
+    let mut idle = ctx
         .cfg
         .idle_timeout
-        .unwrap_or(Duration::from_secs(86_400 * 365));
-    let idle = tokio::time::sleep(idle_after);
-    tokio::pin!(idle);
+        .map(|after| (after, Box::pin(tokio::time::sleep(after))));
     loop {
         tokio::select! {
             item = reader.next() => match item {
                 Some(Ok(item)) => {
-                    if ctx.cfg.idle_timeout.is_some() {
-                        idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
+                    if let Some((after, timer)) = idle.as_mut() {
+                        timer.as_mut().reset(tokio::time::Instant::now() + *after);
                     }
                     let input = interpret(item);
                     // Every message costs a token, bad ones too; leaving never does.
@@ -242,11 +253,11 @@ pub async fn serve<R, D>(
                 }
                 Some(Err(StreamError::Io(_))) | None => break,
             },
-            _ = &mut idle => {
+            after = idle_elapsed(&mut idle) => {
                 tracing::info!(user = %session.name, "disconnecting an idle client");
                 session.error(format!(
                     "disconnected: nothing received for {} s",
-                    idle_after.as_secs_f32()
+                    after.as_secs_f32()
                 ));
                 break;
             }
