@@ -58,20 +58,12 @@ async fn serve(args: Args, nofile: u64) -> anyhow::Result<()> {
 
     let mut tls_addr = None;
     if let TextListen::On(addr) = args.tls_listen {
-        let identity = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
-            (cert, _, true) => tls::Identity::SelfSigned {
-                cert_out: cert
-                    .clone()
-                    .or_else(|| netkit::token::config_dir().map(|d| d.join("server-cert.pem")))
-                    .context("--tls-self-signed needs --tls-cert (no $HOME for the default)")?,
-                listen_ip: addr.ip(),
-            },
-            (Some(cert), Some(key), false) => tls::Identity::Files {
-                cert: cert.clone(),
-                key: key.clone(),
-            },
-            _ => anyhow::bail!("--tls-listen needs --tls-cert and --tls-key, or --tls-self-signed"),
-        };
+        let identity = tls::Identity::from_flags(
+            args.tls_cert.clone(),
+            args.tls_key.clone(),
+            args.tls_self_signed,
+            addr.ip(),
+        )?;
         let (acceptor, cert_file) = tls::acceptor(&identity)?;
         tracing::info!("TLS certificate: {}", cert_file.display());
         let tls = TcpListener::bind(addr)

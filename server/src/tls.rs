@@ -35,6 +35,31 @@ pub enum Identity {
     },
 }
 
+impl Identity {
+    /// The identity the flags ask for: `--tls-self-signed` (writing to `--tls-cert`, by
+    /// default `~/.config/chat/server-cert.pem`), or `--tls-cert` with `--tls-key`.
+    pub fn from_flags(
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        self_signed: bool,
+        listen_ip: IpAddr,
+    ) -> anyhow::Result<Identity> {
+        match (cert, key, self_signed) {
+            (_, Some(_), true) => {
+                bail!("--tls-key is for a certificate of your own, not with --tls-self-signed")
+            }
+            (cert, None, true) => Ok(Identity::SelfSigned {
+                cert_out: cert
+                    .or_else(|| netkit::token::config_dir().map(|d| d.join("server-cert.pem")))
+                    .context("--tls-self-signed needs --tls-cert (no $HOME for the default)")?,
+                listen_ip,
+            }),
+            (Some(cert), Some(key), false) => Ok(Identity::Files { cert, key }),
+            _ => bail!("--tls-listen needs --tls-cert and --tls-key, or --tls-self-signed"),
+        }
+    }
+}
+
 /// The acceptor, and the certificate file clients may trust.
 pub fn acceptor(identity: &Identity) -> anyhow::Result<(TlsAcceptor, PathBuf)> {
     let (certs, key, cert_file) = match identity {
@@ -98,6 +123,30 @@ fn write_cert(path: &Path, pem: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flags_choose_the_identity() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert!(matches!(
+            Identity::from_flags(p("c.pem"), p("k.pem"), false, ip),
+            Ok(Identity::Files { .. })
+        ));
+        match Identity::from_flags(p("out.pem"), None, true, ip) {
+            Ok(Identity::SelfSigned { cert_out, .. }) => {
+                assert_eq!(cert_out, PathBuf::from("out.pem"))
+            }
+            other => panic!("{other:?}"),
+        }
+        for (cert, key, self_signed) in [
+            (p("c"), None, false),
+            (None, p("k"), false),
+            (None, None, false),
+            (None, p("k"), true),
+        ] {
+            assert!(Identity::from_flags(cert, key, self_signed, ip).is_err());
+        }
+    }
 
     #[test]
     fn a_self_signed_identity_is_written_and_usable() {
