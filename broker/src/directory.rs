@@ -7,8 +7,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
-use chat_common::Sender;
 use chat_common::link::{self, ConnId, Origin, ServerId, ToBroker, ToServer};
+use chat_common::{Refusal, Sender, Unroutable};
 
 /// A link message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +176,7 @@ impl Directory {
                     return not_logged_in(from, conn, req, out);
                 };
                 let Some(target) = self.users.get(&to) else {
-                    let reason = format!("user '{to}' is not online");
+                    let reason = Unroutable::NotOnline { to };
                     out.push(Out::To(
                         from,
                         link::encode(&ToServer::Undeliverable { conn, req, reason }),
@@ -241,23 +241,23 @@ impl Directory {
         now: u64,
         out: &mut Vec<Out>,
     ) {
-        let refuse = |reason: String, out: &mut Vec<Out>| {
+        let refuse = |reason: Refusal, out: &mut Vec<Out>| {
             out.push(Out::To(
                 from,
                 link::encode(&ToServer::Refused { conn, reason }),
             ));
         };
         if let Err(e) = chat_common::name::validate_name(&name) {
-            return refuse(format!("invalid name: {e}"), out);
+            return refuse(Refusal::from(e), out);
         }
         if self.users.contains_key(&name) {
-            return refuse(format!("the name '{name}' is already in use"), out);
+            return refuse(Refusal::NameTaken { name }, out);
         }
         let Some(server) = self.servers.get_mut(&from) else {
             return;
         };
         if server.conns.contains_key(&conn) {
-            return refuse("this connection is already logged in".to_string(), out);
+            return refuse(Refusal::AlreadyLoggedIn, out);
         }
         server.conns.insert(conn, name.clone());
         self.users.insert(
@@ -286,7 +286,7 @@ impl Directory {
 }
 
 fn not_logged_in(from: ServerId, conn: ConnId, req: u64, out: &mut Vec<Out>) {
-    let reason = "you are not logged in".to_string();
+    let reason = Unroutable::NotLoggedIn;
     out.push(Out::To(
         from,
         link::encode(&ToServer::Undeliverable { conn, req, reason }),
@@ -402,7 +402,7 @@ mod tests {
         reg(&mut d, 1, 10, "alice");
         let got = reg(&mut d, 2, 10, "alice");
         assert!(
-            matches!(&got[..], [(2, ToServer::Refused { conn: 10, reason })] if reason.contains("already in use"))
+            matches!(&got[..], [(2, ToServer::Refused { conn: 10, reason: Refusal::NameTaken { name } })] if name == "alice")
         );
         assert_eq!(d.user_count(), 1);
     }

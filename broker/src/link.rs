@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_common::link::{self, LINK_VERSION, LinkDecoder, ServerId, ToBroker, ToServer};
+use chat_common::link::{self, LINK_VERSION, LinkDecoder, Rejection, ServerId, ToBroker, ToServer};
 use futures_util::StreamExt;
 use netkit::queue;
 use tokio::net::TcpStream;
@@ -67,32 +67,30 @@ pub async fn serve(
             token,
         }))) if version == LINK_VERSION => {
             if !netkit::token::matches(&cfg.token, token.as_deref().unwrap_or_default()) {
-                let what = if token.is_some() { "a wrong" } else { "no" };
-                return reject(
-                    tx,
-                    writer,
-                    &peer,
-                    format!("{what} link token from '{label}' (see --token / --token-file)"),
-                )
-                .await;
+                let reason = Rejection::Token {
+                    given: token.is_some(),
+                };
+                return reject(tx, writer, &format!("{peer} ('{label}')"), reason).await;
             }
             label
         }
         Ok(Some(Ok(ToBroker::Hello { version, .. }))) => {
-            return reject(
-                tx,
-                writer,
-                &peer,
-                format!("link version {version} is not supported (expected {LINK_VERSION})"),
-            )
-            .await;
+            let reason = Rejection::Version {
+                got: version,
+                expected: LINK_VERSION,
+            };
+            return reject(tx, writer, &peer, reason).await;
         }
         Ok(Some(Ok(other))) => {
-            return reject(tx, writer, &peer, format!("expected Hello, got {other:?}")).await;
+            tracing::debug!(%peer, "first message {other:?}");
+            return reject(tx, writer, &peer, Rejection::ExpectedHello).await;
         }
-        Ok(Some(Err(e))) => return reject(tx, writer, &peer, e.to_string()).await,
+        Ok(Some(Err(e))) => {
+            tracing::debug!(%peer, "undecodable first message: {e}");
+            return reject(tx, writer, &peer, Rejection::Malformed).await;
+        }
         Ok(None) => return,
-        Err(_) => return reject(tx, writer, &peer, "no Hello in time".to_string()).await,
+        Err(_) => return reject(tx, writer, &peer, Rejection::HelloTimeout).await,
     };
     let label = format!("{label} ({peer})");
     if inbox
@@ -146,7 +144,7 @@ async fn reject(
     tx: queue::QueueTx,
     writer: tokio::task::JoinHandle<netkit::writer::WriterExit>,
     peer: &str,
-    reason: String,
+    reason: Rejection,
 ) {
     tracing::warn!(%peer, "refusing link: {reason}");
     let _ = tx.push(link::encode(&ToServer::Rejected { reason }));

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use chat_common::clock::now_ms;
-use chat_common::link::{self, ServerId, ToBroker, ToServer};
+use chat_common::link::{self, Rejection, ServerId, ToBroker, ToServer};
 use netkit::queue::{PushError, QueueTx};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
@@ -115,7 +115,7 @@ fn flush(
                     queued = q.queued_bytes(),
                     "server link queue exceeded; disconnecting the server"
                 );
-                let reason = "link queue exceeded: the server did not keep up".to_string();
+                let reason = Rejection::QueueExceeded;
                 q.kick(Some(link::encode(&ToServer::Rejected { reason })));
             }
             dir.detach(id, now, out);

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use chat_common::link::{self, LINK_VERSION, LinkDecoder, ToBroker, ToServer};
+use chat_common::link::{self, LINK_VERSION, LinkDecoder, Rejection, ToBroker, ToServer};
 use tokio_util::codec::Decoder;
 
 struct Broker(Child, SocketAddr);
@@ -138,7 +138,15 @@ fn a_wrong_version_is_rejected() {
         version: LINK_VERSION + 1,
         token: None,
     });
-    assert!(matches!(l.recv(), Some(ToServer::Rejected { .. })));
+    assert_eq!(
+        l.recv(),
+        Some(ToServer::Rejected {
+            reason: Rejection::Version {
+                got: LINK_VERSION + 1,
+                expected: LINK_VERSION
+            }
+        })
+    );
     assert_eq!(l.recv(), None, "the link is closed after the rejection");
 }
 
@@ -154,7 +162,14 @@ fn a_link_without_the_right_token_is_rejected() {
         });
         match l.recv() {
             Some(ToServer::Rejected { reason }) => {
-                assert!(reason.contains("link token"), "{token:?}: {reason}")
+                assert_eq!(
+                    reason,
+                    Rejection::Token {
+                        given: token.is_some()
+                    },
+                    "{token:?}"
+                );
+                assert!(reason.to_string().contains("link token"), "{reason}");
             }
             other => panic!("{token:?}: expected a rejection, got {other:?}"),
         }
@@ -361,7 +376,11 @@ fn a_server_that_stops_reading_is_cut_off_by_its_bounded_queue() {
         last = Some(m);
     }
     if let Some(ToServer::Rejected { reason }) = &last {
-        assert!(reason.contains("link queue exceeded"), "{reason}");
+        assert_eq!(*reason, Rejection::QueueExceeded);
+        assert!(
+            reason.to_string().contains("link queue exceeded"),
+            "{reason}"
+        );
     }
     let last: String = format!("{last:?}").chars().take(60).collect();
     eprintln!("stuck server cut off after {sent} messages of 1 KB; its last message: {last}");

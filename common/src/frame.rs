@@ -155,6 +155,10 @@ pub struct ServerFrame {
     /// Extension: the user a `join` or `leave` frame is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Extension: on `error` frames, what kind of error (PROTOCOL.md §6.9); programs decide
+    /// on it, never on the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<crate::error::ErrorCode>,
 }
 
 impl ServerFrame {
@@ -174,6 +178,7 @@ impl ServerFrame {
             id: None,
             users: None,
             user: None,
+            code: None,
         }
     }
 

@@ -12,9 +12,14 @@
 //! - [`line`]: the human line port (`nc`/`telnet`): a bounded line decoder, the commands,
 //!   and how server frames are rendered as readable lines;
 //! - [`link`]: the internal broker ↔ server link messages and their length-delimited codec;
+//! - [`command`]: the command vocabulary, one table for the JSON port's `to`, typed lines
+//!   (line port and desktop client) and their help;
+//! - [`error`]: every error a user can be told, typed, with its stable `code`;
 //! - [`clock`]: timestamps and the `HH:MM:SS` rendering used by `/time` and the line port.
 
 pub mod clock;
+pub mod command;
+pub mod error;
 pub mod frame;
 pub mod json_stream;
 pub mod line;
@@ -22,6 +27,7 @@ pub mod link;
 pub mod login;
 pub mod name;
 
+pub use error::{ChatError, ErrorCode, Refusal, Unroutable};
 pub use frame::{ClientFrame, FrameError, FrameKind, Sender, ServerFrame};
 pub use json_stream::{JsonStreamDecoder, ServerFrameDecoder, StreamError};
 

@@ -1,6 +1,6 @@
-//! The human line port for `nc`/`telnet` users (design §3).
+//! The human line port for `nc`/`telnet` users (PROTOCOL.md §7).
 //!
-//! Input is one command or message per line; output is readable lines such as
+//! Input is one command or message per line (parsed by [`crate::command::parse_typed`]); output is readable lines such as
 //! `[12:04] alice: hi`. Text that came from other users is sanitized before it reaches a
 //! terminal, so nobody can inject escape sequences or fake lines.
 
@@ -169,82 +169,6 @@ pub fn strip_telnet(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One line typed by a line-port user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LineCommand {
-    /// A public message (any line that is not a command).
-    Public(String),
-    /// `@nick text`, `/msg nick text` or `!msg nick text`.
-    Private {
-        /// Recipient name.
-        to: String,
-        /// The text.
-        text: String,
-    },
-    /// `/list`, `/who`, `!who`.
-    List,
-    /// `/time`.
-    Time,
-    /// `/help`.
-    Help,
-    /// `\q`, `/quit`, `!logout`.
-    Quit,
-    /// A blank line: ignored.
-    Empty,
-    /// A command typed wrongly; the text says how to use it.
-    Invalid(String),
-}
-
-/// The help text of the line port.
-pub const LINE_HELP: &str = "Commands:\n\
-  text                 send a public message\n\
-  @nick text           private message (also /msg nick text, !msg nick text)\n\
-  /list                users online (also /who, !who)\n\
-  /time                server time\n\
-  /help                this help\n\
-  /quit                leave (also \\q, !logout)";
-
-impl LineCommand {
-    /// Interprets one line.
-    pub fn parse(line: &str) -> LineCommand {
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            return LineCommand::Empty;
-        }
-        let (word, rest) = match trimmed.split_once(char::is_whitespace) {
-            Some((w, r)) => (w, r.trim_start()),
-            None => (trimmed, ""),
-        };
-        match word {
-            "/list" | "/who" | "!who" => LineCommand::List,
-            "/time" => LineCommand::Time,
-            "/help" => LineCommand::Help,
-            "\\q" | "/quit" | "!logout" => LineCommand::Quit,
-            "/msg" | "!msg" => match rest.split_once(char::is_whitespace) {
-                Some((to, text)) if !text.trim().is_empty() => LineCommand::Private {
-                    to: to.to_string(),
-                    text: text.trim_start().to_string(),
-                },
-                _ => LineCommand::Invalid(format!("usage: {word} nick text")),
-            },
-            w if w.len() > 1 && w.starts_with('@') => {
-                if rest.is_empty() {
-                    LineCommand::Invalid("usage: @nick text".to_string())
-                } else {
-                    LineCommand::Private {
-                        to: w[1..].to_string(),
-                        text: rest.to_string(),
-                    }
-                }
-            }
-            w if w.starts_with('/') => {
-                LineCommand::Invalid(format!("unknown command {w}; type /help for the commands"))
-            }
-            _ => LineCommand::Public(line.trim_end().to_string()),
-        }
-    }
-}
-
 /// Replaces control characters (escape sequences, carriage returns, newlines) with visible
 /// placeholders so text from other users cannot move the cursor or fake lines.
 pub fn sanitize(text: &str) -> String {
@@ -361,50 +285,6 @@ mod tests {
         );
         assert_eq!(strip_telnet(b"x\xff"), b"x");
         assert_eq!(strip_telnet(b"x\xff\xfa\x01"), b"x");
-    }
-
-    #[test]
-    fn commands() {
-        use LineCommand::*;
-        assert_eq!(
-            LineCommand::parse("hello world"),
-            Public("hello world".into())
-        );
-        assert_eq!(LineCommand::parse("  "), Empty);
-        assert_eq!(
-            LineCommand::parse("@bob hi there"),
-            Private {
-                to: "bob".into(),
-                text: "hi there".into()
-            }
-        );
-        assert_eq!(
-            LineCommand::parse("/msg bob  hi"),
-            Private {
-                to: "bob".into(),
-                text: "hi".into()
-            }
-        );
-        assert_eq!(
-            LineCommand::parse("!msg bob hi"),
-            Private {
-                to: "bob".into(),
-                text: "hi".into()
-            }
-        );
-        for c in ["/list", "/who", "!who"] {
-            assert_eq!(LineCommand::parse(c), List);
-        }
-        for c in ["\\q", "/quit", "!logout"] {
-            assert_eq!(LineCommand::parse(c), Quit);
-        }
-        assert_eq!(LineCommand::parse("/time"), Time);
-        assert_eq!(LineCommand::parse("/help"), Help);
-        assert!(matches!(LineCommand::parse("/msg bob"), Invalid(_)));
-        assert!(matches!(LineCommand::parse("@bob"), Invalid(_)));
-        assert!(matches!(LineCommand::parse("/nope"), Invalid(_)));
-        assert_eq!(LineCommand::parse("@"), Public("@".into()));
-        assert_eq!(LineCommand::parse("!hello"), Public("!hello".into()));
     }
 
     fn frame(kind: FrameKind, from: &str, msg: &str) -> ServerFrame {

@@ -15,10 +15,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, LengthDelimitedCodec};
 
+use crate::error::{Refusal, Unroutable};
 use crate::frame::Sender;
 
-/// Version of the link protocol; a server and a broker must agree on it.
-pub const LINK_VERSION: u32 = 2;
+/// Version of the link protocol; a server and a broker must agree on it. Version 3 carries
+/// refusals and routing failures as typed values ([`Refusal`], [`Unroutable`],
+/// [`Rejection`]) instead of sentences.
+pub const LINK_VERSION: u32 = 3;
 
 /// Default largest link message: room for a maximal client frame plus the envelope.
 pub const DEFAULT_MAX_LINK_FRAME: usize = 16 * 1024 * 1024;
@@ -124,8 +127,8 @@ pub enum ToServer {
     Refused {
         /// The client's connection.
         conn: ConnId,
-        /// Why, in words for the user.
-        reason: String,
+        /// Why.
+        reason: Refusal,
     },
     /// Sent to every other server: a user joined.
     Joined {
@@ -190,22 +193,54 @@ pub enum ToServer {
         /// The highest id every server has applied.
         upto: u64,
     },
-    /// Sent to the origin server: a private message could not be routed.
+    /// Sent to the origin server: a message could not be routed.
     Undeliverable {
         /// The sender's connection.
         conn: ConnId,
         /// The request number.
         req: u64,
-        /// Why, in words for the user.
-        reason: String,
+        /// Why.
+        reason: Unroutable,
     },
-    /// The broker refuses the link (bad version or token); it closes right after.
+    /// The broker refuses or drops the link; it closes right after.
     Rejected {
         /// Why.
-        reason: String,
+        reason: Rejection,
     },
     /// Answer to `Ping`.
     Pong,
+}
+
+/// Why the broker refuses or drops a server's link. It never quotes what the server sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Rejection {
+    /// The server speaks another version of the link protocol.
+    #[error("link version {got} is not supported (expected {expected})")]
+    Version {
+        /// The server's version.
+        got: u32,
+        /// The broker's.
+        expected: u32,
+    },
+    /// The token is missing or wrong.
+    #[error("{} link token (see --token / --token-file)", if *given { "a wrong" } else { "no" })]
+    Token {
+        /// Whether a token was given at all.
+        given: bool,
+    },
+    /// The first message was not `Hello`.
+    #[error("expected Hello")]
+    ExpectedHello,
+    /// No `Hello` within the handshake timeout.
+    #[error("no Hello in time")]
+    HelloTimeout,
+    /// The first message could not be decoded.
+    #[error("malformed Hello")]
+    Malformed,
+    /// The server did not read fast enough: its outbound queue overflowed.
+    #[error("link queue exceeded: the server did not keep up")]
+    QueueExceeded,
 }
 
 impl ToServer {
@@ -356,7 +391,11 @@ mod tests {
         });
         round_trip(ToServer::Refused {
             conn: 1,
-            reason: "taken".into(),
+            reason: Refusal::NameTaken { name: "a".into() },
+        });
+        round_trip(ToServer::Refused {
+            conn: 1,
+            reason: crate::name::NameError::TooLong { max: 32 }.into(),
         });
         round_trip(ToServer::Joined {
             name: "a".into(),
@@ -393,9 +432,27 @@ mod tests {
         round_trip(ToServer::Undeliverable {
             conn: 1,
             req: 2,
-            reason: "r".into(),
+            reason: Unroutable::NotOnline { to: "zed".into() },
         });
-        round_trip(ToServer::Rejected { reason: "r".into() });
+        round_trip(ToServer::Undeliverable {
+            conn: 1,
+            req: 2,
+            reason: Unroutable::NotLoggedIn,
+        });
+        for reason in [
+            Rejection::Version {
+                got: 2,
+                expected: LINK_VERSION,
+            },
+            Rejection::Token { given: true },
+            Rejection::Token { given: false },
+            Rejection::ExpectedHello,
+            Rejection::HelloTimeout,
+            Rejection::Malformed,
+            Rejection::QueueExceeded,
+        ] {
+            round_trip(ToServer::Rejected { reason });
+        }
         round_trip(ToServer::Pong);
     }
 

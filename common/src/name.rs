@@ -11,7 +11,8 @@ pub const RESERVED_NAMES: &[&str] = &[crate::SERVER_NAME, crate::EVERYONE, "*"];
 pub const FORBIDDEN_FIRST: &[char] = &['/', '!', '@', '\\', '#'];
 
 /// Why a name was refused. The `Display` text is what the user is told.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "rule", content = "detail", rename_all = "snake_case")]
 pub enum NameError {
     /// No name at all.
     #[error("the name is empty")]

@@ -6,9 +6,10 @@
 mod support;
 
 use bytes::BytesMut;
+use chat_common::command::{self, Request};
 use chat_common::frame::{ClientFrame, FrameError, ServerFrame};
 use chat_common::json_stream::{JsonStreamDecoder, StreamError};
-use chat_common::line::{self, LineCommand, LineDecoder};
+use chat_common::line::{self, LineDecoder};
 use chat_common::link::{LinkDecoder, LinkError, ToBroker, ToServer};
 use chat_common::login::{self, MAX_LOGIN_BYTES};
 use chat_common::name::{self, NameError};
@@ -221,31 +222,42 @@ proptest! {
         }
     }
 
-    /// `LineCommand::parse` on arbitrary text: a value whose parts are well formed.
+    /// `command::parse_typed` on arbitrary text: a value whose parts are well formed.
     #[test]
-    fn line_command_parse_is_total(
+    fn typed_line_parse_is_total(
         input in prop_oneof![any::<String>(), support::nasty_string(48),
-            "[@/!\\\\]?(msg|who|list|q|quit|logout|time|help)?[ \t]{0,2}[a-z@ ]{0,6}"],
+            "[@/!\\\\]?(msg|who|list|q|quit|logout|time|help|shout|standard|/)?[ \t]{0,2}[a-z@ ]{0,6}"],
     ) {
-        match LineCommand::parse(&input) {
-            LineCommand::Empty => prop_assert!(input.trim().is_empty()),
-            LineCommand::Public(t) => {
-                prop_assert!(!t.trim().is_empty());
-                prop_assert_eq!(t.as_str(), input.trim_end());
+        let trimmed = input.trim();
+        let word = trimmed.split_whitespace().next().unwrap_or("");
+        match command::parse_typed(&input) {
+            Ok(None) => prop_assert!(trimmed.is_empty()),
+            Ok(Some(Request::Public { text, confirm: false })) => {
+                match trimmed.strip_prefix("//") {
+                    Some(rest) => prop_assert_eq!(text, format!("/{rest}")),
+                    None => {
+                        prop_assert!(!text.trim().is_empty());
+                        prop_assert_eq!(text.as_str(), input.trim_end());
+                    }
+                }
             }
-            LineCommand::Private { to, text } => {
+            Ok(Some(Request::Public { text, confirm: true })) => {
+                prop_assert_eq!(word, "/shout");
+                prop_assert!(!text.trim().is_empty());
+            }
+            Ok(Some(Request::Private { to, text })) => {
                 prop_assert!(!to.is_empty() && !to.contains(char::is_whitespace));
                 prop_assert!(!text.trim().is_empty());
                 prop_assert!(!text.starts_with(char::is_whitespace));
                 prop_assert!(input.contains(to.as_str()) && input.contains(text.as_str()));
             }
-            LineCommand::Invalid(why) => prop_assert!(!why.is_empty()),
-            cmd => {
-                let word = input.split_whitespace().next().unwrap_or("");
+            Err(why) => prop_assert!(!why.to_string().is_empty()),
+            Ok(Some(cmd)) => {
                 let words: &[&str] = match cmd {
-                    LineCommand::List => &["/list", "/who", "!who"],
-                    LineCommand::Time => &["/time"],
-                    LineCommand::Help => &["/help"],
+                    Request::List => &["/list", "/who", "!who"],
+                    Request::Time => &["/time"],
+                    Request::Help => &["/help"],
+                    Request::Standard => &["/standard"],
                     _ => &["\\q", "/quit", "!logout"],
                 };
                 prop_assert!(words.contains(&word), "{cmd:?} from {input:?}");
@@ -491,7 +503,13 @@ fn nul_bytes() {
         out.items,
         vec![Ok("a\0b".to_string()), Ok("\0".to_string())]
     );
-    assert_eq!(LineCommand::parse("\0"), LineCommand::Public("\0".into()));
+    assert_eq!(
+        command::parse_typed("\0"),
+        Ok(Some(Request::Public {
+            text: "\0".into(),
+            confirm: false
+        }))
+    );
 }
 
 const OVERLONG: &[&[u8]] = &[

@@ -4,9 +4,10 @@
 mod support;
 
 use chat_common::clock::hhmm;
+use chat_common::command::{Request, parse_typed};
 use chat_common::frame::{FrameError, FrameKind, Sender, ServerFrame};
 use chat_common::json_stream::StreamError;
-use chat_common::line::{LineCommand, LineDecoder, render, strip_telnet};
+use chat_common::line::{LineDecoder, render, strip_telnet};
 use chat_common::name::validate_name;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -42,6 +43,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             id: None,
             users: None,
             user,
+            code: None,
         })
 }
 
@@ -287,7 +289,7 @@ proptest! {
             1 => format!("{lead}/msg{gap1}{to}{gap2}{text}{trail}"),
             _ => format!("{lead}!msg{gap1}{to}{gap2}{text}{trail}"),
         };
-        prop_assert_eq!(LineCommand::parse(&line), LineCommand::Private { to, text });
+        prop_assert_eq!(parse_typed(&line), Ok(Some(Request::Private { to, text })));
     }
 
     /// The fixed commands are recognised with any whitespace around them; with text after
@@ -296,18 +298,19 @@ proptest! {
     fn fixed_commands_are_recognised(
         (word, want) in select(&[
             ("/list", 0u8), ("/who", 0), ("!who", 0), ("/time", 1), ("/help", 2),
-            ("\\q", 3), ("/quit", 3), ("!logout", 3),
+            ("\\q", 3), ("/quit", 3), ("!logout", 3), ("/standard", 4),
         ][..]),
         lead in select(&["", " ", "\t"][..]),
         tail in select(&["", " ", "\r", " extra words"][..]),
     ) {
         let want = match want {
-            0 => LineCommand::List,
-            1 => LineCommand::Time,
-            2 => LineCommand::Help,
-            _ => LineCommand::Quit,
+            0 => Request::List,
+            1 => Request::Time,
+            2 => Request::Help,
+            4 => Request::Standard,
+            _ => Request::Quit,
         };
-        prop_assert_eq!(LineCommand::parse(&format!("{lead}{word}{tail}")), want);
+        prop_assert_eq!(parse_typed(&format!("{lead}{word}{tail}")), Ok(Some(want)));
     }
 
     /// Any line that does not start with a command word is a public message, kept as typed
@@ -319,7 +322,10 @@ proptest! {
         prop_assume!(!command_like);
         prop_assume!(!matches!(first, "!who" | "!logout" | "!msg" | "\\q"));
         let line = format!("{lead}{text}");
-        prop_assert_eq!(LineCommand::parse(&line), LineCommand::Public(line.clone()));
+        prop_assert_eq!(
+            parse_typed(&line),
+            Ok(Some(Request::Public { text: line.clone(), confirm: false }))
+        );
     }
 }
 

@@ -5,7 +5,11 @@
 mod support;
 
 use chat_common::frame::Sender;
-use chat_common::link::{LINK_VERSION, LinkDecoder, LinkError, Origin, ToBroker, ToServer, encode};
+use chat_common::link::{
+    LINK_VERSION, LinkDecoder, LinkError, Origin, Rejection, ToBroker, ToServer, encode,
+};
+use chat_common::name::NameError;
+use chat_common::{Refusal, Unroutable};
 use proptest::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -49,13 +53,44 @@ fn to_broker() -> impl Strategy<Value = ToBroker> {
     ]
 }
 
+fn refusal() -> impl Strategy<Value = Refusal> {
+    prop_oneof![
+        text().prop_map(|name| Refusal::NameTaken { name }),
+        any::<char>().prop_map(|c| Refusal::from(NameError::ForbiddenChar(c))),
+        any::<char>().prop_map(|c| Refusal::from(NameError::ForbiddenFirst(c))),
+        text().prop_map(|n| Refusal::from(NameError::Reserved(n))),
+        any::<usize>().prop_map(|max| Refusal::from(NameError::TooLong { max })),
+        Just(Refusal::from(NameError::Empty)),
+        Just(Refusal::AlreadyLoggedIn),
+    ]
+}
+
+fn unroutable() -> impl Strategy<Value = Unroutable> {
+    prop_oneof![
+        text().prop_map(|to| Unroutable::NotOnline { to }),
+        Just(Unroutable::NotLoggedIn),
+    ]
+}
+
+fn rejection() -> impl Strategy<Value = Rejection> {
+    prop_oneof![
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(got, expected)| Rejection::Version { got, expected }),
+        any::<bool>().prop_map(|given| Rejection::Token { given }),
+        Just(Rejection::ExpectedHello),
+        Just(Rejection::HelloTimeout),
+        Just(Rejection::Malformed),
+        Just(Rejection::QueueExceeded),
+    ]
+}
+
 fn to_server() -> impl Strategy<Value = ToServer> {
     prop_oneof![
         (any::<u32>(), prop::collection::vec(text(), 0..5))
             .prop_map(|(server_id, users)| ToServer::Hello { server_id, users }),
         (any::<u64>(), text(), any::<u64>(), any::<u64>())
             .prop_map(|(conn, name, id, ts)| ToServer::Registered { conn, name, id, ts }),
-        (any::<u64>(), text()).prop_map(|(conn, reason)| ToServer::Refused { conn, reason }),
+        (any::<u64>(), refusal()).prop_map(|(conn, reason)| ToServer::Refused { conn, reason }),
         (text(), any::<u64>(), any::<u64>()).prop_map(|(name, id, ts)| ToServer::Joined {
             name,
             id,
@@ -98,9 +133,9 @@ fn to_server() -> impl Strategy<Value = ToServer> {
             }),
         (any::<u64>(), any::<u64>()).prop_map(|(req, id)| ToServer::Routed { req, id }),
         any::<u64>().prop_map(|upto| ToServer::Stable { upto }),
-        (any::<u64>(), any::<u64>(), text())
+        (any::<u64>(), any::<u64>(), unroutable())
             .prop_map(|(conn, req, reason)| ToServer::Undeliverable { conn, req, reason }),
-        text().prop_map(|reason| ToServer::Rejected { reason }),
+        rejection().prop_map(|reason| ToServer::Rejected { reason }),
         Just(ToServer::Pong),
     ]
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+use chat_common::ErrorCode;
 use chat_common::frame::{ClientFrame, FrameKind, Sender, ServerFrame};
 use chat_common::json_stream::JsonStreamDecoder;
 use chat_common::login::{split_at_timeout, split_login};
@@ -181,17 +182,21 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
         prop::option::of(any::<u64>()),
         prop::option::of(prop::collection::vec(nasty_string(8), 0..4)),
         prop::option::of(nasty_string(8)),
+        prop::option::of(select(ErrorCode::ALL.to_vec())),
     )
-        .prop_map(|(from, to, msg, kind, ts, id, users, user)| ServerFrame {
-            from,
-            to,
-            msg,
-            kind,
-            ts,
-            id,
-            users,
-            user,
-        })
+        .prop_map(
+            |(from, to, msg, kind, ts, id, users, user, code)| ServerFrame {
+                from,
+                to,
+                msg,
+                kind,
+                ts,
+                id,
+                users,
+                user,
+                code,
+            },
+        )
 }
 
 proptest! {

@@ -1,4 +1,4 @@
-//! The human line port: `LineDecoder`, `strip_telnet`, `LineCommand::parse`, `sanitize`.
+//! The human line port: `LineDecoder`, `strip_telnet`, `command::parse_typed`, `sanitize`.
 //!
 //! Input: 1 byte choosing the line limit (`4 * byte`, so 0 is reached), 3 split bytes
 //! (see `chat_common_fuzz::split_input`), then the stream.
@@ -13,42 +13,54 @@
 //!   literal;
 //! - every parsed command is well formed: private recipients and texts are non-empty and
 //!   trimmed, recipients hold no whitespace, public text is the line without trailing
-//!   whitespace, unknown `/` commands are invalid; `sanitize` leaves no control character.
+//!   whitespace (or, after `//`, the line with one slash less), unknown `/` commands are
+//!   errors; `sanitize` leaves no control character.
 #![no_main]
 
 use chat_common::frame::FrameError;
 use chat_common::json_stream::StreamError;
-use chat_common::line::{LineCommand, LineDecoder, sanitize, strip_telnet};
+use chat_common::command::{self, Request};
+use chat_common::line::{LineDecoder, sanitize, strip_telnet};
 use chat_common_fuzz::{decode_both_ways, split_input};
 use libfuzzer_sys::fuzz_target;
 
 fn check_command(line: &str) {
-    let cmd = LineCommand::parse(line);
+    let parsed = command::parse_typed(line);
     let trimmed = line.trim();
     let word = trimmed.split(char::is_whitespace).next().unwrap_or("");
-    match &cmd {
-        LineCommand::Empty => assert!(trimmed.is_empty()),
-        LineCommand::Public(text) => {
-            assert_eq!(text, line.trim_end());
+    match &parsed {
+        Ok(None) => assert!(trimmed.is_empty()),
+        Ok(Some(Request::Public { text, confirm: false })) => {
             assert!(!trimmed.is_empty());
-            assert!(!word.starts_with('/'), "{line:?} read as public");
+            match trimmed.strip_prefix("//") {
+                Some(rest) => assert_eq!(*text, format!("/{rest}")),
+                None => {
+                    assert_eq!(text, line.trim_end());
+                    assert!(!word.starts_with('/'), "{line:?} read as public");
+                }
+            }
         }
-        LineCommand::Private { to, text } => {
-            assert!(!to.is_empty() && !text.is_empty(), "{cmd:?}");
-            assert!(!to.chars().any(char::is_whitespace), "{cmd:?}");
-            assert_eq!(text.trim(), text, "{cmd:?}");
-            assert!(trimmed.ends_with(text.as_str()), "{cmd:?} from {line:?}");
+        Ok(Some(Request::Public { text, confirm: true })) => {
+            assert_eq!(word, "/shout");
+            assert!(!text.is_empty() && trimmed.ends_with(text.as_str()));
+        }
+        Ok(Some(Request::Private { to, text })) => {
+            assert!(!to.is_empty() && !text.is_empty(), "{parsed:?}");
+            assert!(!to.chars().any(char::is_whitespace), "{parsed:?}");
+            assert_eq!(text.trim(), text, "{parsed:?}");
+            assert!(trimmed.ends_with(text.as_str()), "{parsed:?} from {line:?}");
             assert!(
                 word == format!("@{to}") || word == "/msg" || word == "!msg",
-                "{cmd:?} from {line:?}"
+                "{parsed:?} from {line:?}"
             );
         }
-        LineCommand::List => assert!(["/list", "/who", "!who"].contains(&word)),
-        LineCommand::Time => assert_eq!(word, "/time"),
-        LineCommand::Help => assert_eq!(word, "/help"),
-        LineCommand::Quit => assert!(["\\q", "/quit", "!logout"].contains(&word)),
-        LineCommand::Invalid(why) => {
-            assert!(!why.is_empty());
+        Ok(Some(Request::List)) => assert!(["/list", "/who", "!who"].contains(&word)),
+        Ok(Some(Request::Time)) => assert_eq!(word, "/time"),
+        Ok(Some(Request::Help)) => assert_eq!(word, "/help"),
+        Ok(Some(Request::Standard)) => assert_eq!(word, "/standard"),
+        Ok(Some(Request::Quit)) => assert!(["\\q", "/quit", "!logout"].contains(&word)),
+        Err(why) => {
+            assert!(!why.to_string().is_empty());
             assert!(word.starts_with('/') || word.starts_with('@') || word == "!msg");
         }
     }

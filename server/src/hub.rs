@@ -472,7 +472,7 @@ impl Hub {
                         ..
                     }) = st.clients.remove(&conn)
                     {
-                        let _ = done.send(Err(reason));
+                        let _ = done.send(Err(reason.to_string()));
                     }
                 }
                 Some(false) => {

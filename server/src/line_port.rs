@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use chat_common::line::{LineCommand, LineDecoder};
+use chat_common::line::LineDecoder;
 use chat_common::link::ConnId;
 use chat_common::name::validate_name;
 use tokio::net::TcpStream;
@@ -35,9 +35,7 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
     };
     tracing::debug!(%peer, name = %session.name, "logged in (line)");
     session::serve(session, lines, out, &ctx, "line", |item| match item {
-        Ok(line) => {
-            Command::from_line(LineCommand::parse(&line)).map_or(Input::Ignore, Input::Command)
-        }
+        Ok(line) => Command::from_line(&line).map_or(Input::Ignore, Input::Command),
         Err(_) => Input::Bad("that line is not valid UTF-8".to_string()),
     })
     .await;

@@ -17,8 +17,8 @@ pub const JSON_HELP: &str = "Send JSON frames {\"from\": {\"name\": ..., \"ip\":
 /// Replies with the help text.
 pub fn apply(s: &Session) {
     let text = match s.format {
-        Format::Json => JSON_HELP,
-        Format::Line => chat_common::line::LINE_HELP,
+        Format::Json => JSON_HELP.to_string(),
+        Format::Line => chat_common::command::help(chat_common::command::Dialect::Typed),
     };
     s.system(text);
 }

@@ -10,7 +10,7 @@ mod standard;
 mod time;
 
 use chat_common::ClientFrame;
-use chat_common::line::LineCommand;
+use chat_common::command::Request;
 
 use crate::session::Session;
 
@@ -78,19 +78,17 @@ impl Command {
     }
 
     /// Interprets a line-port line; `None` for a blank line.
-    pub fn from_line(line: LineCommand) -> Option<Command> {
-        Some(match line {
-            LineCommand::Public(msg) => Command::Public {
-                msg,
-                confirm: false,
-            },
-            LineCommand::Private { to, text } => Command::Private { to, msg: text },
-            LineCommand::List => Command::List,
-            LineCommand::Time => Command::Time,
-            LineCommand::Help => Command::Help,
-            LineCommand::Quit => Command::Quit,
-            LineCommand::Invalid(why) => Command::Invalid(why),
-            LineCommand::Empty => return None,
+    pub fn from_line(line: &str) -> Option<Command> {
+        Some(match chat_common::command::parse_typed(line) {
+            Ok(None) => return None,
+            Ok(Some(Request::Public { text, confirm })) => Command::Public { msg: text, confirm },
+            Ok(Some(Request::Private { to, text })) => Command::Private { to, msg: text },
+            Ok(Some(Request::List)) => Command::List,
+            Ok(Some(Request::Time)) => Command::Time,
+            Ok(Some(Request::Help)) => Command::Help,
+            Ok(Some(Request::Standard)) => Command::Standard,
+            Ok(Some(Request::Quit)) => Command::Quit,
+            Err(why) => Command::Invalid(why.to_string()),
         })
     }
 
@@ -170,18 +168,5 @@ mod tests {
                 confirm: true
             }
         );
-    }
-
-    #[test]
-    fn line_commands() {
-        assert_eq!(Command::from_line(LineCommand::Empty), None);
-        assert_eq!(
-            Command::from_line(LineCommand::Public("x".into())),
-            Some(Command::Public {
-                msg: "x".into(),
-                confirm: false
-            })
-        );
-        assert_eq!(Command::from_line(LineCommand::Quit), Some(Command::Quit));
     }
 }
