@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 
+use crate::cpu::Window;
 use crate::net::Sources;
+use crate::procstat::{self, ProcStatError};
 use crate::proto::{Client, Proto};
 
 /// Options of every scenario.
@@ -39,9 +41,32 @@ pub struct Common {
     /// registrations once a second, so it wants many at once).
     #[arg(long, default_value_t = 64)]
     pub login_parallel: usize,
+    /// PID of a server under test (repeatable; for an IRC peer, its daemon): its CPU time
+    /// in the measured window is reported per delivery, and `ramp` also reports its memory
+    /// per connection.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Vec<u32>,
+    /// PID of a broker (repeatable): its CPU time in the measured window is reported per
+    /// delivery.
+    #[arg(long, value_name = "PID")]
+    pub broker_pid: Vec<u32>,
 }
 
 impl Common {
+    /// Starts the CPU window of the tool and of the given servers and brokers.
+    pub fn cpu_window(&self) -> Window {
+        Window::start(&self.server_pid, &self.broker_pid)
+    }
+
+    /// Fails unless every given pid is a running process whose stat can be read, so that
+    /// a mistyped pid stops the run before it starts rather than after.
+    pub fn check_pids(&self) -> Result<(), ProcStatError> {
+        for &pid in self.server_pid.iter().chain(&self.broker_pid) {
+            procstat::read(pid)?;
+        }
+        Ok(())
+    }
+
     /// The login timeout.
     pub fn login_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.login_timeout)
@@ -93,4 +118,42 @@ pub async fn login_all(
 /// Microseconds since `start`.
 pub fn micros_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: Common,
+    }
+
+    #[test]
+    fn pid_flags_repeat_and_default_to_none() {
+        let c = Cli::try_parse_from(["t"]).map(|c| c.common);
+        assert!(matches!(&c, Ok(c) if c.server_pid.is_empty() && c.broker_pid.is_empty()));
+        let args = [
+            "t",
+            "--server-pid",
+            "10",
+            "--server-pid",
+            "11",
+            "--broker-pid",
+            "9",
+        ];
+        let c = Cli::try_parse_from(args).map(|c| c.common);
+        assert!(matches!(&c, Ok(c) if c.server_pid == [10, 11] && c.broker_pid == [9]));
+    }
+
+    #[test]
+    fn a_pid_that_is_not_running_is_refused_up_front() {
+        let c = Cli::try_parse_from(["t", "--broker-pid", &u32::MAX.to_string()]);
+        assert!(c.is_ok_and(|c| c.common.check_pids().is_err()));
+        let me = std::process::id().to_string();
+        let c = Cli::try_parse_from(["t", "--server-pid", &me]);
+        assert!(c.is_ok_and(|c| c.common.check_pids().is_ok()));
+    }
 }

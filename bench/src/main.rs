@@ -3,9 +3,11 @@
 //! (`--plot FILE`); every run is bounded in count and time and targets loopback only.
 
 mod common;
+mod cpu;
 mod echo;
 mod net;
 mod plot;
+mod procstat;
 mod proto;
 mod report;
 mod scenario;
@@ -40,8 +42,25 @@ enum Cmd {
     Echo(echo::Args),
 }
 
+impl Cmd {
+    /// The options every scenario shares (the echo responder has none).
+    fn common(&self) -> Option<&common::Common> {
+        match self {
+            Cmd::Stress(a) => Some(&a.common),
+            Cmd::Ramp(a) => Some(&a.common),
+            Cmd::Rtt(a) => Some(&a.common),
+            Cmd::Payload(a) => Some(&a.common),
+            Cmd::Fanout(a) => Some(&a.common),
+            Cmd::Echo(_) => None,
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(c) = cli.cmd.common() {
+        c.check_pids()?;
+    }
     // Thousands of sockets: the hard open-file limit, and the file table grown once now,
     // before the runtime's threads exist (see netkit::fdlimit).
     netkit::fdlimit::prepare();

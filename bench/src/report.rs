@@ -1,11 +1,12 @@
-//! Results: HDR histograms, a table for people, one JSON line for machines, the tool's own
-//! CPU share, and an optional plot.
+//! Results: HDR histograms, a table for people, one JSON line for machines, the CPU used
+//! per delivery by the tool and by the system under test, and an optional plot.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
+
+use crate::cpu::CpuSummary;
 
 /// A latency histogram in microseconds (1 µs .. 100 s, 3 significant digits).
 pub fn histogram() -> Histogram<u64> {
@@ -13,49 +14,11 @@ pub fn histogram() -> Histogram<u64> {
         .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
 }
 
-/// CPU time this process has used (user + system).
-pub fn cpu_time() -> Duration {
-    // SAFETY: getrusage fills a local struct.
-    unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) != 0 {
-            return Duration::ZERO;
-        }
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-        tv(ru.ru_utime) + tv(ru.ru_stime)
-    }
-}
-
 /// Resident memory of a process in KiB, from /proc.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Measures the tool's own CPU share over a run.
-pub struct CpuMeter {
-    cpu: Duration,
-    wall: Instant,
-}
-
-impl CpuMeter {
-    /// Starts measuring.
-    pub fn start() -> Self {
-        CpuMeter {
-            cpu: cpu_time(),
-            wall: Instant::now(),
-        }
-    }
-
-    /// CPU seconds used per wall second since the start (1.0 = one core busy).
-    pub fn share(&self) -> f64 {
-        let wall = self.wall.elapsed().as_secs_f64();
-        if wall <= 0.0 {
-            return 0.0;
-        }
-        (cpu_time() - self.cpu).as_secs_f64() / wall
-    }
 }
 
 /// One run's results.
@@ -68,6 +31,8 @@ pub struct Report {
     pub figures: BTreeMap<String, Value>,
     /// Named latency histograms (µs).
     pub latencies: Vec<(String, Histogram<u64>)>,
+    /// CPU over the measured window (its own table; merged into `figures` in the JSON).
+    pub cpu: Option<CpuSummary>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -82,6 +47,7 @@ impl Report {
             params,
             figures: BTreeMap::new(),
             latencies: Vec::new(),
+            cpu: None,
         }
     }
 
@@ -95,6 +61,9 @@ impl Report {
         println!("== {} {}", self.scenario, self.params);
         for (k, v) in &self.figures {
             println!("  {k:<28} {v}");
+        }
+        if let Some(cpu) = &self.cpu {
+            print!("{}", cpu.table());
         }
         if !self.latencies.is_empty() {
             println!(
@@ -138,6 +107,8 @@ impl Report {
                 )
             })
             .collect();
-        json!({"scenario": self.scenario, "params": self.params, "figures": self.figures, "latency": lat})
+        let mut figures = self.figures.clone();
+        figures.extend(self.cpu.iter().flat_map(CpuSummary::figures));
+        json!({"scenario": self.scenario, "params": self.params, "figures": figures, "latency": lat})
     }
 }

@@ -1,6 +1,12 @@
 //! `fanout`: L listeners, S senders, a rate (or as fast as a bounded window allows) and a
 //! message size. Measures deliveries per second and end-to-end latency from the send time
 //! embedded in each payload; counts loss, reordering and disconnected listeners.
+//!
+//! CPU per delivery: a delivery is one message received by one client, a listener or a
+//! sender (every message goes to the L listeners and to the S - 1 other senders; neither
+//! protocol echoes it to its sender). `delivered` and `deliveries_per_s` count the
+//! listeners' only, as before; the senders' are counted for the CPU figures, since the
+//! server does that work too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{Common, login_all, micros_since};
 use crate::net::Sources;
-use crate::proto::{self, Client};
-use crate::report::{CpuMeter, Report, histogram};
+use crate::proto::{self, Client, MARK};
+use crate::report::{Report, histogram};
 
 /// Options of `fanout`.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +58,8 @@ struct Shared {
     stopped: CancellationToken,
     senders: usize,
     listeners: usize,
+    /// Benchmark messages the senders received (from the other senders).
+    sender_deliveries: AtomicU64,
 }
 
 impl Shared {
@@ -70,6 +78,9 @@ struct ListenerResult {
     disconnected: bool,
     last_us: u64,
 }
+
+/// What one delivery is, for the CPU per delivery.
+const DELIVERY: &str = "one message received by one client (listener or sender)";
 
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
@@ -104,8 +115,9 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         stopped: CancellationToken::new(),
         senders: a.senders,
         listeners: watched,
+        sender_deliveries: AtomicU64::new(0),
     });
-    let cpu = CpuMeter::start();
+    let cpu = c.cpu_window();
 
     let mut listener_tasks = Vec::new();
     for (i, client) in listeners.into_iter().enumerate() {
@@ -144,7 +156,8 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     shared.stop.store(true, Ordering::Release);
     shared.stopped.cancel();
-    let cpu_share = cpu.share();
+    let cpu = cpu.finish();
+    let sender_deliveries = shared.sender_deliveries.load(Ordering::Acquire);
     drop(keep);
 
     let mut hist = histogram();
@@ -169,7 +182,8 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     report.set("reordered", reordered);
     report.set("disconnected_listeners", disconnected);
     report.set("deliveries_per_s", (delivered as f64 / elapsed).round());
-    report.set("tool_cpu_share", (cpu_share * 100.0).round() / 100.0);
+    report.set("deliveries_to_senders", sender_deliveries);
+    report.cpu = Some(cpu.per(delivered + sender_deliveries, DELIVERY));
     report.latencies.push(("end-to-end".into(), hist));
     Ok(report)
 }
@@ -249,8 +263,22 @@ async fn send(
         proto,
         ..
     } = client;
-    // Senders receive the others' messages too: drain them.
-    tokio::spawn(async move { while reader.next_batch(|_| {}).await.unwrap_or(0) > 0 {} });
+    // Senders receive the others' messages too: drain them, counting the deliveries.
+    let counter = shared.clone();
+    tokio::spawn(async move {
+        let mark = memchr::memmem::Finder::new(MARK);
+        loop {
+            let mut got = 0;
+            let n = reader
+                .next_batch(|line| got += u64::from(mark.find(line).is_some()))
+                .await
+                .unwrap_or(0);
+            counter.sender_deliveries.fetch_add(got, Ordering::Release);
+            if n == 0 {
+                return;
+            }
+        }
+    });
     let end = Instant::now() + Duration::from_secs_f64(a.duration);
     let mut seq = 0u64;
     let mut buf = Vec::with_capacity(64 * 1024);

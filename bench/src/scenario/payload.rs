@@ -1,6 +1,9 @@
 //! `payload`: seed 003's scenarios. C clients each send M public messages of random size
 //! in [min, max] bytes; every client receives everyone else's and checks every byte.
 //! Reports delivered MB/s and per-message latency.
+//!
+//! CPU per delivery: a delivery is one message received by one client (each message is
+//! delivered to the C - 1 others; the sender gets no copy).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use crate::common::{Common, login_all, micros_since};
 use crate::net::Sources;
 use crate::proto::{self, Client, MARK};
-use crate::report::{CpuMeter, Report, histogram};
+use crate::report::{Report, histogram};
 
 /// Options of `payload`.
 #[derive(Debug, Clone, clap::Args)]
@@ -80,6 +83,9 @@ fn verify(line: &[u8], sender: u32, seq: u64) -> Option<usize> {
         .then_some(end - at)
 }
 
+/// What one delivery is, for the CPU per delivery.
+const DELIVERY: &str = "one message received by one client";
+
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
     let c = &a.common;
@@ -92,7 +98,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         .context("logging in")?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let start = Instant::now();
-    let cpu = CpuMeter::start();
+    let cpu = c.cpu_window();
     let expected_each = a.messages * (a.clients as u64 - 1);
     // Every message's size, drawn up front, so a receiver also catches a message cut short.
     let sizes: Arc<Vec<Vec<usize>>> = Arc::new(
@@ -126,6 +132,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         got += r.3;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu.finish();
     let mut report = Report::new(
         "payload",
         json!({"proto": format!("{:?}", c.proto), "clients": a.clients, "messages": a.messages, "min": a.min, "max": a.max}),
@@ -138,7 +145,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     report.set("corrupt", corrupt);
     report.set("delivered_mb", (bytes as f64 / 1e6 * 10.0).round() / 10.0);
     report.set("mb_per_s", (bytes as f64 / 1e6 / elapsed).round());
-    report.set("tool_cpu_share", (cpu.share() * 100.0).round() / 100.0);
+    report.cpu = Some(cpu.per(got, DELIVERY));
     report.latencies.push(("per message".into(), hist));
     Ok(report)
 }

@@ -2,6 +2,10 @@
 //! failure rate or a login-latency bound is reached. Reports the peak of stable
 //! connections, login latency percentiles, and (with `--server-pid`) the server's RSS per
 //! connection. The clients stay connected and keep reading (answering IRC pings).
+//!
+//! CPU "per delivery": here the unit of work is a login (connect, name, welcome, join),
+//! so the CPU of the whole ramp, holding the peak included, is divided by the logins
+//! that succeeded.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +18,7 @@ use tokio::sync::watch;
 use crate::common::Common;
 use crate::net::Sources;
 use crate::proto::Client;
-use crate::report::{CpuMeter, Report, histogram, rss_kib};
+use crate::report::{Report, histogram, rss_kib};
 
 /// Options of `ramp`.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,9 +40,6 @@ pub struct Args {
     /// Stop when a step's login p99 exceeds this many milliseconds.
     #[arg(long, default_value_t = 1000.0)]
     pub max_p99_ms: f64,
-    /// PIDs of the servers (repeatable), to report their memory per connection.
-    #[arg(long)]
-    pub server_pid: Vec<u32>,
     /// More servers (repeatable): clients are spread round-robin over `--addr` and these.
     #[arg(long)]
     pub also_addr: Vec<std::net::SocketAddr>,
@@ -63,6 +64,9 @@ fn total_rss(pids: &[u32]) -> Option<u64> {
     pids.iter().map(|p| rss_kib(*p)).sum()
 }
 
+/// What one delivery is, for the CPU per delivery.
+const DELIVERY: &str = "one login that succeeded";
+
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
     if a.shards > 1 {
@@ -74,9 +78,9 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     let targets: Vec<std::net::SocketAddr> = std::iter::once(c.addr)
         .chain(a.also_addr.iter().copied())
         .collect();
-    let rss_before = total_rss(&a.server_pid);
+    let rss_before = total_rss(&c.server_pid);
     let start = Instant::now();
-    let cpu = CpuMeter::start();
+    let cpu = c.cpu_window();
     let (stop_tx, stop_rx) = watch::channel(false);
     let alive = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
@@ -151,7 +155,8 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     println!("ramp-peak {}", alive.load(Ordering::Relaxed));
     tokio::time::sleep(Duration::from_secs_f64(a.hold)).await;
     let stable = alive.load(Ordering::Relaxed);
-    let rss_after = total_rss(&a.server_pid);
+    let rss_after = total_rss(&c.server_pid);
+    let cpu = cpu.finish();
     let _ = stop_tx.send(true);
 
     let mut report = Report::new(
@@ -177,7 +182,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
             );
         }
     }
-    report.set("tool_cpu_share", (cpu.share() * 100.0).round() / 100.0);
+    report.cpu = Some(cpu.per(ok as u64, DELIVERY));
     report.latencies.push(("login".into(), all));
     if let Some(path) = &c.plot {
         crate::plot::ramp(path, "ramp: logged-in clients and login p99", &curve)?;
@@ -191,7 +196,10 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
 async fn run_sharded(a: Args) -> anyhow::Result<Report> {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let c = &a.common;
-    let rss_before = total_rss(&a.server_pid);
+    let rss_before = total_rss(&c.server_pid);
+    // The shards' own CPU is added from their reports; this window gives the wall time,
+    // the servers' and brokers' CPU, and the little this parent uses.
+    let window = c.cpu_window();
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
     for i in 0..a.shards {
@@ -238,12 +246,12 @@ async fn run_sharded(a: Args) -> anyhow::Result<Report> {
             }
         }
     }
-    let rss_peak = total_rss(&a.server_pid);
+    let rss_peak = total_rss(&c.server_pid);
     let mut report = Report::new(
         "ramp",
         json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources, "servers": 1 + a.also_addr.len(), "shards": a.shards}),
     );
-    let (mut stable, mut ok, mut failed, mut dropped, mut worst_p99, mut cpu) =
+    let (mut stable, mut ok, mut failed, mut dropped, mut worst_p99, mut shards_cpu_s) =
         (0u64, 0u64, 0u64, 0u64, 0f64, 0f64);
     let mut reasons = Vec::new();
     for (mut child, mut lines) in children {
@@ -262,7 +270,7 @@ async fn run_sharded(a: Args) -> anyhow::Result<Report> {
         ok += f["logins_ok"].as_u64().unwrap_or(0);
         failed += f["logins_failed"].as_u64().unwrap_or(0);
         dropped += f["dropped_after_login"].as_u64().unwrap_or(0);
-        cpu += f["tool_cpu_share"].as_f64().unwrap_or(0.0);
+        shards_cpu_s += f["tool_cpu_s"].as_f64().unwrap_or(0.0);
         worst_p99 = worst_p99.max(v["latency"]["login"]["p99_ms"].as_f64().unwrap_or(0.0));
         reasons.push(f["stopped_because"].as_str().unwrap_or("").to_string());
     }
@@ -272,7 +280,9 @@ async fn run_sharded(a: Args) -> anyhow::Result<Report> {
     report.set("dropped_after_login", dropped);
     report.set("login_p99_ms_worst_shard", worst_p99);
     report.set("stopped_because", reasons.join("; "));
-    report.set("tool_cpu_share", (cpu * 100.0).round() / 100.0);
+    let mut used = window.finish();
+    used.tool_s += shards_cpu_s;
+    report.cpu = Some(used.per(ok, DELIVERY));
     if let (Some(before), Some(after)) = (rss_before, rss_peak) {
         report.set("server_rss_kib", after);
         if stable > 0 {

@@ -1,6 +1,11 @@
 //! `rtt`: N users each send M messages to themselves, one at a time, through the whole
 //! routing path (server, broker, server back), and time each round trip (seed 004's
 //! benchmark, done with HDR histograms).
+//!
+//! CPU per delivery: one round trip is one delivery. The message is routed once
+//! (client, server, broker, server, client) and received by one client, the sender
+//! itself; a private message is neither echoed nor confirmed (PROTOCOL.md 4.1), and an IRC
+//! PRIVMSG to oneself is also received once.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use crate::common::{Common, login_all, micros_since};
 use crate::net::Sources;
 use crate::proto::{self, Client};
-use crate::report::{CpuMeter, Report, histogram};
+use crate::report::{Report, histogram};
 
 /// Options of `rtt`.
 #[derive(Debug, Clone, clap::Args)]
@@ -30,6 +35,9 @@ pub struct Args {
     pub size: usize,
 }
 
+/// What one delivery is, for the CPU per delivery.
+const DELIVERY: &str = "one round trip (a message received by its sender)";
+
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
     let c = &a.common;
@@ -41,7 +49,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     // Past the server's pause after each welcome, and the join notices.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let start = Instant::now();
-    let cpu = CpuMeter::start();
+    let cpu = c.cpu_window();
     let mut tasks = Vec::new();
     for (i, client) in clients.into_iter().enumerate() {
         let a = a.clone();
@@ -52,6 +60,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         hist.add(&t.await??).ok();
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu.finish();
     let mut report = Report::new(
         "rtt",
         json!({"proto": format!("{:?}", c.proto), "users": a.users, "messages": a.messages, "size": a.size}),
@@ -59,7 +68,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     report.set("round_trips", hist.len());
     report.set("round_trips_per_s", (hist.len() as f64 / elapsed).round());
     report.set("avg_ms", (hist.mean() / 1000.0 * 1000.0).round() / 1000.0);
-    report.set("tool_cpu_share", (cpu.share() * 100.0).round() / 100.0);
+    report.cpu = Some(cpu.per(hist.len(), DELIVERY));
     report.latencies.push(("round trip".into(), hist));
     Ok(report)
 }

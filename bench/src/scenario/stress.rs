@@ -1,8 +1,13 @@
 //! `stress`: seed 000's bot test done properly. B bots for D seconds, each picking at
 //! random: `/time`, `/list`, a private message, a public `*` message or a `/shout`.
 //! Reports errors and the latency of every reply type (chat protocol only).
+//!
+//! CPU per delivery: a delivery is one frame received by one client, bot or flooder:
+//! a private or public message, a `/shout` and its confirmation, a `/time` or `/list`
+//! reply, an error frame. Each is one frame the server wrote for the workload.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -14,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use crate::common::{Common, login_all, micros_since};
 use crate::net::Sources;
 use crate::proto::{self, Client};
-use crate::report::{CpuMeter, Report, histogram};
+use crate::report::{Report, histogram};
 
 /// Options of `stress`.
 #[derive(Debug, Clone, clap::Args)]
@@ -45,6 +50,9 @@ pub struct Args {
 
 const KINDS: [&str; 5] = ["/time", "/list", "private", "public", "/shout"];
 
+/// What one delivery is, for the CPU per delivery.
+const DELIVERY: &str = "one frame received by one client (message, shout, reply)";
+
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
     let c = &a.common;
@@ -57,7 +65,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         .await
         .context("logging in")?;
     let start = Instant::now();
-    let cpu = CpuMeter::start();
+    let cpu = c.cpu_window();
     let names = Arc::new(names);
     let all_done = Arc::new(tokio::sync::Barrier::new(a.bots));
     let mut tasks = Vec::new();
@@ -79,41 +87,55 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
         })
         .collect();
     let mut hists: Vec<_> = KINDS.iter().map(|_| histogram()).collect();
-    let (mut errors, mut actions) = (0u64, 0u64);
+    let (mut errors, mut actions, mut frames) = (0u64, 0u64, 0u64);
     for t in tasks {
-        let (h, e, n) = t.await??;
-        for (k, hk) in h.iter().enumerate() {
+        let r = t.await??;
+        for (k, hk) in r.hists.iter().enumerate() {
             hists[k].add(hk).ok();
         }
-        errors += e;
-        actions += n;
+        errors += r.errors;
+        actions += r.actions;
+        frames += r.frames;
     }
+    let mut flooded = FloodStats::default();
+    for f in floods {
+        let s = f.await??;
+        flooded.sent += s.sent;
+        flooded.refused += s.refused;
+        flooded.disconnected += s.disconnected;
+        flooded.frames += s.frames;
+    }
+    let cpu = cpu.finish();
     let mut report = Report::new(
         "stress",
         json!({"bots": a.bots, "duration_s": a.duration, "think_min_ms": a.think_min_ms, "think_ms": a.think_ms}),
     );
     report.set("actions", actions);
     report.set("error_frames", errors);
+    report.set("frames_received", frames + flooded.frames);
     if a.flooders > 0 {
-        let mut total = FloodStats::default();
-        for f in floods {
-            let s = f.await??;
-            total.sent += s.sent;
-            total.refused += s.refused;
-            total.disconnected += s.disconnected;
-        }
-        report.set("flood_sent", total.sent);
-        report.set("flood_refused", total.refused);
-        report.set("flood_disconnects", total.disconnected);
+        report.set("flood_sent", flooded.sent);
+        report.set("flood_refused", flooded.refused);
+        report.set("flood_disconnects", flooded.disconnected);
     }
-    report.set("tool_cpu_share", (cpu.share() * 100.0).round() / 100.0);
+    report.cpu = Some(cpu.per(frames + flooded.frames, DELIVERY));
     for (k, h) in KINDS.iter().zip(hists) {
         report.latencies.push(((*k).to_string(), h));
     }
     Ok(report)
 }
 
-type BotResult = (Vec<hdrhistogram::Histogram<u64>>, u64, u64);
+/// What one bot saw and did.
+struct BotResult {
+    /// Latency per kind of action.
+    hists: Vec<hdrhistogram::Histogram<u64>>,
+    /// Error frames and timeouts.
+    errors: u64,
+    /// Actions taken.
+    actions: u64,
+    /// Frames received.
+    frames: u64,
+}
 
 /// A reply the bot waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -139,10 +161,11 @@ async fn bot(
     // The reader times every message where it arrives and passes replies to the bot.
     let read = tokio::spawn(async move {
         let mut hists: Vec<_> = KINDS.iter().map(|_| histogram()).collect();
-        let mut errors = 0u64;
+        let (mut errors, mut frames) = (0u64, 0u64);
         loop {
             let n = reader
                 .next_batch(|line| {
+                    frames += 1;
                     if memmem::find(line, b"\"type\":\"error\"").is_some() {
                         errors += 1;
                     }
@@ -163,7 +186,7 @@ async fn bot(
                 .await
                 .unwrap_or(0);
             if n == 0 {
-                return (hists, errors);
+                return (hists, errors, frames);
             }
         }
     });
@@ -229,13 +252,18 @@ async fn bot(
     all_done.wait().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = writer.shutdown().await;
-    let (mut hists, errors) = tokio::time::timeout(Duration::from_secs(10), read)
+    let (mut hists, errors, frames) = tokio::time::timeout(Duration::from_secs(10), read)
         .await
         .context("reader did not stop")??;
     for (k, h) in replies.iter().enumerate() {
         hists[k].add(h).ok();
     }
-    Ok((hists, errors + timeouts, actions))
+    Ok(BotResult {
+        hists,
+        errors: errors + timeouts,
+        actions,
+        frames,
+    })
 }
 
 /// What the flooders did.
@@ -244,6 +272,8 @@ struct FloodStats {
     sent: u64,
     refused: u64,
     disconnected: u64,
+    /// Frames the flooders received (others' messages, refusals).
+    frames: u64,
 }
 
 /// Floods public messages until `end`, 100 frames per write, draining replies; when the
@@ -271,14 +301,16 @@ async fn flood(
             mut writer,
             ..
         } = client;
-        let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counted = refused.clone();
+        // (refused, frames received), counted by the drain.
+        let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let counted = counts.clone();
         let drain = tokio::spawn(async move {
             while reader
                 .next_batch(|line| {
                     if memmem::find(line, b"rate limit exceeded").is_some() {
-                        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        counted[0].fetch_add(1, Ordering::Relaxed);
                     }
+                    counted[1].fetch_add(1, Ordering::Relaxed);
                 })
                 .await
                 .unwrap_or(0)
@@ -296,7 +328,8 @@ async fn flood(
         }
         drop(writer);
         let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
-        stats.refused += refused.load(std::sync::atomic::Ordering::Relaxed);
+        stats.refused += counts[0].load(Ordering::Relaxed);
+        stats.frames += counts[1].load(Ordering::Relaxed);
         stats.disconnected += u64::from(cut_off);
     }
     Ok(stats)
