@@ -85,6 +85,16 @@ pub fn channel(limit: usize) -> (QueueTx, QueueRx) {
     )
 }
 
+impl std::fmt::Debug for QueueTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueTx")
+            .field("queued", &self.queued_bytes())
+            .field("limit", &self.shared.limit)
+            .field("kicked", &self.is_kicked())
+            .finish()
+    }
+}
+
 impl Clone for QueueTx {
     fn clone(&self) -> Self {
         self.shared.frames().senders += 1;
@@ -191,6 +201,19 @@ impl QueueRx {
         }
     }
 
+    /// Takes the oldest queued frame, if any, without waiting, and counts it as written
+    /// (for consumers that are not sockets: tests, in-process peers).
+    pub fn try_pop(&mut self) -> Option<Bytes> {
+        let frame = self.shared.frames().frames.pop_front()?;
+        self.release(frame.len());
+        Some(frame)
+    }
+
+    /// Whether the queue was kicked.
+    pub fn is_kicked(&self) -> bool {
+        self.shared.kicked.is_cancelled()
+    }
+
     /// Whether nothing is queued right now.
     pub(crate) fn is_empty(&self) -> bool {
         self.shared.frames().frames.is_empty()
@@ -207,7 +230,7 @@ impl QueueRx {
     }
 
     /// The frame to send when kicked, if any.
-    pub(crate) fn take_last_words(&self) -> Option<Bytes> {
+    pub fn take_last_words(&self) -> Option<Bytes> {
         self.shared
             .last_words
             .lock()
@@ -283,6 +306,22 @@ mod tests {
         tokio::task::yield_now().await;
         tx.push(Bytes::from_static(b"x")).unwrap();
         assert_eq!(task.await.unwrap(), [Bytes::from_static(b"x")]);
+    }
+
+    #[test]
+    fn try_pop_takes_what_is_queued_and_frees_its_bytes() {
+        let (tx, mut rx) = channel(100);
+        assert_eq!(rx.try_pop(), None);
+        tx.push(Bytes::from_static(b"ab")).unwrap();
+        tx.push(Bytes::from_static(b"c")).unwrap();
+        assert_eq!(rx.try_pop().as_deref(), Some(&b"ab"[..]));
+        assert_eq!(tx.queued_bytes(), 1);
+        assert_eq!(rx.try_pop().as_deref(), Some(&b"c"[..]));
+        assert_eq!(rx.try_pop(), None);
+        assert_eq!(tx.queued_bytes(), 0);
+        assert!(!rx.is_kicked());
+        tx.kick(None);
+        assert!(rx.is_kicked());
     }
 
     #[test]

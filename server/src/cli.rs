@@ -1,11 +1,15 @@
-//! Command-line flags and their environment variables (design §5).
+//! Command-line flags and their environment variables (README, "Running it"; every flag
+//! has a `CHAT_*` variable), turned into a [`Config`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
 
-use crate::rate::RateLimit;
+use crate::config::{BrokerConfig, Config};
+use crate::conn::rate::RateLimit;
+use crate::core::presence::PresencePolicy;
+use crate::net::limits::Limits;
 
 /// A chat front-end server: accepts clients over TCP (the class-chat JSON protocol, and a
 /// line protocol for nc/telnet) and joins them to the chat through the broker.
@@ -24,12 +28,12 @@ pub struct Args {
     /// Address of the line port for nc/telnet users, or `off`. Printed as
     /// `text listening on IP:PORT`.
     #[arg(long, env = "CHAT_TEXT_LISTEN", default_value = "0.0.0.0:65433")]
-    pub text_listen: TextListen,
+    pub text_listen: Listen,
 
     /// Address of the JSON port over TLS, or `off`. Needs `--tls-cert` and `--tls-key`, or
     /// `--tls-self-signed`. Printed as `tls listening on IP:PORT`.
     #[arg(long, env = "CHAT_TLS_LISTEN", default_value = "off")]
-    pub tls_listen: TextListen,
+    pub tls_listen: Listen,
 
     /// PEM certificate chain for the TLS port; with `--tls-self-signed`, where the
     /// generated certificate is written (default `~/.config/chat/server-cert.pem`).
@@ -140,23 +144,34 @@ pub struct Args {
     pub token_file: Option<std::path::PathBuf>,
 }
 
-/// The `--text-listen` / `--tls-listen` value: an address or `off`.
+/// The value of a listener that can be turned off (`--text-listen`, `--tls-listen`): an
+/// address or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TextListen {
+pub enum Listen {
     /// Listen on this address.
     On(SocketAddr),
-    /// No line port.
+    /// No such listener.
     Off,
 }
 
-impl std::str::FromStr for TextListen {
+impl Listen {
+    /// The address, if on.
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            Listen::On(a) => Some(a),
+            Listen::Off => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Listen {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         if s.eq_ignore_ascii_case("off") {
-            return Ok(TextListen::Off);
+            return Ok(Listen::Off);
         }
         s.parse()
-            .map(TextListen::On)
+            .map(Listen::On)
             .map_err(|e| format!("expected IP:PORT or 'off': {e}"))
     }
 }
@@ -185,46 +200,91 @@ impl std::str::FromStr for RateSetting {
     }
 }
 
-/// Settings the connection handlers need.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// See [`Args::max_frame`].
-    pub max_frame: usize,
-    /// See [`Args::client_queue_bytes`].
-    pub client_queue_bytes: usize,
-    /// See [`Args::login_timeout_ms`].
-    pub login_timeout: Duration,
-    /// See [`Args::login_grace_ms`].
-    pub login_grace: Duration,
-    /// See [`Args::welcome_gap_ms`].
-    pub welcome_gap: Duration,
-    /// See [`Args::rate_limit`]; `None` when off.
-    pub rate: Option<RateLimit>,
-    /// See [`Args::keepalive_ms`]; `None` when off.
-    pub keepalive: Option<Duration>,
-    /// See [`Args::idle_timeout_ms`]; `None` when off.
-    pub idle_timeout: Option<Duration>,
-}
-
-impl From<&Args> for Config {
-    fn from(a: &Args) -> Self {
-        Config {
-            max_frame: a.max_frame,
+impl Args {
+    /// The settings these flags give. `nofile` is the open-file limit, which the default
+    /// total connection limit stays below.
+    pub fn config(&self, nofile: u64) -> Result<Config, netkit::token::TokenError> {
+        let token =
+            netkit::token::TokenSource::from_flags(self.token.clone(), self.token_file.clone())?;
+        let total = match self.max_conns {
+            0 => usize::try_from(nofile.saturating_sub(100)).unwrap_or(usize::MAX),
+            n => n,
+        };
+        Ok(Config {
+            max_frame: self.max_frame,
             // A queue must at least hold one maximal frame plus the notices around it.
-            client_queue_bytes: a.client_queue_bytes.max(a.max_frame + 64 * 1024),
-            login_timeout: Duration::from_millis(a.login_timeout_ms),
-            login_grace: Duration::from_millis(a.login_grace_ms),
-            welcome_gap: Duration::from_millis(a.welcome_gap_ms),
-            keepalive: (a.keepalive_ms > 0).then(|| Duration::from_millis(a.keepalive_ms)),
-            idle_timeout: (a.idle_timeout_ms > 0).then(|| Duration::from_millis(a.idle_timeout_ms)),
-            rate: match a.rate_limit {
+            client_queue_bytes: self.client_queue_bytes.max(self.max_frame + 64 * 1024),
+            login_timeout: Duration::from_millis(self.login_timeout_ms),
+            login_grace: Duration::from_millis(self.login_grace_ms),
+            welcome_gap: Duration::from_millis(self.welcome_gap_ms),
+            keepalive: (self.keepalive_ms > 0).then(|| Duration::from_millis(self.keepalive_ms)),
+            idle_timeout: (self.idle_timeout_ms > 0)
+                .then(|| Duration::from_millis(self.idle_timeout_ms)),
+            rate: match self.rate_limit {
                 RateSetting::Off => None,
                 RateSetting::PerSecond(rate) => Some(RateLimit {
                     rate,
-                    burst: a.rate_burst.max(1),
-                    kick_after: a.rate_kick_after,
+                    burst: self.rate_burst.max(1),
+                    kick_after: self.rate_kick_after,
                 }),
             },
-        }
+            presence: PresencePolicy {
+                limit: self.presence_limit,
+                budget: self.presence_budget,
+            },
+            limits: Limits {
+                total,
+                per_ip: self.max_conns_per_ip,
+            },
+            broker: BrokerConfig {
+                addr: self.broker.clone(),
+                token,
+                queue_bytes: self.link_queue_bytes,
+                heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
+                max_frame: chat_common::link::DEFAULT_MAX_LINK_FRAME.max(self.max_frame + 4096),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let a = Args::try_parse_from(["server", "--token", "t"]).unwrap();
+        assert_eq!(a.text_listen, Listen::On("0.0.0.0:65433".parse().unwrap()));
+        assert_eq!(a.tls_listen, Listen::Off);
+        let c = a.config(1000).unwrap();
+        assert_eq!(c.limits.total, 900);
+        assert_eq!(c.limits.per_ip, 256);
+        assert_eq!(c.rate.map(|r| r.burst), Some(20));
+        assert_eq!(c.login_timeout, Duration::from_secs(10));
+        let a = Args::try_parse_from([
+            "server",
+            "--token",
+            "t",
+            "--text-listen",
+            "off",
+            "--rate-limit",
+            "off",
+            "--max-conns",
+            "5",
+            "--client-queue-bytes",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(a.text_listen, Listen::Off);
+        let c = a.config(1000).unwrap();
+        assert!(c.rate.is_none());
+        assert_eq!(c.limits.total, 5);
+        assert_eq!(
+            c.client_queue_bytes,
+            c.max_frame + 64 * 1024,
+            "never below a frame"
+        );
+        assert!(Args::try_parse_from(["server", "--rate-limit", "-1"]).is_err());
+        assert!(Args::try_parse_from(["server", "--text-listen", "nowhere"]).is_err());
     }
 }

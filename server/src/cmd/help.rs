@@ -1,24 +1,16 @@
-//! `/help`: the commands of the client's port.
+//! `/help`: the commands of the client's dialect, generated from the command table.
 
-use crate::frames::Format;
+use chat_common::command::{self, Dialect};
+
+use crate::backend::Backend;
+use crate::core::frames::Format;
 use crate::session::Session;
 
-/// Help for the JSON port, where commands are values of `to`.
-pub const JSON_HELP: &str = "Send JSON frames {\"from\": {\"name\": ..., \"ip\": ...}, \"to\": ..., \"msg\": ...}. Values of \"to\":\n\
-  <user>      private message to that user\n\
-  /shout      public message to everyone else, confirmed to you\n\
-  *           public message without confirmation\n\
-  /list       users online\n\
-  /time       server time\n\
-  /help       this help\n\
-  /standard   the frame schema\n\
-  /quit       leave";
-
-/// Replies with the help text.
-pub fn apply(s: &Session) {
-    let text = match s.format {
-        Format::Json => JSON_HELP.to_string(),
-        Format::Line => chat_common::command::help(chat_common::command::Dialect::Typed),
+/// Replies with the help of the client's port.
+pub fn apply<B: Backend>(s: &Session<B>) {
+    let dialect = match s.format {
+        Format::Json => Dialect::Json,
+        Format::Line => Dialect::Typed,
     };
-    s.system(text);
+    s.system(command::help(dialect));
 }

@@ -1,10 +1,11 @@
-//! `/list`, `/who`, `!who`: users online on every server, from the local replica (no round
-//! trip to the broker).
+//! `/list` (also `/who`, `!who`): users online on every server, from the local replica
+//! (no round trip to the chat service).
 
-use crate::frames;
+use crate::backend::Backend;
+use crate::core::frames;
 use crate::session::Session;
 
 /// Replies with the sorted user list, as text and as a `users` field.
-pub fn apply(s: &Session) {
-    s.reply(&frames::users(s.hub.server_ip(), &s.name, s.hub.users()));
+pub fn apply<B: Backend>(s: &Session<B>) {
+    s.reply(&frames::users(s.chat.server_ip(), &s.name, s.chat.users()));
 }

@@ -2,9 +2,10 @@
 
 use chat_common::clock;
 
+use crate::backend::Backend;
 use crate::session::Session;
 
 /// Replies with the time.
-pub fn apply(s: &Session) {
+pub fn apply<B: Backend>(s: &Session<B>) {
     s.system(clock::hhmmss(clock::now_ms()));
 }

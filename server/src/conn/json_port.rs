@@ -1,22 +1,28 @@
-//! A connection on the JSON port (design §2): raw-name login, then a stream of JSON frames.
+//! A connection on the JSON port (PROTOCOL.md §2–§4): raw-name login, then a stream of JSON
+//! frames.
 
 use std::net::SocketAddr;
 
 use bytes::{Buf, BytesMut};
+use chat_common::command;
 use chat_common::json_stream::JsonStreamDecoder;
 use chat_common::link::ConnId;
 use chat_common::login::{self, LoginSplit};
 use chat_common::name::parse_name;
+use chat_common::{ChatError, Refusal};
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::cmd::Command;
-use crate::frames::Format;
-use crate::reader::{ClientRead, FrameReader};
-use crate::session::{self, Ctx, Input, Outbound, Session, login_error};
+use crate::backend::Backend;
+use crate::conn::outbound::Outbound;
+use crate::conn::reader::{ClientRead, FrameReader};
+use crate::conn::serve::{self, Input};
+use crate::core::frames::Format;
+use crate::ctx::Ctx;
+use crate::session::{Session, login_error};
 
 /// Serves one JSON-port connection until it closes.
-pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx) {
+pub async fn handle<B: Backend>(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx<B>) {
     let _ = socket.set_nodelay(true);
     let (rd, wr) = socket.into_split();
     serve(rd, wr, peer, conn, ctx).await;
@@ -24,12 +30,12 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
 
 /// Serves one connection on the TLS port: the handshake (within the login timeout), then
 /// the JSON port inside it.
-pub async fn handle_tls(
+pub async fn handle_tls<B: Backend>(
     socket: TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
     peer: SocketAddr,
     conn: ConnId,
-    ctx: Ctx,
+    ctx: Ctx<B>,
 ) {
     let _ = socket.set_nodelay(true);
     match tokio::time::timeout(ctx.cfg.login_timeout, acceptor.accept(socket)).await {
@@ -42,25 +48,25 @@ pub async fn handle_tls(
     }
 }
 
-/// The JSON port over any stream's halves (plain TCP or TLS).
-pub async fn serve<R, W>(mut rd: R, wr: W, peer: SocketAddr, conn: ConnId, ctx: Ctx)
+/// The JSON port over any stream's halves (plain TCP, TLS, or an in-memory pipe in tests).
+pub async fn serve<B, R, W>(mut rd: R, wr: W, peer: SocketAddr, conn: ConnId, ctx: Ctx<B>)
 where
+    B: Backend,
     R: ClientRead,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let out = Outbound::start(wr, &ctx.cfg, ctx.cfg.welcome_gap);
+    let out = Outbound::start(wr, ctx.cfg.client_queue_bytes, ctx.cfg.welcome_gap);
     let mut buf = BytesMut::with_capacity(256);
+    let refuse = |to: &str, refusal: Refusal| {
+        let err = ChatError::Refused(refusal);
+        out.push_raw(login_error(ctx.chat.server_ip(), to, &err, Format::Json));
+    };
 
     let split = match read_login(&mut rd, &mut buf, &ctx).await {
         Login::Name(split) => split,
         Login::TimedOut => {
-            let secs = ctx.cfg.login_timeout.as_secs_f32();
-            out.push_raw(login_error(
-                &ctx.hub,
-                "",
-                format!("no name received within {secs} s"),
-                Format::Json,
-            ));
+            let timeout_ms = u64::try_from(ctx.cfg.login_timeout.as_millis()).unwrap_or(u64::MAX);
+            refuse("", Refusal::LoginTimeout { timeout_ms });
             return out.finish().await;
         }
         Login::Closed => return out.finish().await,
@@ -69,30 +75,33 @@ where
         Ok(name) => name,
         Err(e) => {
             let shown = String::from_utf8_lossy(&buf[..split.name_len]).into_owned();
-            out.push_raw(login_error(
-                &ctx.hub,
-                &shown,
-                format!("invalid name: {e}"),
-                Format::Json,
-            ));
+            refuse(&shown, e.into());
             return out.finish().await;
         }
     };
     buf.advance(split.consumed);
-    let session =
-        match Session::login(&ctx, conn, name.clone(), peer, Format::Json, &out.queue).await {
-            Ok(s) => s,
-            Err(reason) => {
-                out.push_raw(login_error(&ctx.hub, &name, reason, Format::Json));
-                return out.finish().await;
-            }
-        };
+    let session = match Session::login(
+        &ctx.chat,
+        conn,
+        name.clone(),
+        peer,
+        Format::Json,
+        &out.queue,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(refusal) => {
+            refuse(&name, refusal);
+            return out.finish().await;
+        }
+    };
     tracing::debug!(%peer, name = %session.name, "logged in (json)");
 
     let frames = FrameReader::new(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
-    session::serve(session, frames, out, &ctx, "frame", |item| match item {
-        Ok(frame) => Input::Command(Command::from_frame(frame)),
-        Err(bad) => Input::Bad(bad.to_string()),
+    serve::serve(session, frames, out, &ctx, "frame", |item| match item {
+        Ok(frame) => command::parse_json(frame.to, frame.msg).map(Some).into(),
+        Err(bad) => Input::Bad(bad.into()),
     })
     .await;
 }
@@ -105,7 +114,7 @@ enum Login {
 
 /// Reads until the name is complete: a terminator arrived, or bytes arrived and nothing
 /// followed within the grace period (the seed clients send the bare name).
-async fn read_login<R: ClientRead>(rd: &mut R, buf: &mut BytesMut, ctx: &Ctx) -> Login {
+async fn read_login<B, R: ClientRead>(rd: &mut R, buf: &mut BytesMut, ctx: &Ctx<B>) -> Login {
     let deadline = tokio::time::Instant::now() + ctx.cfg.login_timeout;
     loop {
         let wait_until = if buf.is_empty() {

@@ -1,7 +1,10 @@
-//! The frames the server writes, and their encoding for each port.
+//! The frames the server writes (PROTOCOL.md §3–§6), and their encoding for each port.
+//!
+//! Pure: building and encoding frames touches no socket, so every text here is tested on
+//! values.
 
 use bytes::Bytes;
-use chat_common::{EVERYONE, FrameKind, SERVER_NAME, Sender, ServerFrame};
+use chat_common::{ChatError, EVERYONE, FrameKind, SERVER_NAME, Sender, ServerFrame};
 
 /// How a client wants its frames: JSON objects or readable lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,15 +91,38 @@ pub fn welcome(
     f
 }
 
-/// An error; `msg` always starts with `Error`.
-pub fn error(server_ip: &str, to: &str, msg: impl std::fmt::Display) -> ServerFrame {
-    let f = ServerFrame::new(
+/// An error frame: `msg` is `Error: ` and the error's text, `code` its kind (PROTOCOL.md
+/// §6.9).
+pub fn error(server_ip: &str, to: &str, err: &ChatError) -> ServerFrame {
+    let mut f = ServerFrame::new(
         server(server_ip),
         to,
-        format!("Error: {msg}"),
+        format!("Error: {err}"),
         FrameKind::Error,
     );
+    f.code = Some(err.code());
     stamped(f, chat_common::clock::now_ms(), None)
+}
+
+/// The confirmation of a `/shout`: how many users it reached.
+pub fn sent_to(server_ip: &str, to: &str, recipients: u32) -> ServerFrame {
+    let s = if recipients == 1 { "" } else { "s" };
+    system(
+        server_ip,
+        to,
+        format!("Message sent to {recipients} user{s}"),
+    )
+}
+
+/// The summary a large room hears instead of every join and leave (PROTOCOL.md §6.6).
+pub fn large_room(server_ip: &str, online: usize, joined: u64, left: u64) -> ServerFrame {
+    system(
+        server_ip,
+        EVERYONE,
+        format!(
+            "{online} users online ({joined} joined, {left} left recently; send /list to see who)"
+        ),
+    )
 }
 
 /// A notice for one client.
@@ -174,4 +200,67 @@ pub fn presence(server_ip: &str, user: &str, joined: bool, id: u64, ts: u64) -> 
     );
     f.user = Some(user.to_string());
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_common::{ErrorCode, Refusal};
+
+    #[test]
+    fn an_error_frame_carries_the_text_and_the_code() {
+        let err = ChatError::from(Refusal::NameTaken { name: "al".into() });
+        let f = error("1.2.3.4", "al", &err);
+        assert_eq!(f.msg, "Error: the name 'al' is already in use");
+        assert_eq!(f.code, Some(ErrorCode::NameTaken));
+        assert_eq!(f.kind, Some(FrameKind::Error));
+        let json = String::from_utf8(f.to_bytes().to_vec()).unwrap();
+        assert!(json.contains(r#""code":"name_taken""#), "{json}");
+        assert!(json.ends_with('\n'));
+        let line = String::from_utf8(encode(&f, Format::Line).to_vec()).unwrap();
+        assert!(
+            line.ends_with("! Error: the name 'al' is already in use\r\n"),
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn confirmations_and_summaries() {
+        assert_eq!(sent_to("ip", "a", 0).msg, "Message sent to 0 users");
+        assert_eq!(sent_to("ip", "a", 1).msg, "Message sent to 1 user");
+        assert_eq!(sent_to("ip", "a", 2).msg, "Message sent to 2 users");
+        assert_eq!(
+            large_room("ip", 1501, 12, 3).msg,
+            "1501 users online (12 joined, 3 left recently; send /list to see who)"
+        );
+        let w = welcome("ip", "bob", Some(vec!["alice".into(), "bob".into()]), 2);
+        assert_eq!(
+            w.msg,
+            "Welcome bob! Users online (2): alice, bob. Type /help for the commands."
+        );
+        let w = welcome("ip", "bob", None, 1500);
+        assert_eq!(
+            w.msg,
+            "Welcome bob! 1500 users online; send /list to see them. Type /help for the commands."
+        );
+        assert_eq!(w.users, None);
+    }
+
+    #[test]
+    fn a_fan_out_encodes_once_per_format() {
+        let f = chat(
+            Sender {
+                name: "a".into(),
+                ip: "ip".into(),
+            },
+            "hi".into(),
+            1,
+            2,
+        );
+        let mut enc = Encoded::new(&f);
+        let a = enc.get(Format::Json);
+        let b = enc.get(Format::Json);
+        assert_eq!(a.as_ptr(), b.as_ptr(), "the same bytes, shared");
+        assert_ne!(enc.get(Format::Line), a);
+    }
 }

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use chat_common::Refusal;
+
 /// The limits; 0 means none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -18,10 +20,6 @@ pub struct Limits {
     /// Connections from one IP address.
     pub per_ip: usize,
 }
-
-/// Why a connection was refused, in words for its user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal(pub String);
 
 #[derive(Default)]
 struct Counts {
@@ -59,15 +57,14 @@ impl ConnLimits {
         let mut c = self.counts();
         let Limits { total, per_ip } = self.limits;
         if total > 0 && c.total >= total {
-            return Err(Refusal(format!(
-                "the server is full ({total} connections); try again later"
-            )));
+            return Err(Refusal::ServerFull { limit: total });
         }
         let mine = c.per_ip.get(&ip).copied().unwrap_or(0);
         if per_ip > 0 && mine >= per_ip {
-            return Err(Refusal(format!(
-                "too many connections from {ip} ({per_ip}); close one or try again later"
-            )));
+            return Err(Refusal::TooManyConnections {
+                ip: ip.to_string(),
+                limit: per_ip,
+            });
         }
         c.total += 1;
         c.per_ip.insert(ip, mine + 1);
@@ -115,8 +112,17 @@ mod tests {
         let a1 = l.admit(ip(1)).unwrap();
         let _a2 = l.admit(ip(1)).unwrap();
         let refused = l.admit(ip(1)).err().unwrap();
+        assert_eq!(
+            refused,
+            Refusal::TooManyConnections {
+                ip: "10.0.0.1".into(),
+                limit: 2
+            }
+        );
         assert!(
-            refused.0.contains("too many connections from 10.0.0.1"),
+            refused
+                .to_string()
+                .contains("too many connections from 10.0.0.1"),
             "{refused:?}"
         );
         let _b1 = l.admit(ip(2)).expect("another address is not affected");
@@ -133,7 +139,9 @@ mod tests {
         });
         let _a = l.admit(ip(1)).unwrap();
         let b = l.admit(ip(2)).unwrap();
-        assert!(l.admit(ip(3)).err().unwrap().0.contains("server is full"));
+        let full = l.admit(ip(3)).err().unwrap();
+        assert_eq!(full, Refusal::ServerFull { limit: 2 });
+        assert!(full.to_string().contains("server is full"));
         drop(b);
         assert!(l.admit(ip(3)).is_ok());
     }

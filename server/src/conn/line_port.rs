@@ -1,32 +1,47 @@
-//! A connection on the line port (design §3): a nickname prompt, then one command or
+//! A connection on the line port (PROTOCOL.md §7): a nickname prompt, then one command or
 //! message per line, answered with readable lines.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use chat_common::command;
 use chat_common::line::LineDecoder;
 use chat_common::link::ConnId;
 use chat_common::name::validate_name;
+use chat_common::{ChatError, Refusal};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 
-use crate::cmd::Command;
-use crate::frames::Format;
-use crate::hub::UNAVAILABLE;
-use crate::reader::FrameReader;
-use crate::session::{self, Ctx, Input, Outbound, Session};
+use crate::backend::Backend;
+use crate::conn::outbound::Outbound;
+use crate::conn::reader::{ClientRead, FrameReader};
+use crate::conn::serve::{self, Input};
+use crate::core::frames::Format;
+use crate::ctx::Ctx;
+use crate::session::Session;
 
 /// A person may mistype their nickname a few times before the connection is closed.
 const NAME_ATTEMPTS: usize = 5;
 
-const PROMPT: &str = "Welcome to the chat! Enter your nickname: ";
+/// What the server asks for first.
+pub const PROMPT: &str = "Welcome to the chat! Enter your nickname: ";
 
 /// Serves one line-port connection until it closes.
-pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx) {
+pub async fn handle<B: Backend>(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx<B>) {
     let _ = socket.set_nodelay(true);
     let (rd, wr) = socket.into_split();
-    let out = Outbound::start(wr, &ctx.cfg, Duration::ZERO);
+    serve(rd, wr, peer, conn, ctx).await;
+}
+
+/// The line port over any stream's halves.
+pub async fn serve<B, R, W>(rd: R, wr: W, peer: SocketAddr, conn: ConnId, ctx: Ctx<B>)
+where
+    B: Backend,
+    R: ClientRead,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let out = Outbound::start(wr, ctx.cfg.client_queue_bytes, Duration::ZERO);
     let mut lines = FrameReader::new(rd, LineDecoder::new(ctx.cfg.max_frame), BytesMut::new());
     out.push_raw(Bytes::from_static(PROMPT.as_bytes()));
 
@@ -34,21 +49,21 @@ pub async fn handle(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx)
         return out.finish().await;
     };
     tracing::debug!(%peer, name = %session.name, "logged in (line)");
-    session::serve(session, lines, out, &ctx, "line", |item| match item {
-        Ok(line) => Command::from_line(&line).map_or(Input::Ignore, Input::Command),
-        Err(_) => Input::Bad("that line is not valid UTF-8".to_string()),
+    serve::serve(session, lines, out, &ctx, "line", |item| match item {
+        Ok(line) => command::parse_typed(&line).into(),
+        Err(_) => Input::Bad(ChatError::BadLine),
     })
     .await;
 }
 
 /// Asks for a nickname until one is accepted, the attempts run out, or the peer goes.
-async fn login(
-    lines: &mut FrameReader<OwnedReadHalf, LineDecoder>,
+async fn login<B: Backend, R: ClientRead>(
+    lines: &mut FrameReader<R, LineDecoder>,
     peer: SocketAddr,
     conn: ConnId,
-    ctx: &Ctx,
+    ctx: &Ctx<B>,
     out: &Outbound,
-) -> Option<Session> {
+) -> Option<Session<B>> {
     let say = |text: String| out.push_raw(Bytes::from(text));
     for _ in 0..NAME_ATTEMPTS {
         let line = tokio::select! {
@@ -58,7 +73,7 @@ async fn login(
         let name = match line {
             Ok(Some(Ok(Ok(name)))) => name.trim().to_string(),
             Ok(Some(Ok(Err(_)))) => {
-                say(format!("Error: that line is not valid UTF-8\r\n{PROMPT}"));
+                say(format!("Error: {}\r\n{PROMPT}", ChatError::BadLine));
                 continue;
             }
             Err(_) => {
@@ -74,13 +89,14 @@ async fn login(
             say(format!("Error: invalid nickname: {e}\r\n{PROMPT}"));
             continue;
         }
-        match Session::login(ctx, conn, name, peer, Format::Line, &out.queue).await {
+        match Session::login(&ctx.chat, conn, name, peer, Format::Line, &out.queue).await {
             Ok(session) => return Some(session),
-            Err(reason) if reason == UNAVAILABLE => {
-                say(format!("Error: {reason}\r\n"));
+            // Asking for another name cannot help while the service is away.
+            Err(refusal @ Refusal::Unavailable) => {
+                say(format!("Error: {refusal}\r\n"));
                 return None;
             }
-            Err(reason) => say(format!("Error: {reason}\r\n{PROMPT}")),
+            Err(refusal) => say(format!("Error: {refusal}\r\n{PROMPT}")),
         }
     }
     say("Too many attempts. Bye.\r\n".to_string());

@@ -1,4 +1,4 @@
-//! Accepting clients on both ports, and the graceful shutdown of the server.
+//! Accepting clients on every port, and the graceful shutdown of the connections.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,10 +11,14 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::frames::Format;
-use crate::limits::{ConnLimits, Refusal};
-use crate::session::{Ctx, login_error};
-use crate::{json_port, line_port};
+use chat_common::{ChatError, Refusal};
+
+use crate::backend::Backend;
+use crate::conn::{json_port, line_port};
+use crate::core::frames::Format;
+use crate::ctx::Ctx;
+use crate::net::limits::ConnLimits;
+use crate::session::login_error;
 
 /// Refusals being written at once; past that, a refused connection is just closed (a
 /// flood of connections must not turn into a flood of tasks).
@@ -35,9 +39,9 @@ pub enum Port {
 
 /// Accepts connections on every listener until `shutdown` resolves; then tells every
 /// client, lets the sessions leave the chat, and waits (bounded) for them to finish.
-pub async fn run(
+pub async fn run<B: Backend>(
     listeners: Vec<(TcpListener, Port)>,
-    ctx: Ctx,
+    ctx: Ctx<B>,
     limits: Arc<ConnLimits>,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -65,7 +69,7 @@ pub async fn run(
                         let admitted = match limits.admit(peer.ip()) {
                             Ok(a) => a,
                             Err(why) => {
-                                tracing::info!(%peer, "connection refused: {}", why.0);
+                                tracing::info!(%peer, "connection refused: {why}");
                                 // On the TLS port a refusal would need a handshake first:
                                 // those connections are just closed.
                                 if matches!(port, Port::Tls(_)) {
@@ -118,7 +122,7 @@ pub async fn run(
     }
     shutdown.await;
     tracing::info!(
-        clients = ctx.hub.local_clients(),
+        clients = ctx.chat.hub().local_clients(),
         "shutting down: telling clients and closing connections"
     );
     stop_accepting.cancel();
@@ -133,12 +137,17 @@ pub async fn run(
 }
 
 /// The refusal a connection over a limit gets, in its port's format.
-fn refusal(ctx: &Ctx, port: &Port, why: Refusal) -> bytes::Bytes {
+fn refusal<B>(ctx: &Ctx<B>, port: &Port, why: Refusal) -> bytes::Bytes {
     let format = match port {
         Port::Json | Port::Tls(_) => Format::Json,
         Port::Line => Format::Line,
     };
-    login_error(&ctx.hub, "", why.0, format)
+    login_error(
+        ctx.chat.hub().server_ip(),
+        "",
+        &ChatError::Refused(why),
+        format,
+    )
 }
 
 /// Writes the refusal and closes, bounded in time. What the client sent meanwhile (its

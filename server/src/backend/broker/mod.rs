@@ -1,0 +1,168 @@
+//! The broker backend: this server's link to the broker process (docs/ARCHITECTURE.md,
+//! "The broker link").
+//!
+//! [`BrokerBackend::start`] spawns the task that keeps one link up ([`connection`]),
+//! reconnecting with backoff; the [`BrokerBackend`] handles queue what sessions send onto
+//! the link that is up now ([`link_tx`]), and fail at once while there is none.
+
+pub mod connection;
+pub mod link_tx;
+pub mod translate;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_common::link::{ConnId, ToBroker};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::broker::connection::Current;
+use crate::backend::broker::link_tx::LinkTx;
+use crate::backend::{Backend, Unavailable};
+use crate::core::hub::Hub;
+use crate::core::requests::ReqId;
+
+/// Link settings.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// Label sent in `Hello`, for the broker's logs.
+    pub label: String,
+    /// Where the link token comes from (read at every attempt).
+    pub token: netkit::token::TokenSource,
+    /// Bytes queued towards the broker before senders wait.
+    pub queue_bytes: usize,
+    /// Heartbeat interval; three silent intervals mean the broker is gone.
+    pub heartbeat: Duration,
+    /// Largest link message accepted.
+    pub max_frame: usize,
+}
+
+/// How to reach the broker: TCP in production, an in-memory pipe in tests.
+pub trait Dial: Send + Sync + 'static {
+    /// The reading half of a link.
+    type Read: AsyncRead + Unpin + Send + 'static;
+    /// The writing half of a link.
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    /// Opens a new link.
+    fn dial(&self) -> impl Future<Output = io::Result<(Self::Read, Self::Write)>> + Send;
+    /// Where it goes, for logs.
+    fn describe(&self) -> String;
+}
+
+/// The broker at a TCP address (`host:port`).
+#[derive(Debug, Clone)]
+pub struct TcpDial(pub String);
+
+impl Dial for TcpDial {
+    type Read = OwnedReadHalf;
+    type Write = OwnedWriteHalf;
+
+    async fn dial(&self) -> io::Result<(OwnedReadHalf, OwnedWriteHalf)> {
+        let socket = TcpStream::connect(&self.0).await?;
+        socket.set_nodelay(true)?;
+        Ok(socket.into_split())
+    }
+
+    fn describe(&self) -> String {
+        self.0.clone()
+    }
+}
+
+/// What sessions use to reach the broker: the link that is up now, if any.
+#[derive(Clone)]
+pub struct BrokerBackend {
+    current: Current,
+}
+
+impl BrokerBackend {
+    /// Starts keeping a link to the broker for `hub` until `stop` is cancelled. Returns the
+    /// backend, the link task, and a flag that turns true once the first link is up.
+    pub fn start<D: Dial>(
+        hub: Arc<Hub>,
+        dial: D,
+        settings: LinkSettings,
+        stop: CancellationToken,
+    ) -> (BrokerBackend, JoinHandle<()>, watch::Receiver<bool>) {
+        let current = Current::default();
+        let (up_tx, up_rx) = watch::channel(false);
+        let task = tokio::spawn(connection::run(
+            hub,
+            dial,
+            settings,
+            current.clone(),
+            stop,
+            up_tx,
+        ));
+        (BrokerBackend { current }, task, up_rx)
+    }
+
+    fn link(&self) -> Result<LinkTx, Unavailable> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(Unavailable)
+    }
+
+    fn send(&self, msg: ToBroker) -> impl Future<Output = Result<(), Unavailable>> + Send + use<> {
+        let link = self.link();
+        async move { link?.send(&msg).await }
+    }
+}
+
+impl Backend for BrokerBackend {
+    fn register(
+        &self,
+        conn: ConnId,
+        name: &str,
+        ip: &str,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        self.send(ToBroker::Register {
+            conn,
+            name: name.to_string(),
+            ip: ip.to_string(),
+        })
+    }
+
+    fn unregister(&self, conn: ConnId) -> impl Future<Output = ()> + Send {
+        let sent = self.send(ToBroker::Unregister { conn });
+        async move {
+            // Gone or not, the client is: the broker frees the name when the link drops.
+            let _ = sent.await;
+        }
+    }
+
+    fn publish(
+        &self,
+        conn: ConnId,
+        req: ReqId,
+        text: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        self.send(ToBroker::Public {
+            conn,
+            req,
+            msg: text,
+        })
+    }
+
+    fn send_private(
+        &self,
+        conn: ConnId,
+        req: ReqId,
+        to: String,
+        text: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        self.send(ToBroker::Private {
+            conn,
+            req,
+            to,
+            msg: text,
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! The settings of a running server ([`crate::server::run`]), independent of how they were
+//! given ([`crate::cli`] turns flags and environment variables into them).
+
+use std::time::Duration;
+
+use crate::conn::rate::RateLimit;
+use crate::core::presence::PresencePolicy;
+use crate::net::limits::Limits;
+
+/// Everything a server needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest frame (JSON port) or line (line port) accepted, in bytes.
+    pub max_frame: usize,
+    /// Bytes that may wait for one client before it is disconnected as not reading
+    /// (never less than one maximal frame and the notices around it).
+    pub client_queue_bytes: usize,
+    /// A connection that sends no name within this is closed.
+    pub login_timeout: Duration,
+    /// How long to wait for more bytes of a raw name sent without a terminator.
+    pub login_grace: Duration,
+    /// Pause after the welcome frame (PROTOCOL.md §2.3).
+    pub welcome_gap: Duration,
+    /// The per-client rate limit; `None` when off.
+    pub rate: Option<RateLimit>,
+    /// TCP keepalive on client connections; `None` when off.
+    pub keepalive: Option<Duration>,
+    /// Disconnect a client that sends nothing for this long; `None` when off.
+    pub idle_timeout: Option<Duration>,
+    /// When joins and leaves are announced (PROTOCOL.md §6.6).
+    pub presence: PresencePolicy,
+    /// Connection limits (0: none).
+    pub limits: Limits,
+    /// The broker link.
+    pub broker: BrokerConfig,
+}
+
+/// How to reach the broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Its address (`host:port`).
+    pub addr: String,
+    /// Where the link token comes from.
+    pub token: netkit::token::TokenSource,
+    /// Bytes that may wait for the link before clients are held back.
+    pub queue_bytes: usize,
+    /// Heartbeat interval; three silent intervals mean the broker is gone.
+    pub heartbeat: Duration,
+    /// Largest link message accepted.
+    pub max_frame: usize,
+}

@@ -1,0 +1,14 @@
+//! One client connection, from its first byte to its close: the two ports' logins, the
+//! read/dispatch loop they share, and the I/O halves under them.
+//!
+//! - [`json_port`], [`line_port`]: login and dialect of each port;
+//! - [`serve`]: the logged-in read loop (rate limit, idle timeout, shutdown);
+//! - [`reader`], [`outbound`]: decoded reading, and the byte-bounded queue with its writer;
+//! - [`rate`]: the token bucket (pure).
+
+pub mod json_port;
+pub mod line_port;
+pub mod outbound;
+pub mod rate;
+pub mod reader;
+pub mod serve;

@@ -1,0 +1,51 @@
+//! The sending half of a connection: its byte-bounded queue and the task that writes it to
+//! the socket.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use netkit::queue::{self, QueueTx};
+use netkit::writer::WriterExit;
+use tokio::io::AsyncWrite;
+use tokio::task::JoinHandle;
+
+/// How long a closing connection may take to flush: a peer that does not read cannot keep
+/// the task alive.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection's queue and writer task.
+pub struct Outbound {
+    /// The queue (the hub holds a clone once the client logs in).
+    pub queue: QueueTx,
+    writer: JoinHandle<WriterExit>,
+}
+
+impl Outbound {
+    /// Starts the writer task for `wr`, with a queue of `limit` bytes. `gap` is the pause
+    /// after the first frame (see [`netkit::writer::run_with_gap`]).
+    pub fn start<W>(wr: W, limit: usize, gap: Duration) -> Self
+    where
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let (queue, rx) = queue::channel(limit);
+        let writer = tokio::spawn(netkit::writer::run_with_gap(rx, wr, gap));
+        Outbound { queue, writer }
+    }
+
+    /// Queues raw bytes (the line port's prompt, frames before login).
+    pub fn push_raw(&self, bytes: Bytes) {
+        let _ = self.queue.push(bytes);
+    }
+
+    /// Lets the writer flush what is queued, then closes the socket, bounded in time.
+    pub async fn finish(self) {
+        let Outbound { queue, mut writer } = self;
+        drop(queue);
+        if tokio::time::timeout(FINISH_TIMEOUT, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
+    }
+}

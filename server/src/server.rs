@@ -1,0 +1,145 @@
+//! Running a server: bind the listeners, keep the chat service reachable, accept clients
+//! once it is, and shut down gracefully.
+//!
+//! `run(config, listeners, ready, shutdown)` is what the binary calls; tests call it (or
+//! [`run_with`], with an in-memory link to an in-process broker) with listeners on
+//! ephemeral ports.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::broker::{BrokerBackend, Dial, LinkSettings, TcpDial};
+use crate::chat::Chat;
+use crate::cli::Listen;
+use crate::config::Config;
+use crate::core::hub::Hub;
+use crate::ctx::Ctx;
+use crate::net::limits::ConnLimits;
+use crate::net::listener::{self, Port};
+
+/// The bound listeners of a server.
+pub struct Listeners {
+    /// The JSON port.
+    pub json: TcpListener,
+    /// The line port, if on.
+    pub line: Option<TcpListener>,
+    /// The JSON port over TLS, if on.
+    pub tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+}
+
+/// Where the listeners are bound (port 0 resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addrs {
+    /// The JSON port.
+    pub json: SocketAddr,
+    /// The line port, if on.
+    pub line: Option<SocketAddr>,
+    /// The TLS port, if on.
+    pub tls: Option<SocketAddr>,
+}
+
+impl Listeners {
+    /// Binds every listener, so a port conflict is reported before anything starts.
+    pub async fn bind(
+        json: SocketAddr,
+        line: Listen,
+        tls: Option<(SocketAddr, tokio_rustls::TlsAcceptor)>,
+    ) -> anyhow::Result<Listeners> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))
+        };
+        let json = bind(json).await?;
+        let line = match line.addr() {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let tls = match tls {
+            Some((addr, acceptor)) => Some((bind(addr).await?, acceptor)),
+            None => None,
+        };
+        Ok(Listeners { json, line, tls })
+    }
+
+    /// The bound addresses.
+    pub fn addrs(&self) -> std::io::Result<Addrs> {
+        Ok(Addrs {
+            json: self.json.local_addr()?,
+            line: self.line.as_ref().map(|l| l.local_addr()).transpose()?,
+            tls: self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
+        })
+    }
+}
+
+/// Runs a server on the broker at `config.broker.addr` until `shutdown` resolves. Clients
+/// are accepted only once the broker link is up (until then every login would be refused);
+/// `ready` is called at that moment.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    ready: impl FnOnce(),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let dial = TcpDial(config.broker.addr.clone());
+    run_with(config, listeners, dial, ready, shutdown).await
+}
+
+/// Like [`run`], reaching the broker through `dial`.
+pub async fn run_with<D: Dial>(
+    config: Config,
+    listeners: Listeners,
+    dial: D,
+    ready: impl FnOnce(),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let addrs = listeners.addrs()?;
+    let hub = Arc::new(Hub::new(addrs.json.ip().to_string(), config.presence));
+    let link_stop = CancellationToken::new();
+    let settings = LinkSettings {
+        label: format!("server {}", addrs.json),
+        token: config.broker.token.clone(),
+        queue_bytes: config.broker.queue_bytes,
+        heartbeat: config.broker.heartbeat,
+        max_frame: config.broker.max_frame,
+    };
+    tracing::info!("connecting to the broker at {}", dial.describe());
+    let (backend, link, mut up) =
+        BrokerBackend::start(hub.clone(), dial, settings, link_stop.clone());
+
+    tokio::pin!(shutdown);
+    tokio::select! {
+        r = up.wait_for(|up| *up) => { r.context("broker link task ended")?; }
+        _ = &mut shutdown => {
+            link_stop.cancel();
+            let _ = link.await;
+            return Ok(());
+        }
+    }
+    ready();
+
+    let ctx = Ctx {
+        chat: Chat::new(hub, Arc::new(backend), config.login_timeout),
+        cfg: Arc::new(config),
+        shutdown: CancellationToken::new(),
+    };
+    let limits = ConnLimits::new(ctx.cfg.limits);
+    tracing::info!(
+        total = ctx.cfg.limits.total,
+        per_ip = ctx.cfg.limits.per_ip,
+        "connection limits"
+    );
+    let mut ports = vec![(listeners.json, Port::Json)];
+    ports.extend(listeners.line.map(|l| (l, Port::Line)));
+    ports.extend(listeners.tls.map(|(l, acceptor)| (l, Port::Tls(acceptor))));
+    listener::run(ports, ctx, limits, shutdown).await;
+    link_stop.cancel();
+    let _ = link.await;
+    tracing::info!("server stopped");
+    Ok(())
+}
