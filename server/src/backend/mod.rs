@@ -20,6 +20,8 @@
 //! changes (docs/ARCHITECTURE.md, "Where things go").
 
 pub mod broker;
+#[cfg(test)]
+pub mod fake;
 
 use std::future::Future;
 

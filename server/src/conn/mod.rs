@@ -12,3 +12,6 @@ pub mod outbound;
 pub mod rate;
 pub mod reader;
 pub mod serve;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+//! A second backend, for tests: a chat service for one server, in memory, answering at
+//! once. Every session and command test runs against it unchanged, which is what proves
+//! the seam: nothing above [`crate::backend::Backend`] knows which service it talks to.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use chat_common::link::ConnId;
+use chat_common::{Refusal, Sender, Unroutable};
+
+use crate::backend::{Backend, Unavailable};
+use crate::core::event::{Event, Own};
+use crate::core::hub::Hub;
+use crate::core::requests::ReqId;
+
+#[derive(Default)]
+struct Directory {
+    /// Who has which name, and their address.
+    names: HashMap<String, (ConnId, String)>,
+    by_conn: HashMap<ConnId, String>,
+    seq: u64,
+}
+
+/// The in-memory service. Its events go to `hub` before the call returns.
+pub struct FakeBackend {
+    hub: Arc<Hub>,
+    dir: Mutex<Directory>,
+}
+
+impl FakeBackend {
+    /// A service with nobody online, reachable: `hub` hears `Up` at once.
+    pub fn up(hub: Arc<Hub>) -> Arc<FakeBackend> {
+        hub.apply(Event::Up { users: vec![] });
+        Arc::new(FakeBackend {
+            hub,
+            dir: Mutex::default(),
+        })
+    }
+
+    fn dir(&self) -> std::sync::MutexGuard<'_, Directory> {
+        self.dir.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reachable(&self) -> Result<(), Unavailable> {
+        if self.hub.is_up() {
+            Ok(())
+        } else {
+            Err(Unavailable)
+        }
+    }
+
+    fn ts() -> u64 {
+        chat_common::clock::now_ms()
+    }
+
+    fn apply(&self, events: Vec<Event>) {
+        for e in events {
+            self.hub.apply(e);
+        }
+    }
+}
+
+impl Backend for FakeBackend {
+    fn register(
+        &self,
+        conn: ConnId,
+        name: &str,
+        ip: &str,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        let result = self.reachable().map(|()| {
+            let mut d = self.dir();
+            let event = if d.names.contains_key(name) {
+                Event::Refused {
+                    conn,
+                    reason: Refusal::NameTaken { name: name.into() },
+                }
+            } else {
+                d.names.insert(name.into(), (conn, ip.into()));
+                d.by_conn.insert(conn, name.into());
+                d.seq += 1;
+                Event::Registered {
+                    conn,
+                    name: name.into(),
+                    id: d.seq,
+                    ts: Self::ts(),
+                }
+            };
+            drop(d);
+            self.apply(vec![event]);
+        });
+        std::future::ready(result)
+    }
+
+    fn unregister(&self, conn: ConnId) -> impl Future<Output = ()> + Send {
+        let mut d = self.dir();
+        if let Some(name) = d.by_conn.remove(&conn) {
+            d.names.remove(&name);
+            d.seq += 1;
+            let id = d.seq;
+            drop(d);
+            self.apply(vec![Event::Left {
+                name,
+                id,
+                ts: Self::ts(),
+            }]);
+        }
+        std::future::ready(())
+    }
+
+    fn publish(
+        &self,
+        conn: ConnId,
+        req: ReqId,
+        text: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        let result = self.reachable().map(|()| {
+            let mut d = self.dir();
+            let events = match d.by_conn.get(&conn).cloned() {
+                None => vec![Event::Undeliverable {
+                    req,
+                    reason: Unroutable::NotLoggedIn,
+                }],
+                Some(name) => {
+                    d.seq += 1;
+                    let ip = d
+                        .names
+                        .get(&name)
+                        .map(|(_, ip)| ip.clone())
+                        .unwrap_or_default();
+                    let recipients = u32::try_from(d.names.len() - 1).unwrap_or(u32::MAX);
+                    vec![
+                        Event::Public {
+                            id: d.seq,
+                            ts: Self::ts(),
+                            from: Sender { name, ip },
+                            msg: text,
+                            own: Some(Own { conn, req }),
+                            recipients,
+                        },
+                        Event::Stable { upto: d.seq },
+                    ]
+                }
+            };
+            drop(d);
+            self.apply(events);
+        });
+        std::future::ready(result)
+    }
+
+    fn send_private(
+        &self,
+        conn: ConnId,
+        req: ReqId,
+        to: String,
+        text: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        let result = self.reachable().map(|()| {
+            let mut d = self.dir();
+            let sender = d.by_conn.get(&conn).cloned();
+            let target = d.names.get(&to).map(|(c, _)| *c);
+            let events = match (sender, target) {
+                (None, _) => vec![Event::Undeliverable {
+                    req,
+                    reason: Unroutable::NotLoggedIn,
+                }],
+                (Some(_), None) => vec![Event::Undeliverable {
+                    req,
+                    reason: Unroutable::NotOnline { to },
+                }],
+                (Some(name), Some(to_conn)) => {
+                    d.seq += 1;
+                    let ip = d
+                        .names
+                        .get(&name)
+                        .map(|(_, ip)| ip.clone())
+                        .unwrap_or_default();
+                    vec![
+                        Event::Private {
+                            id: d.seq,
+                            ts: Self::ts(),
+                            from: Sender { name, ip },
+                            to_conn,
+                            to,
+                            msg: text,
+                        },
+                        Event::Routed { req, id: d.seq },
+                        Event::Stable { upto: d.seq },
+                    ]
+                }
+            };
+            drop(d);
+            self.apply(events);
+        });
+        std::future::ready(result)
+    }
+}

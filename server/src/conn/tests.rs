@@ -1,0 +1,478 @@
+//! Both ports end to end in-process: real connection handlers over in-memory pipes
+//! (`tokio::io::duplex`), the in-memory backend, and paused time, so timeouts, grace
+//! periods and pauses are checked to the millisecond without waiting for them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_common::{ErrorCode, FrameKind, ServerFrame};
+use clap::Parser;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::fake::FakeBackend;
+use crate::chat::Chat;
+use crate::cli::Args;
+use crate::conn::{json_port, line_port};
+use crate::core::event::Event;
+use crate::core::hub::{DEGRADED, Hub};
+use crate::ctx::Ctx;
+
+/// A server core with the in-memory backend, and connections into it.
+struct TestServer {
+    ctx: Ctx<FakeBackend>,
+    next_conn: u64,
+}
+
+impl TestServer {
+    /// A server with these flags (beyond the defaults).
+    fn new(flags: &[&str]) -> TestServer {
+        let mut argv = vec!["server", "--token", "t"];
+        argv.extend_from_slice(flags);
+        let cfg = Args::try_parse_from(argv)
+            .expect("flags")
+            .config(10_000)
+            .expect("config");
+        let hub = Arc::new(Hub::new("10.9.9.9".into(), cfg.presence));
+        let backend = FakeBackend::up(hub.clone());
+        TestServer {
+            ctx: Ctx {
+                chat: Chat::new(hub, backend, cfg.login_timeout),
+                cfg: Arc::new(cfg),
+                shutdown: CancellationToken::new(),
+            },
+            next_conn: 0,
+        }
+    }
+
+    fn hub(&self) -> &Hub {
+        self.ctx.chat.hub()
+    }
+
+    fn peer() -> SocketAddr {
+        "192.0.2.7:5000".parse().expect("addr")
+    }
+
+    /// A new connection to the JSON port.
+    fn json(&mut self) -> Client {
+        self.next_conn += 1;
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let (rd, wr) = tokio::io::split(far);
+        tokio::spawn(json_port::serve(
+            rd,
+            wr,
+            Self::peer(),
+            self.next_conn,
+            self.ctx.clone(),
+        ));
+        Client::new(near)
+    }
+
+    /// A new connection to the line port.
+    fn line(&mut self) -> Client {
+        self.next_conn += 1;
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let (rd, wr) = tokio::io::split(far);
+        tokio::spawn(line_port::serve(
+            rd,
+            wr,
+            Self::peer(),
+            self.next_conn,
+            self.ctx.clone(),
+        ));
+        Client::new(near)
+    }
+
+    /// A logged-in JSON client (its welcome read).
+    async fn login(&mut self, name: &str) -> Client {
+        let mut c = self.json();
+        c.send(format!("{name}\n").as_bytes()).await;
+        let w = c.frame().await.expect("welcome");
+        assert_eq!(w.kind, Some(FrameKind::Welcome), "{w:?}");
+        c
+    }
+}
+
+/// The far end of a connection, as a client sees it.
+struct Client {
+    rd: BufReader<tokio::io::ReadHalf<DuplexStream>>,
+    wr: tokio::io::WriteHalf<DuplexStream>,
+}
+
+impl Client {
+    fn new(stream: DuplexStream) -> Client {
+        let (rd, wr) = tokio::io::split(stream);
+        Client {
+            rd: BufReader::new(rd),
+            wr,
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.wr.write_all(bytes).await.expect("write");
+    }
+
+    async fn frame_to(&mut self, to: &str, msg: &str) {
+        let f = serde_json::json!({"from": {"name": "x", "ip": "x"}, "to": to, "msg": msg});
+        self.send(f.to_string().as_bytes()).await;
+    }
+
+    /// The next line the server writes, `None` once it closed.
+    async fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.rd.read_line(&mut line).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        }
+    }
+
+    /// The next frame, `None` once the server closed.
+    async fn frame(&mut self) -> Option<ServerFrame> {
+        let line = self.line().await?;
+        Some(ServerFrame::parse(line.as_bytes()).expect("a frame"))
+    }
+
+    /// Reads what the server wrote without a newline (the line port's prompt).
+    async fn read_exact(&mut self, n: usize) -> String {
+        let mut buf = vec![0; n];
+        self.rd.read_exact(&mut buf).await.expect("read");
+        String::from_utf8(buf).expect("utf-8")
+    }
+
+    /// Whether the server closed the connection (after whatever is still buffered).
+    async fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        self.rd.read_to_end(&mut rest).await.is_ok()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bare_name_is_taken_after_the_grace_period() {
+    let mut s = TestServer::new(&[]);
+    let mut c = s.json();
+    let t0 = Instant::now();
+    c.send(b"alice").await;
+    let w = c.frame().await.expect("welcome");
+    assert_eq!(w.kind, Some(FrameKind::Welcome));
+    assert!(w.msg.contains("Welcome alice"), "{}", w.msg);
+    assert_eq!(w.users.as_deref(), Some(&["alice".to_string()][..]));
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_millis(50),
+        "the grace period, no more"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_name_with_a_newline_is_taken_at_once() {
+    let mut s = TestServer::new(&[]);
+    let mut c = s.json();
+    let t0 = Instant::now();
+    c.send(b"alice\n").await;
+    assert_eq!(
+        c.frame().await.expect("welcome").kind,
+        Some(FrameKind::Welcome)
+    );
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_name_within_the_login_timeout_is_an_error_then_close() {
+    let mut s = TestServer::new(&["--login-timeout-ms", "10000"]);
+    let mut c = s.json();
+    let t0 = Instant::now();
+    let e = c.frame().await.expect("an error frame");
+    assert_eq!(t0.elapsed(), Duration::from_secs(10));
+    assert_eq!(e.code, Some(ErrorCode::LoginTimeout));
+    assert_eq!(e.msg, "Error: no name received within 10 s");
+    assert!(c.closed().await);
+    assert_eq!(s.hub().local_clients(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_is_glued_to_the_welcome() {
+    let mut s = TestServer::new(&["--welcome-gap-ms", "50"]);
+    let mut c = s.json();
+    c.send(br#"alice{"to":"/time"}"#).await;
+    let t0 = Instant::now();
+    let w = c.frame().await.expect("welcome");
+    assert_eq!(w.kind, Some(FrameKind::Welcome));
+    let welcome_at = t0.elapsed();
+    let time = c.frame().await.expect("the /time answer");
+    assert_eq!(time.kind, Some(FrameKind::System));
+    assert_eq!(
+        t0.elapsed() - welcome_at,
+        Duration::from_millis(50),
+        "the next frame waits out the gap"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn refusals_carry_their_codes() {
+    let mut s = TestServer::new(&[]);
+    let _alice = s.login("alice").await;
+    for (raw, code, text) in [
+        (
+            &b"alice\n"[..],
+            ErrorCode::NameTaken,
+            "Error: the name 'alice' is already in use",
+        ),
+        (
+            b"SERVER\n",
+            ErrorCode::NameInvalid,
+            "Error: invalid name: the name \"SERVER\" is reserved",
+        ),
+        (
+            b"a b\n",
+            ErrorCode::NameInvalid,
+            "Error: invalid name: the name contains ' '; use letters, digits and punctuation without spaces",
+        ),
+    ] {
+        let mut c = s.json();
+        c.send(raw).await;
+        let e = c.frame().await.expect("refusal");
+        assert_eq!((e.code, e.msg.as_str()), (Some(code), text));
+        assert!(c.closed().await, "closed after a refusal");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_error_frame_after_login_has_a_code() {
+    let mut s = TestServer::new(&[]);
+    let mut c = s.login("alice").await;
+    let cases: [(&[u8], ErrorCode); 6] = [
+        (br#"{"to":"/nope","msg":""}"#, ErrorCode::UnknownCommand),
+        (br#"{"to":"","msg":"x"}"#, ErrorCode::NoRecipient),
+        (
+            br#"{"to":"zed","msg":"are you there?"}"#,
+            ErrorCode::NotOnline,
+        ),
+        (br#"{"to":"Everyone","msg":"hb"}"#, ErrorCode::NotOnline),
+        (b"junk\n", ErrorCode::BadFrame),
+        (br#"{"to":5}"#, ErrorCode::BadFrame),
+    ];
+    for (raw, code) in cases {
+        c.send(raw).await;
+        let e = c.frame().await.expect("an error");
+        assert_eq!(e.kind, Some(FrameKind::Error), "{e:?}");
+        assert_eq!(e.code, Some(code), "{}", String::from_utf8_lossy(raw));
+        assert!(e.msg.starts_with("Error: "), "{}", e.msg);
+    }
+    c.frame_to("Everyone", "hb").await;
+    assert_eq!(
+        c.frame().await.expect("error").msg,
+        "Error: user 'Everyone' is not online (to talk to everyone, send to /shout or *)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shout_reaches_the_others_and_is_confirmed() {
+    let mut s = TestServer::new(&[]);
+    let mut alice = s.login("alice").await;
+    let mut bob = s.login("bob").await;
+    assert_eq!(
+        alice.frame().await.expect("join").kind,
+        Some(FrameKind::Join)
+    );
+    alice.frame_to("/shout", "hello all").await;
+    let got = bob.frame().await.expect("the message");
+    assert_eq!(
+        (got.kind, got.msg.as_str(), got.from.name.as_str()),
+        (Some(FrameKind::Chat), "hello all", "alice")
+    );
+    assert_eq!(
+        got.from.ip, "192.0.2.7",
+        "stamped with the real peer address"
+    );
+    assert_eq!(
+        alice.frame().await.expect("confirmation").msg,
+        "Message sent to 1 user"
+    );
+    bob.frame_to("alice", "psst").await;
+    let p = alice.frame().await.expect("private");
+    assert_eq!((p.kind, p.msg.as_str()), (Some(FrameKind::Private), "psst"));
+    assert_eq!(
+        s.hub().open_requests(),
+        0,
+        "everything delivered and closed"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_the_rate_limit_messages_are_refused_with_a_code() {
+    let mut s = TestServer::new(&["--rate-limit", "10", "--rate-burst", "20"]);
+    let mut c = s.login("alice").await;
+    let burst: String = (0..25).map(|_| r#"{"to":"/time"}"#).collect();
+    c.send(burst.as_bytes()).await;
+    let mut answered = 0;
+    let mut refused = 0;
+    for _ in 0..25 {
+        let f = c.frame().await.expect("a frame");
+        match f.code {
+            None => answered += 1,
+            Some(ErrorCode::RateLimited) => {
+                refused += 1;
+                assert!(
+                    f.msg
+                        .contains("rate limit exceeded (10 messages per second, bursts of 20)")
+                );
+            }
+            Some(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((answered, refused), (20, 5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_client_is_disconnected_after_the_idle_timeout() {
+    let mut s = TestServer::new(&["--idle-timeout-ms", "2000"]);
+    let mut c = s.login("alice").await;
+    let t0 = Instant::now();
+    let e = c.frame().await.expect("the reason");
+    assert_eq!(t0.elapsed(), Duration::from_secs(2));
+    assert_eq!(e.code, Some(ErrorCode::Idle));
+    assert_eq!(e.msg, "Error: disconnected: nothing received for 2 s");
+    assert!(c.closed().await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_service_logins_are_refused_and_messages_not_delivered() {
+    let mut s = TestServer::new(&[]);
+    let mut alice = s.login("alice").await;
+    s.hub().apply(Event::Down);
+    assert_eq!(alice.frame().await.expect("notice").msg, DEGRADED);
+    alice.frame_to("*", "see you at 5").await;
+    let e = alice.frame().await.expect("error");
+    assert_eq!(e.code, Some(ErrorCode::NotDelivered));
+    assert_eq!(
+        e.msg,
+        "Error: message \"see you at 5\" not delivered: the chat service is unavailable right now; try again shortly"
+    );
+    let mut late = s.json();
+    late.send(b"newbie\n").await;
+    let r = late.frame().await.expect("refusal");
+    assert_eq!(r.code, Some(ErrorCode::Unavailable));
+    let mut nc = s.line();
+    nc.read_exact(line_port::PROMPT.len()).await;
+    nc.send(b"newbie\n").await;
+    assert_eq!(
+        nc.line().await.as_deref(),
+        Some("Error: the chat service is unavailable right now; try again shortly\r\n")
+    );
+    assert!(nc.closed().await, "the line port gives up at once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_line_port_prompts_until_a_good_name_and_gives_up_after_five() {
+    let mut s = TestServer::new(&[]);
+    let _gina = s.login("gina").await;
+    let mut c = s.line();
+    assert_eq!(
+        c.read_exact(line_port::PROMPT.len()).await,
+        line_port::PROMPT
+    );
+    c.send(b"gina\n").await;
+    assert_eq!(
+        c.line().await.as_deref(),
+        Some("Error: the name 'gina' is already in use\r\n")
+    );
+    c.read_exact(line_port::PROMPT.len()).await;
+    c.send(b"hank\r\n").await;
+    let w = c.line().await.expect("welcome");
+    assert!(
+        w.contains("-- Welcome hank! Users online (2): gina, hank."),
+        "{w:?}"
+    );
+
+    let mut bad = s.line();
+    bad.read_exact(line_port::PROMPT.len()).await;
+    for _ in 0..5 {
+        bad.send(b"a b\n").await;
+        let e = bad.line().await.expect("error");
+        let e = e.trim_start_matches(line_port::PROMPT);
+        assert!(
+            e.starts_with("Error: invalid nickname: the name contains ' '"),
+            "{e:?}"
+        );
+    }
+    let rest = bad.line().await.expect("prompts and the goodbye");
+    assert!(rest.ends_with("Too many attempts. Bye.\r\n"), "{rest:?}");
+    assert!(bad.closed().await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_line_port_speaks_the_typed_dialect_of_the_command_table() {
+    let mut s = TestServer::new(&[]);
+    let mut gina = s.login("gina").await;
+    let mut c = s.line();
+    c.read_exact(line_port::PROMPT.len()).await;
+    c.send(b"hank\n").await;
+    c.line().await.expect("welcome");
+    assert_eq!(
+        gina.frame().await.expect("join").kind,
+        Some(FrameKind::Join)
+    );
+    for (typed, want) in [
+        ("!msg gina hi", Some("hi")),
+        ("@gina there", Some("there")),
+        ("//shrug", None),
+    ] {
+        c.send(format!("{typed}\n").as_bytes()).await;
+        let f = gina.frame().await.expect("delivered");
+        match want {
+            Some(text) => assert_eq!((f.kind, f.msg.as_str()), (Some(FrameKind::Private), text)),
+            None => assert_eq!((f.kind, f.msg.as_str()), (Some(FrameKind::Chat), "/shrug")),
+        }
+    }
+    c.send(b"/shout loud\n").await;
+    assert_eq!(gina.frame().await.expect("shout").msg, "loud");
+    assert!(
+        c.line()
+            .await
+            .expect("confirmation")
+            .ends_with("-- Message sent to 1 user\r\n")
+    );
+    c.send(b"/nope\n").await;
+    assert!(
+        c.line()
+            .await
+            .expect("error")
+            .ends_with("! Error: unknown command /nope; type /help for the commands\r\n")
+    );
+    c.send(b"/help\n").await;
+    let mut help = Vec::new();
+    for _ in 0..10 {
+        help.push(c.line().await.expect("help line"));
+    }
+    assert!(help[0].ends_with("-- Commands:\r\n"), "{help:?}");
+    assert!(
+        help.iter()
+            .any(|l| l.contains("/quit                leave (also \\q, !logout)"))
+    );
+    c.send(b"\\q\n").await;
+    assert!(
+        c.line()
+            .await
+            .expect("goodbye")
+            .ends_with("-- Goodbye hank!\r\n")
+    );
+    assert!(c.closed().await);
+    let left = gina.frame().await.expect("leave");
+    assert_eq!(
+        (left.kind, left.user.as_deref()),
+        (Some(FrameKind::Leave), Some("hank"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_says_goodbye_and_frees_the_names() {
+    let mut s = TestServer::new(&[]);
+    let mut alice = s.login("alice").await;
+    s.ctx.shutdown.cancel();
+    let bye = alice.frame().await.expect("goodbye");
+    assert_eq!(bye.msg, "The server is shutting down. Goodbye!");
+    assert!(alice.closed().await);
+    assert!(s.hub().users().is_empty(), "alice left the chat");
+}
