@@ -2,6 +2,8 @@
 //! `server` binaries on ephemeral ports (`--listen 127.0.0.1:0`), reads the addresses they
 //! print, signals and reaps them. Every wait has a deadline.
 
+pub mod layout;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -6,18 +6,19 @@
 //! the link that is up now ([`link_tx`]), and fail at once while there is none.
 
 pub mod connection;
+pub mod dial;
 pub mod link_tx;
+#[cfg(test)]
+mod tests;
 pub mod translate;
 
+pub use connection::LinkSettings;
+pub use dial::{Dial, TcpDial};
+
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chat_common::link::{ConnId, ToBroker};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,52 +28,6 @@ use crate::backend::broker::link_tx::LinkTx;
 use crate::backend::{Backend, Unavailable};
 use crate::core::hub::Hub;
 use crate::core::requests::ReqId;
-
-/// Link settings.
-#[derive(Debug, Clone)]
-pub struct LinkSettings {
-    /// Label sent in `Hello`, for the broker's logs.
-    pub label: String,
-    /// Where the link token comes from (read at every attempt).
-    pub token: netkit::token::TokenSource,
-    /// Bytes queued towards the broker before senders wait.
-    pub queue_bytes: usize,
-    /// Heartbeat interval; three silent intervals mean the broker is gone.
-    pub heartbeat: Duration,
-    /// Largest link message accepted.
-    pub max_frame: usize,
-}
-
-/// How to reach the broker: TCP in production, an in-memory pipe in tests.
-pub trait Dial: Send + Sync + 'static {
-    /// The reading half of a link.
-    type Read: AsyncRead + Unpin + Send + 'static;
-    /// The writing half of a link.
-    type Write: AsyncWrite + Unpin + Send + 'static;
-    /// Opens a new link.
-    fn dial(&self) -> impl Future<Output = io::Result<(Self::Read, Self::Write)>> + Send;
-    /// Where it goes, for logs.
-    fn describe(&self) -> String;
-}
-
-/// The broker at a TCP address (`host:port`).
-#[derive(Debug, Clone)]
-pub struct TcpDial(pub String);
-
-impl Dial for TcpDial {
-    type Read = OwnedReadHalf;
-    type Write = OwnedWriteHalf;
-
-    async fn dial(&self) -> io::Result<(OwnedReadHalf, OwnedWriteHalf)> {
-        let socket = TcpStream::connect(&self.0).await?;
-        socket.set_nodelay(true)?;
-        Ok(socket.into_split())
-    }
-
-    fn describe(&self) -> String {
-        self.0.clone()
-    }
-}
 
 /// What sessions use to reach the broker: the link that is up now, if any.
 #[derive(Clone)]

@@ -1,0 +1,56 @@
+//! The layout rules of docs/ARCHITECTURE.md ("Crates"), checked on the source: no file of
+//! the server imports a file that imports it back, directly or through others; and the
+//! core stays free of I/O and of any backend.
+
+use std::path::Path;
+
+use testkit::layout::{ModPath, cycles, import_graph, show};
+
+fn src() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+#[test]
+fn no_import_circles() {
+    let graph = import_graph(&src());
+    assert!(
+        graph.len() > 20,
+        "found the modules: {:?}",
+        graph.keys().map(show).collect::<Vec<_>>()
+    );
+    let found: Vec<String> = cycles(&graph)
+        .iter()
+        .map(|c| c.iter().map(show).collect::<Vec<_>>().join(" <-> "))
+        .collect();
+    assert!(found.is_empty(), "import circles: {found:#?}");
+}
+
+#[test]
+fn the_core_imports_nothing_but_the_core() {
+    let graph = import_graph(&src());
+    let is_core = |m: &ModPath| m.first().map(String::as_str) == Some("core");
+    for (module, imports) in graph.iter().filter(|(m, _)| is_core(m)) {
+        for i in imports {
+            assert!(is_core(i), "{} imports {}", show(module), show(i));
+        }
+    }
+}
+
+#[test]
+fn only_the_server_wiring_knows_the_broker_backend() {
+    let graph = import_graph(&src());
+    let broker = |m: &ModPath| m.starts_with(&["backend".to_string(), "broker".to_string()]);
+    for (module, imports) in &graph {
+        if broker(module) || module == &vec!["server".to_string()] {
+            continue;
+        }
+        for i in imports {
+            assert!(
+                !broker(i),
+                "{} knows the broker backend ({})",
+                show(module),
+                show(i)
+            );
+        }
+    }
+}
