@@ -2,7 +2,7 @@
 //!
 //! This is pure logic: every call takes a message and returns the link messages to send,
 //! already encoded, so a broadcast is serialized once and the same bytes go to every
-//! server. The I/O around it lives in [`crate::router`].
+//! server. The I/O around it lives in the broker's routing task.
 
 use std::collections::{HashMap, VecDeque};
 
