@@ -1,15 +1,18 @@
-//! The broker library in-process, with a hand-driven "server" on each link, over real TCP
-//! (`broker::run` on a listener bound to `127.0.0.1:0`): handshake, version and token
-//! checks, registration, routing, a dead link freeing its names, a server cut off by its
-//! bounded queue, and shutdown.
+//! The broker library in-process, with a hand-driven "server" on each link.
+//!
+//! Over real TCP (`broker::run` on a listener bound to `127.0.0.1:0`): handshake, version
+//! and token checks, registration, routing, a dead link freeing its names, a server cut
+//! off by its bounded queue, and shutdown. Over `tokio::io::duplex` with paused time
+//! ([`broker::Broker::serve_link`]): the timeouts counted in heartbeats, which take no real
+//! time at all.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use broker::Config;
+use broker::{Broker, Config};
 use bytes::BytesMut;
 use chat_common::link::{self, LINK_VERSION, LinkDecoder, Rejection, ToBroker, ToServer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -18,7 +21,7 @@ use tokio_util::codec::Decoder;
 
 const TOKEN: &str = "link-test-token";
 
-/// How long any single expectation may take.
+/// How long any single expectation may take (on the paused clock, for the duplex tests).
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A broker serving TCP links on an ephemeral port of this runtime; it shuts down when
@@ -116,6 +119,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
                         return Ok(None);
                     }
                 }
+            }
+        }
+    }
+
+    /// The next message other than Pong and Stable, if one comes within `limit`.
+    async fn recv_within(&mut self, limit: Duration) -> Result<Option<ToServer>, ()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.next_before(deadline).await? {
+                Some(ToServer::Pong | ToServer::Stable { .. }) => continue,
+                other => return Ok(other),
             }
         }
     }
@@ -417,4 +431,158 @@ async fn run_returns_once_shutdown_resolves_and_closes_every_link() {
         None,
         "closed, and alice not announced as gone"
     );
+}
+
+// --- Over in-memory streams, on the paused clock ---------------------------------------
+
+/// A link to `broker` over an in-memory stream.
+fn duplex(broker: &Broker) -> Link<DuplexStream> {
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    broker.serve_link(theirs);
+    Link::over(ours)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_without_hello_is_rejected_after_three_heartbeats() {
+    let config = Config::new(TOKEN);
+    let beat = config.heartbeat;
+    let broker = Broker::start(config);
+    let start = Instant::now();
+    let mut l = duplex(&broker);
+    assert_eq!(
+        l.recv_within(3 * beat - Duration::from_millis(1)).await,
+        Err(()),
+        "nothing before three heartbeats"
+    );
+    assert_eq!(
+        l.recv().await,
+        Some(ToServer::Rejected {
+            reason: Rejection::HelloTimeout
+        })
+    );
+    let waited = start.elapsed();
+    assert!(
+        waited >= 3 * beat && waited < 4 * beat,
+        "rejected after {waited:?}"
+    );
+    assert_eq!(l.recv().await, None, "closed after the rejection");
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_silent_after_its_hello_is_closed_after_three_heartbeats_and_its_users_leave() {
+    let config = Config::new(TOKEN);
+    let beat = config.heartbeat;
+    let broker = Broker::start(config);
+    let (mut silent, _, _) = duplex(&broker).handshake().await;
+    let (mut alive, _, _) = duplex(&broker).handshake().await;
+    silent.send(&register(1, "alice", "10.0.0.1")).await;
+    assert!(matches!(
+        silent.recv().await,
+        Some(ToServer::Registered { .. })
+    ));
+    assert!(
+        matches!(alive.recv().await, Some(ToServer::Joined { ref name, .. }) if name == "alice")
+    );
+    // From now on `silent` sends nothing; `alive` pings once a heartbeat.
+    let since = Instant::now();
+    loop {
+        assert!(
+            since.elapsed() < 4 * beat,
+            "the silent link was never closed"
+        );
+        alive.send(&ToBroker::Ping).await;
+        match alive.recv_within(beat).await {
+            Err(()) => {}
+            Ok(Some(ToServer::Left { name, .. })) if name == "alice" => break,
+            other => panic!("expected alice to leave, got {other:?}"),
+        }
+    }
+    let waited = since.elapsed();
+    assert!(
+        waited >= 3 * beat && waited < 4 * beat,
+        "closed after {waited:?}"
+    );
+    assert_eq!(silent.recv().await, None, "the silent link is closed");
+    // The other link, which kept pinging, is still served.
+    alive.send(&register(2, "alice", "10.0.0.2")).await;
+    assert!(matches!(
+        alive.recv().await,
+        Some(ToServer::Registered { conn: 2, .. })
+    ));
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pings_are_answered_and_keep_a_link_open() {
+    let config = Config::new(TOKEN);
+    let beat = config.heartbeat;
+    let broker = Broker::start(config);
+    let (mut l, _, _) = duplex(&broker).handshake().await;
+    let start = Instant::now();
+    for _ in 0..10 {
+        tokio::time::advance(beat).await;
+        l.send(&ToBroker::Ping).await;
+        assert_eq!(l.next().await, Some(ToServer::Pong));
+    }
+    assert!(
+        start.elapsed() >= 10 * beat,
+        "well past three heartbeats: {:?}",
+        start.elapsed()
+    );
+    l.send(&register(1, "alice", "10.0.0.1")).await;
+    assert!(matches!(l.recv().await, Some(ToServer::Registered { .. })));
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_message_other_than_hello_is_rejected() {
+    let broker = Broker::start(Config::new(TOKEN));
+    let mut l = duplex(&broker);
+    l.send(&register(1, "mallory", "10.0.0.66")).await;
+    assert_eq!(
+        l.recv().await,
+        Some(ToServer::Rejected {
+            reason: Rejection::ExpectedHello
+        })
+    );
+    assert_eq!(l.recv().await, None);
+    let mut l = duplex(&broker);
+    l.send_bytes(&[0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o'])
+        .await;
+    assert_eq!(
+        l.recv().await,
+        Some(ToServer::Rejected {
+            reason: Rejection::Malformed
+        })
+    );
+    assert_eq!(l.recv().await, None);
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_every_link_without_announcing_its_users_as_gone() {
+    let broker = Broker::start(Config::new(TOKEN));
+    let (mut a, _, _) = duplex(&broker).handshake().await;
+    let (mut b, _, _) = duplex(&broker).handshake().await;
+    a.send(&register(1, "alice", "10.0.0.1")).await;
+    assert!(matches!(a.recv().await, Some(ToServer::Registered { .. })));
+    assert!(matches!(b.recv().await, Some(ToServer::Joined { .. })));
+    let start = Instant::now();
+    broker.shutdown().await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "shutdown waited {:?}",
+        start.elapsed()
+    );
+    assert_eq!(a.recv().await, None);
+    assert_eq!(b.recv().await, None, "alice was not announced as gone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_broker_closes_its_links() {
+    let broker = Broker::start(Config::new(TOKEN));
+    let (mut l, _, _) = duplex(&broker).handshake().await;
+    drop(broker);
+    assert_eq!(l.recv().await, None);
 }
