@@ -1,4 +1,6 @@
-//! Command-line flags and their environment variables (design §5).
+//! Command-line flags and their environment variables (the broker's place among the
+//! processes: docs/ARCHITECTURE.md, "Processes"; the limits and the heartbeat of the link
+//! they set: "The broker link").
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! The chat broker: the one process that owns the global user directory, gives every event
-//! its place in one global order, and routes messages between front-end servers.
+//! its place in one global order, and routes messages between front-end servers
+//! (docs/ARCHITECTURE.md, "Processes" and "The broker link").
 //!
 //! The `broker` binary parses its flags into a [`Config`], binds a listener and calls
 //! [`run`]. Tests and other programs can do the same in-process, or start a [`Broker`] and
@@ -14,7 +15,7 @@
 //! # }
 //! ```
 //!
-//! The parts:
+//! The parts (where a change goes: docs/ARCHITECTURE.md, "Where things go"):
 //!
 //! - [`config`]: the settings of a broker;
 //! - [`directory`]: who is online where, and the sequence of events (pure logic, no I/O);

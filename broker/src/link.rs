@@ -1,5 +1,5 @@
 //! One server's link: handshake, then reading messages into the router's inbox while a
-//! writer task drains the server's outbound queue.
+//! writer task drains the server's outbound queue (docs/ARCHITECTURE.md, "The broker link").
 //!
 //! A link is served over any pair of stream halves: the two halves of a TCP socket, which
 //! need no lock between them, or those `tokio::io::split` makes of any other stream.

@@ -2,9 +2,11 @@
 //!
 //! Every server link forwards what it reads into one inbox; this task owns the
 //! [`Directory`] and applies the messages one at a time, which is what gives every event
-//! its place in the global order. Outgoing messages are pushed, never awaited, onto each
-//! server's byte-bounded queue: a server whose queue overflows is cut off (its users are
-//! announced as gone) instead of slowing the others down.
+//! its place in the global order (docs/ARCHITECTURE.md, "Who owns which state"; the
+//! messages' way through it: "The path of a public message", "The path of a private
+//! message"). Outgoing messages are pushed, never awaited, onto each server's byte-bounded
+//! queue: a server whose queue overflows is cut off (its users are announced as gone)
+//! instead of slowing the others down.
 
 use std::collections::HashMap;
 

@@ -108,7 +108,8 @@ impl Broker {
     /// Closes every link and stops routing; waits (bounded) for the link tasks.
     ///
     /// Routing stops first: the links closing one by one must not be announced to the
-    /// servers still attached as their users leaving.
+    /// servers still attached as their users leaving. The servers keep their clients and
+    /// reconnect (what the clients see meanwhile: PROTOCOL.md §6.4).
     pub async fn shutdown(mut self) {
         self.router.abort();
         // Once it has returned, nothing more is routed (on any runtime, not only when the
