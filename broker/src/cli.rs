@@ -1,7 +1,12 @@
-//! Command-line flags and their environment variables (design §5).
+//! Command-line flags and their environment variables (the broker's place among the
+//! processes: docs/ARCHITECTURE.md, "Processes"; the limits and the heartbeat of the link
+//! they set: "The broker link").
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use broker::Config;
+use broker::config::{DEFAULT_HEARTBEAT_MS, DEFAULT_INBOX_BYTES, DEFAULT_LINK_QUEUE_BYTES};
 use clap::Parser;
 
 /// The chat broker: owns the global user directory and the order of messages; front-end
@@ -19,17 +24,17 @@ pub struct Args {
     pub max_link_frame: usize,
 
     /// Bytes that may wait for one server before it is disconnected as too slow.
-    #[arg(long, env = "CHAT_LINK_QUEUE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    #[arg(long, env = "CHAT_LINK_QUEUE_BYTES", default_value_t = DEFAULT_LINK_QUEUE_BYTES)]
     pub link_queue_bytes: usize,
 
     /// Bytes of messages read from the servers and waiting to be routed; when they are
     /// used up, the links stop reading until the router catches up.
-    #[arg(long, env = "CHAT_INBOX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "CHAT_INBOX_BYTES", default_value_t = DEFAULT_INBOX_BYTES)]
     pub inbox_bytes: usize,
 
     /// Heartbeat interval of the server links in milliseconds; a link silent for three
     /// intervals is considered dead.
-    #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = 500)]
+    #[arg(long, env = "CHAT_HEARTBEAT_MS", default_value_t = DEFAULT_HEARTBEAT_MS)]
     pub heartbeat_ms: u64,
 
     /// Shared secret of the broker link (servers must present it). Without it, the token
@@ -42,4 +47,83 @@ pub struct Args {
     /// token readable only by its owner, if it does not exist.
     #[arg(long, env = "CHAT_TOKEN_FILE")]
     pub token_file: Option<std::path::PathBuf>,
+}
+
+impl Args {
+    /// The broker's settings given by these flags, with the link token read from wherever
+    /// they say.
+    pub fn config(&self, token: String) -> Config {
+        Config {
+            max_link_frame: self.max_link_frame,
+            link_queue_bytes: self.link_queue_bytes,
+            inbox_bytes: self.inbox_bytes,
+            heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
+            token,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default clap shows for a flag (read from the command, so the environment of the
+    /// test does not matter).
+    fn default_of(id: &str) -> String {
+        use clap::CommandFactory;
+        let cmd = Args::command();
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .unwrap_or_else(|| panic!("no flag {id}"));
+        arg.get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_defaults_of_the_flags_are_those_of_the_library() {
+        let lib = Config::new("t");
+        let flags = Args::try_parse_from([
+            "broker",
+            "--max-link-frame",
+            &default_of("max_link_frame"),
+            "--link-queue-bytes",
+            &default_of("link_queue_bytes"),
+            "--inbox-bytes",
+            &default_of("inbox_bytes"),
+            "--heartbeat-ms",
+            &default_of("heartbeat_ms"),
+        ])
+        .expect("parse");
+        assert_eq!(flags.config("t".into()), lib);
+    }
+
+    #[test]
+    fn the_flags_reach_the_config() {
+        let args = Args::try_parse_from([
+            "broker",
+            "--link-queue-bytes",
+            "65536",
+            "--inbox-bytes",
+            "1000",
+            "--heartbeat-ms",
+            "0",
+            "--max-link-frame",
+            "4096",
+        ])
+        .expect("parse");
+        let c = args.config("tok".into());
+        assert_eq!(
+            (c.link_queue_bytes, c.inbox_bytes, c.max_link_frame),
+            (65536, 1000, 4096)
+        );
+        assert_eq!(
+            c.heartbeat,
+            Duration::from_millis(1),
+            "a zero heartbeat is 1 ms"
+        );
+        assert_eq!(c.token, "tok");
+    }
 }

@@ -1,8 +1,10 @@
-//! The broker's state: who is online where, and the global sequence of events.
+//! The broker's state: who is online where, and the global sequence of events
+//! (docs/ARCHITECTURE.md, "Who owns which state"; what clients see of that order:
+//! PROTOCOL.md §5.2).
 //!
 //! This is pure logic: every call takes a message and returns the link messages to send,
 //! already encoded, so a broadcast is serialized once and the same bytes go to every
-//! server. The I/O around it lives in [`crate::router`].
+//! server. The I/O around it lives in the broker's routing task.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -88,7 +90,8 @@ impl Directory {
         ));
     }
 
-    /// A server's link is gone: its users leave, and everyone else is told.
+    /// A server's link is gone: its users leave, and everyone else is told (what clients
+    /// see of it: PROTOCOL.md §6.4).
     pub fn detach(&mut self, id: ServerId, now: u64, out: &mut Vec<Out>) {
         let Some(mut server) = self.servers.remove(&id) else {
             return;
@@ -232,6 +235,8 @@ impl Directory {
         }
     }
 
+    /// Connection `conn` of server `from` asks for `name`: it gets it unless the name breaks
+    /// the rules or someone online has it (PROTOCOL.md §2.2, the refusals: §2.4).
     fn register(
         &mut self,
         from: ServerId,

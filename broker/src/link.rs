@@ -1,5 +1,8 @@
 //! One server's link: handshake, then reading messages into the router's inbox while a
-//! writer task drains the server's outbound queue.
+//! writer task drains the server's outbound queue (docs/ARCHITECTURE.md, "The broker link").
+//!
+//! A link is served over any pair of stream halves: the two halves of a TCP socket, which
+//! need no lock between them, or those `tokio::io::split` makes of any other stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,30 +10,64 @@ use std::time::Duration;
 use chat_common::link::{self, LINK_VERSION, LinkDecoder, Rejection, ServerId, ToBroker, ToServer};
 use futures_util::StreamExt;
 use netkit::queue;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use crate::Config;
 use crate::router::Input;
 
-/// Settings shared by every link.
-#[derive(Debug, Clone)]
-pub struct LinkConfig {
+/// What every link of a broker shares: its settings, the router's inbox and the signal to
+/// close. Cloned for each link (a few reference counts).
+#[derive(Clone)]
+pub(crate) struct Shared {
     /// Largest message accepted.
     pub max_frame: usize,
     /// Outbound queue bound per server, in bytes.
     pub queue_bytes: usize,
     /// A link silent for this long is dead (three heartbeats).
     pub idle_timeout: Duration,
-    /// Bytes of messages read from all links and not yet handled by the router.
-    pub inbox_budget: Arc<Semaphore>,
     /// The shared secret a server must present in its `Hello`.
     pub token: Arc<str>,
+    /// The router's inbox.
+    pub inbox: mpsc::Sender<Input>,
+    /// Bytes of messages read from all links and not yet handled by the router.
+    pub inbox_budget: Arc<Semaphore>,
+    /// Cancelled when the broker shuts down: every link closes.
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    /// The links' share of `config`, feeding `inbox`.
+    pub fn new(config: &Config, inbox: mpsc::Sender<Input>) -> Shared {
+        Shared {
+            max_frame: config.max_link_frame,
+            queue_bytes: config.link_queue_bytes,
+            idle_timeout: config.idle_timeout(),
+            token: config.token.as_str().into(),
+            inbox,
+            inbox_budget: Arc::new(Semaphore::new(config.inbox_bytes.max(MAX_WEIGHT as usize))),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the token.
+        f.debug_struct("Shared")
+            .field("max_frame", &self.max_frame)
+            .field("queue_bytes", &self.queue_bytes)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("inbox_budget", &self.inbox_budget.available_permits())
+            .field("closing", &self.shutdown.is_cancelled())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Largest share of the inbox budget one message takes.
-pub const MAX_WEIGHT: u32 = 16 * 1024 * 1024;
+pub(crate) const MAX_WEIGHT: u32 = 16 * 1024 * 1024;
 
 /// Roughly the memory a message holds: its text plus the envelope.
 fn weight(msg: &ToBroker) -> u32 {
@@ -42,31 +79,29 @@ fn weight(msg: &ToBroker) -> u32 {
     u32::try_from(text + 64).unwrap_or(u32::MAX).min(MAX_WEIGHT)
 }
 
-/// Serves one server link until it closes, fails, goes silent, or the broker shuts down.
-pub async fn serve(
-    socket: TcpStream,
-    id: ServerId,
-    inbox: mpsc::Sender<Input>,
-    cfg: LinkConfig,
-    shutdown: CancellationToken,
-) {
-    let peer = socket
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let _ = socket.set_nodelay(true);
-    let (rd, wr) = socket.into_split();
-    let mut frames = FramedRead::new(rd, LinkDecoder::<ToBroker>::new(cfg.max_frame));
-    let (tx, rx) = queue::channel(cfg.queue_bytes);
+/// Serves one server link over `rd` and `wr` (named `peer` in logs) until it closes, fails,
+/// goes silent, or the broker shuts down.
+pub(crate) async fn serve<R, W>(rd: R, wr: W, peer: String, id: ServerId, links: Shared)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let idle_timeout = links.idle_timeout;
+    let mut frames = FramedRead::new(rd, LinkDecoder::<ToBroker>::new(links.max_frame));
+    let (tx, rx) = queue::channel(links.queue_bytes);
     let writer = tokio::spawn(netkit::writer::run(rx, wr));
 
-    let label = match tokio::time::timeout(cfg.idle_timeout, frames.next()).await {
+    let first = tokio::select! {
+        first = tokio::time::timeout(idle_timeout, frames.next()) => first,
+        _ = links.shutdown.cancelled() => return,
+    };
+    let label = match first {
         Ok(Some(Ok(ToBroker::Hello {
             label,
             version,
             token,
         }))) if version == LINK_VERSION => {
-            if !netkit::token::matches(&cfg.token, token.as_deref().unwrap_or_default()) {
+            if !netkit::token::matches(&links.token, token.as_deref().unwrap_or_default()) {
                 let reason = Rejection::Token {
                     given: token.is_some(),
                 };
@@ -93,7 +128,8 @@ pub async fn serve(
         Err(_) => return reject(tx, writer, &peer, Rejection::HelloTimeout).await,
     };
     let label = format!("{label} ({peer})");
-    if inbox
+    if links
+        .inbox
         .send(Input::Attach {
             id,
             label: label.clone(),
@@ -107,14 +143,14 @@ pub async fn serve(
 
     loop {
         tokio::select! {
-            next = tokio::time::timeout(cfg.idle_timeout, frames.next()) => match next {
+            next = tokio::time::timeout(idle_timeout, frames.next()) => match next {
                 Ok(Some(Ok(msg))) => {
                     // Waiting for budget holds this server back (TCP does the rest) instead
                     // of letting the inbox grow.
-                    let Ok(permit) = cfg.inbox_budget.clone().acquire_many_owned(weight(&msg)).await else {
+                    let Ok(permit) = links.inbox_budget.clone().acquire_many_owned(weight(&msg)).await else {
                         break;
                     };
-                    if inbox.send(Input::Message { id, msg, permit }).await.is_err() {
+                    if links.inbox.send(Input::Message { id, msg, permit }).await.is_err() {
                         break;
                     }
                 }
@@ -127,15 +163,15 @@ pub async fn serve(
                     break;
                 }
                 Err(_) => {
-                    tracing::warn!(server = %label, "closing link: no heartbeat for {:?}", cfg.idle_timeout);
+                    tracing::warn!(server = %label, "closing link: no heartbeat for {idle_timeout:?}");
                     break;
                 }
             },
             _ = tx.closed() => break,
-            _ = shutdown.cancelled() => break,
+            _ = links.shutdown.cancelled() => break,
         }
     }
-    let _ = inbox.send(Input::Detach { id }).await;
+    let _ = links.inbox.send(Input::Detach { id }).await;
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
