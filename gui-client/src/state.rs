@@ -9,12 +9,12 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chat_common::clock::{hhmm, now_ms};
+use chat_common::command::{Dialect, Request, help, parse_typed};
 use chat_common::name::validate_name;
 use chat_common::{ClientFrame, FrameKind, ServerFrame};
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::Backoff;
-use crate::command::Typed;
 
 /// Default number of messages kept on screen.
 pub const DEFAULT_SCROLLBACK: usize = 100_000;
@@ -359,14 +359,28 @@ impl ChatState {
     }
 
     /// The user pressed Enter (or Send) in the message box.
+    ///
+    /// The box speaks the typed dialect of the line port (PROTOCOL.md §7.2), parsed by
+    /// `chat_common::command`; the request goes out as the JSON frame that asks for it
+    /// (PROTOCOL.md §4). A mistake is shown and kept for editing, and nothing is sent.
     pub fn submit(&mut self) -> Vec<Action> {
-        let typed = Typed::parse(&self.input);
-        if typed == Typed::Nothing {
-            return vec![];
-        }
-        if let Typed::Invalid(why) = &typed {
-            let why = why.clone();
-            self.error(why);
+        let request = match parse_typed(&self.input) {
+            Ok(Some(request)) => request,
+            Ok(None) => return vec![],
+            Err(mistake) => {
+                self.error(mistake.to_string());
+                return vec![];
+            }
+        };
+        if request == Request::Help {
+            // The server's `/help` on the JSON port lists values of `to` (PROTOCOL.md
+            // §4.7), which is not what a person types here: show the typed dialect's help,
+            // generated from the same table, without asking the server (works offline too).
+            self.input.clear();
+            self.focus_input = true;
+            for line in help(Dialect::Typed).lines() {
+                self.system(line);
+            }
             return vec![];
         }
         let Some(conn) = self.phase_online_conn() else {
@@ -375,23 +389,23 @@ impl ChatState {
         };
         self.input.clear();
         self.focus_input = true;
-        let mut actions: Vec<Action> = typed
-            .frame()
-            .map(|frame| Action::Send { conn, frame })
-            .into_iter()
-            .collect();
-        match typed {
-            Typed::Public(text) => {
+        let mut actions = vec![Action::Send {
+            conn,
+            frame: request.to_frame(),
+        }];
+        match request {
+            // The server never echoes my own messages (PROTOCOL.md §4): show them myself.
+            Request::Public { text, .. } => {
                 let me = self.me.clone();
                 self.push(LineKind::Own, me, text, None);
             }
-            Typed::Private { to, text } => self.push(LineKind::PrivateOut, to, text, None),
-            Typed::Quit => {
+            Request::Private { to, text } => self.push(LineKind::PrivateOut, to, text, None),
+            Request::Quit => {
                 actions.push(Action::Close { conn });
                 self.phase = Phase::Idle;
                 self.system("You left the chat.");
             }
-            Typed::Command(_) | Typed::Nothing | Typed::Invalid(_) => {}
+            Request::List | Request::Time | Request::Standard | Request::Help => {}
         }
         actions
     }
@@ -477,7 +491,7 @@ impl ChatState {
     ) -> Vec<Action> {
         let refused = frame.kind == Some(FrameKind::Error) || frame.msg.starts_with("Error");
         if !refused {
-            // The first frame after login is the welcome (design §2.2).
+            // The first frame after login is the welcome (PROTOCOL.md §2.3).
             self.phase = Phase::Online { conn };
             self.in_chat = true;
             self.focus_input = true;
@@ -498,10 +512,7 @@ impl ChatState {
                     self.users = [self.me.clone()].into();
                     vec![Action::Send {
                         conn,
-                        frame: ClientFrame {
-                            to: "/list".into(),
-                            msg: String::new(),
-                        },
+                        frame: Request::List.to_frame(),
                     }]
                 }
             };

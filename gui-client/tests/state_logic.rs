@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use chat_common::command::{Dialect, help};
 use chat_common::{ClientFrame, FrameKind, Sender, ServerFrame};
 use gui_client::state::{
     Action, ChatState, ConnectForm, GHOST_RETRIES, LineKind, NetEvent, Phase, TlsSettings,
@@ -62,7 +63,10 @@ fn online() -> ChatState {
     s
 }
 
-fn last(s: &ChatState) -> (LineKind, String, String) {
+/// A line of the message list: kind, who, text.
+type Shown = (LineKind, String, String);
+
+fn last(s: &ChatState) -> Shown {
     let l = s.messages.back().expect("a line");
     (l.kind, l.who.clone(), l.text.clone())
 }
@@ -197,7 +201,8 @@ fn typed_input_becomes_frames_and_own_lines() {
     assert!(
         matches!(&s.submit()[..], [Action::Send { frame, .. }] if frame.to == "carol" && frame.msg == "yo")
     );
-    for cmd in ["/list", "/time", "/help"] {
+    // (`/help` is answered locally now: see `help_shows_the_typed_commands_locally`.)
+    for cmd in ["/list", "/time", "/standard"] {
         s.input = cmd.into();
         let lines = s.messages.len();
         assert!(matches!(&s.submit()[..], [Action::Send { frame, .. }] if frame.to == cmd));
@@ -208,6 +213,128 @@ fn typed_input_becomes_frames_and_own_lines() {
     assert!(s.submit().is_empty());
     assert_eq!(last(&s).0, LineKind::Error);
     assert_eq!(s.input, "/bogus", "a mistake is kept for editing");
+}
+
+/// What submitting `line` while online sends, and the last line it shows (if it adds one).
+fn submitted(line: &str) -> (Vec<(String, String)>, Option<Shown>) {
+    let mut s = online();
+    let before = s.messages.len();
+    s.input = line.into();
+    let sent = s
+        .submit()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Send { frame, .. } => Some((frame.to, frame.msg)),
+            _ => None,
+        })
+        .collect();
+    let shown = (s.messages.len() > before).then(|| last(&s));
+    (sent, shown)
+}
+
+fn one(to: &str, msg: &str) -> Vec<(String, String)> {
+    vec![(to.into(), msg.into())]
+}
+
+#[test]
+fn typed_lines_speak_the_line_port_dialect() {
+    // (Moved from the old `command.rs` unit tests, plus the words the line port always had.)
+    let own = |t: &str| Some((LineKind::Own, "alice".to_string(), t.to_string()));
+    let out = |to: &str, t: &str| Some((LineKind::PrivateOut, to.to_string(), t.to_string()));
+    for (line, sends, shows) in [
+        ("hello all", one("*", "hello all"), own("hello all")),
+        (
+            "@bob hi there",
+            one("bob", "hi there"),
+            out("bob", "hi there"),
+        ),
+        ("/msg bob  hi", one("bob", "hi"), out("bob", "hi")),
+        ("!msg bob hi", one("bob", "hi"), out("bob", "hi")),
+        ("//shrug", one("*", "/shrug"), own("/shrug")),
+        // `/shout`: confirmed by the server ("Message sent to N users"), shown once here.
+        ("/shout hey all", one("/shout", "hey all"), own("hey all")),
+        // `@` without a name is not a private message: public, as on the line port.
+        ("@ hi", one("*", "@ hi"), own("@ hi")),
+        ("@", one("*", "@"), own("@")),
+        ("!hello", one("*", "!hello"), own("!hello")),
+        // Leading spaces are kept, trailing ones dropped (as on the line port).
+        (
+            "  keep  inner  ",
+            one("*", "  keep  inner"),
+            own("  keep  inner"),
+        ),
+        ("/list", one("/list", ""), None),
+        ("/who", one("/list", ""), None),
+        ("!who", one("/list", ""), None),
+        ("/time", one("/time", ""), None),
+        ("/standard", one("/standard", ""), None),
+    ] {
+        assert_eq!(submitted(line), (sends, shows), "{line:?}");
+    }
+    for quit in ["/quit", "\\q", "!logout"] {
+        let (sent, shown) = submitted(quit);
+        assert_eq!(sent, one("/quit", ""), "{quit}");
+        assert_eq!(
+            shown,
+            Some((LineKind::System, String::new(), "You left the chat.".into()))
+        );
+    }
+}
+
+#[test]
+fn typed_mistakes_send_nothing_and_say_why() {
+    for (line, why) in [
+        ("@bob", "usage: @nick text"),
+        ("/msg", "usage: /msg nick text"),
+        ("/msg bob", "usage: /msg nick text"),
+        ("!msg bob  ", "usage: !msg nick text"),
+        ("/shout", "usage: /shout text"),
+        (
+            "/frobnicate",
+            "unknown command /frobnicate; type /help for the commands",
+        ),
+        (
+            "/LIST",
+            "unknown command /LIST; type /help for the commands",
+        ),
+    ] {
+        let mut s = online();
+        s.input = line.into();
+        assert!(s.submit().is_empty(), "{line:?}");
+        assert_eq!(last(&s), (LineKind::Error, String::new(), why.into()));
+        assert_eq!(s.input, line, "kept for editing");
+    }
+    for blank in ["", "   "] {
+        let mut s = online();
+        let lines = s.messages.len();
+        s.input = blank.into();
+        assert!(s.submit().is_empty());
+        assert_eq!(s.messages.len(), lines, "a blank line shows nothing");
+    }
+}
+
+#[test]
+fn help_shows_the_typed_commands_locally() {
+    let mut s = online();
+    let before = s.messages.len();
+    s.input = "/help".into();
+    assert!(s.submit().is_empty(), "the server is not asked");
+    let shown: Vec<_> = s.messages.iter().skip(before).collect();
+    let want = help(Dialect::Typed);
+    assert_eq!(
+        shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+        want.lines().collect::<Vec<_>>(),
+        "one line per row of the table"
+    );
+    assert!(shown.iter().all(|l| l.kind == LineKind::System));
+    assert!(s.input.is_empty() && s.focus_input);
+    assert!(want.contains("@nick text") && want.contains("!msg nick text"));
+
+    // Offline too: nothing needs the server.
+    s.disconnect_clicked();
+    s.input = "/help".into();
+    assert!(s.submit().is_empty());
+    assert_eq!(last(&s).2, want.lines().last().unwrap_or_default());
 }
 
 #[test]
