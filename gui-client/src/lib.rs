@@ -1,7 +1,9 @@
 //! The chat system's desktop client, in three layers:
 //!
-//! - [`state`] (with [`command`] and [`backoff`]): what the client knows and how events and
-//!   user actions change it; pure and unit-tested without a window;
+//! - [`state`] (with [`backoff`]): what the client knows and how events and user actions
+//!   change it; pure and unit-tested without a window. What the user types is parsed by
+//!   `chat_common::command`, the line port's own vocabulary, and error frames are judged
+//!   by their `code` ([`state::error_code`]);
 //! - [`net`] (with [`tls`]): the receive and send threads that own the socket and talk to
 //!   the UI through crossbeam channels;
 //! - [`view`]: the egui widgets, which only read the state and report what the user did.
@@ -10,7 +12,6 @@
 
 pub mod app;
 pub mod backoff;
-pub mod command;
 pub mod net;
 pub mod state;
 pub mod tls;

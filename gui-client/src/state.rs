@@ -9,12 +9,12 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use chat_common::clock::{hhmm, now_ms};
+use chat_common::command::{Dialect, Request, help, parse_typed};
 use chat_common::name::validate_name;
-use chat_common::{ClientFrame, FrameKind, ServerFrame};
+use chat_common::{ClientFrame, ErrorCode, FrameKind, ServerFrame};
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::Backoff;
-use crate::command::Typed;
 
 /// Default number of messages kept on screen.
 pub const DEFAULT_SCROLLBACK: usize = 100_000;
@@ -359,14 +359,28 @@ impl ChatState {
     }
 
     /// The user pressed Enter (or Send) in the message box.
+    ///
+    /// The box speaks the typed dialect of the line port (PROTOCOL.md §7.2), parsed by
+    /// `chat_common::command`; the request goes out as the JSON frame that asks for it
+    /// (PROTOCOL.md §4). A mistake is shown and kept for editing, and nothing is sent.
     pub fn submit(&mut self) -> Vec<Action> {
-        let typed = Typed::parse(&self.input);
-        if typed == Typed::Nothing {
-            return vec![];
-        }
-        if let Typed::Invalid(why) = &typed {
-            let why = why.clone();
-            self.error(why);
+        let request = match parse_typed(&self.input) {
+            Ok(Some(request)) => request,
+            Ok(None) => return vec![],
+            Err(mistake) => {
+                self.error(mistake.to_string());
+                return vec![];
+            }
+        };
+        if request == Request::Help {
+            // The server's `/help` on the JSON port lists values of `to` (PROTOCOL.md
+            // §4.7), which is not what a person types here: show the typed dialect's help,
+            // generated from the same table, without asking the server (works offline too).
+            self.input.clear();
+            self.focus_input = true;
+            for line in help(Dialect::Typed).lines() {
+                self.system(line);
+            }
             return vec![];
         }
         let Some(conn) = self.phase_online_conn() else {
@@ -375,23 +389,23 @@ impl ChatState {
         };
         self.input.clear();
         self.focus_input = true;
-        let mut actions: Vec<Action> = typed
-            .frame()
-            .map(|frame| Action::Send { conn, frame })
-            .into_iter()
-            .collect();
-        match typed {
-            Typed::Public(text) => {
+        let mut actions = vec![Action::Send {
+            conn,
+            frame: request.to_frame(),
+        }];
+        match request {
+            // The server never echoes my own messages (PROTOCOL.md §4): show them myself.
+            Request::Public { text, .. } => {
                 let me = self.me.clone();
                 self.push(LineKind::Own, me, text, None);
             }
-            Typed::Private { to, text } => self.push(LineKind::PrivateOut, to, text, None),
-            Typed::Quit => {
+            Request::Private { to, text } => self.push(LineKind::PrivateOut, to, text, None),
+            Request::Quit => {
                 actions.push(Action::Close { conn });
                 self.phase = Phase::Idle;
                 self.system("You left the chat.");
             }
-            Typed::Command(_) | Typed::Nothing | Typed::Invalid(_) => {}
+            Request::List | Request::Time | Request::Standard | Request::Help => {}
         }
         actions
     }
@@ -475,9 +489,8 @@ impl ChatState {
         rejoin: bool,
         now: Instant,
     ) -> Vec<Action> {
-        let refused = frame.kind == Some(FrameKind::Error) || frame.msg.starts_with("Error");
-        if !refused {
-            // The first frame after login is the welcome (design §2.2).
+        let Some(refusal) = error_code(&frame) else {
+            // The first frame after login is the welcome (PROTOCOL.md §2.3).
             self.phase = Phase::Online { conn };
             self.in_chat = true;
             self.focus_input = true;
@@ -498,16 +511,14 @@ impl ChatState {
                     self.users = [self.me.clone()].into();
                     vec![Action::Send {
                         conn,
-                        frame: ClientFrame {
-                            to: "/list".into(),
-                            msg: String::new(),
-                        },
+                        frame: Request::List.to_frame(),
                     }]
                 }
             };
-        }
+        };
+        // A refusal (PROTOCOL.md §2.4): one error frame, then the server closes.
         let close = vec![Action::Close { conn }];
-        let taken = frame.msg.contains("already in use");
+        let taken = refusal == ErrorCode::NameTaken;
         if rejoin && (!taken || self.ghost_retries < GHOST_RETRIES) {
             // After a drop, our own old connection may still hold the name until the
             // server notices it is gone; other refusals (service unavailable) pass too.
@@ -520,7 +531,7 @@ impl ChatState {
             return close;
         }
         self.phase = Phase::Idle;
-        let message = friendly_refusal(&frame.msg, &self.me);
+        let message = friendly_refusal(refusal, &frame.msg, &self.me);
         if self.in_chat {
             self.error(message.clone());
         }
@@ -529,6 +540,10 @@ impl ChatState {
     }
 
     fn on_chat_frame(&mut self, frame: ServerFrame) {
+        if error_code(&frame).is_some() {
+            self.push_frame(LineKind::Error, &frame);
+            return;
+        }
         match frame.kind.unwrap_or(FrameKind::Other) {
             FrameKind::Chat | FrameKind::History => self.push_frame(LineKind::Chat, &frame),
             FrameKind::Private => self.push_frame(LineKind::PrivateIn, &frame),
@@ -550,14 +565,10 @@ impl ChatState {
                 }
                 self.push_frame(LineKind::System, &frame);
             }
+            // (Not reached: `error_code` reports every `error` frame.)
             FrameKind::Error => self.push_frame(LineKind::Error, &frame),
             FrameKind::System | FrameKind::Welcome | FrameKind::Other => {
-                let kind = if frame.msg.starts_with("Error") {
-                    LineKind::Error
-                } else {
-                    LineKind::System
-                };
-                self.push_frame(kind, &frame);
+                self.push_frame(LineKind::System, &frame)
             }
         }
     }
@@ -622,19 +633,60 @@ impl ChatState {
     }
 }
 
-/// The server's refusal in words for the connect screen.
-fn friendly_refusal(msg: &str, name: &str) -> String {
-    let text = msg.trim_start_matches("Error:").trim();
-    if msg.contains("already in use") {
-        format!("The name \"{name}\" is already taken. Choose another name.")
+/// What kind of error `frame` reports, or `None` when it is not an error.
+///
+/// Every decision the client takes about an error is taken on this code: the server's
+/// `code` field (PROTOCOL.md §6), never its text, which may be reworded. A frame with a
+/// `code` is an error whatever its `type` says.
+pub fn error_code(frame: &ServerFrame) -> Option<ErrorCode> {
+    match frame.code {
+        Some(code) => Some(code),
+        None => old_server_error_code(frame),
+    }
+}
+
+/// FALLBACK FOR OLD SERVERS ONLY, and the only place the client reads a server's words to
+/// decide something: a frame without `code` comes from a server older than the codes.
+///
+/// Such a frame is an error if its `type` is `error`, or, from a server older still that
+/// sends no `type`, if its text starts with `Error` (PROTOCOL.md §2.4). The code is guessed
+/// from the wording of those servers, for the codes the client acts on (the login
+/// refusals); any other error reads as [`ErrorCode::Other`], which is shown as sent.
+fn old_server_error_code(frame: &ServerFrame) -> Option<ErrorCode> {
+    let msg = frame.msg.as_str();
+    let is_error = match frame.kind {
+        Some(kind) => kind == FrameKind::Error,
+        None => msg.starts_with("Error"),
+    };
+    if !is_error {
+        return None;
+    }
+    Some(if msg.contains("already in use") {
+        ErrorCode::NameTaken
     } else if msg.contains("invalid name") {
-        format!(
-            "The server refused the name \"{name}\": {}",
-            text.trim_start_matches("invalid name:").trim()
-        )
+        ErrorCode::NameInvalid
     } else if msg.contains("unavailable") {
-        "The chat service is unavailable right now. Try again shortly.".to_string()
+        ErrorCode::Unavailable
     } else {
-        text.to_string()
+        ErrorCode::Other
+    })
+}
+
+/// A login refusal in words for the connect screen, chosen by its code; the server's text
+/// fills in the details (why a name is invalid) or is shown as it is.
+fn friendly_refusal(code: ErrorCode, msg: &str, name: &str) -> String {
+    let text = msg.strip_prefix("Error:").unwrap_or(msg).trim();
+    match code {
+        ErrorCode::NameTaken => {
+            format!("The name \"{name}\" is already taken. Choose another name.")
+        }
+        ErrorCode::NameInvalid => {
+            let reason = text.strip_prefix("invalid name:").unwrap_or(text).trim();
+            format!("The server refused the name \"{name}\": {reason}")
+        }
+        ErrorCode::Unavailable => {
+            "The chat service is unavailable right now. Try again shortly.".to_string()
+        }
+        _ => text.to_string(),
     }
 }

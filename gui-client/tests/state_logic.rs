@@ -2,9 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use chat_common::{ClientFrame, FrameKind, Sender, ServerFrame};
+use chat_common::command::{Dialect, help};
+use chat_common::{ClientFrame, ErrorCode, FrameKind, Sender, ServerFrame};
 use gui_client::state::{
     Action, ChatState, ConnectForm, GHOST_RETRIES, LineKind, NetEvent, Phase, TlsSettings,
+    error_code,
 };
 
 fn form(name: &str) -> ConnectForm {
@@ -27,6 +29,13 @@ fn frame(kind: FrameKind, from: &str, msg: &str) -> ServerFrame {
         kind,
     );
     f.ts = Some(1_700_000_000_000);
+    f
+}
+
+/// An error frame of a server that sends codes, with the given text.
+fn coded(code: ErrorCode, msg: &str) -> ServerFrame {
+    let mut f = frame(FrameKind::Error, "SERVER", msg);
+    f.code = Some(code);
     f
 }
 
@@ -62,7 +71,10 @@ fn online() -> ChatState {
     s
 }
 
-fn last(s: &ChatState) -> (LineKind, String, String) {
+/// A line of the message list: kind, who, text.
+type Shown = (LineKind, String, String);
+
+fn last(s: &ChatState) -> Shown {
     let l = s.messages.back().expect("a line");
     (l.kind, l.who.clone(), l.text.clone())
 }
@@ -151,6 +163,21 @@ fn every_server_frame_type_lands_where_it_should() {
     untyped.kind = None;
     ev(&mut s, untyped);
     assert_eq!(last(&s).0, LineKind::Error);
+    // A code decides, whatever the text; a typed frame's text is never read.
+    ev(&mut s, coded(ErrorCode::NotDelivered, "all is well"));
+    assert_eq!(
+        last(&s),
+        (LineKind::Error, "SERVER".into(), "all is well".into())
+    );
+    let mut coded_system = frame(FrameKind::System, "SERVER", "fine");
+    coded_system.code = Some(ErrorCode::Lost);
+    ev(&mut s, coded_system);
+    assert_eq!(last(&s).0, LineKind::Error);
+    ev(
+        &mut s,
+        frame(FrameKind::System, "SERVER", "Error-free since 1999"),
+    );
+    assert_eq!(last(&s).0, LineKind::System);
     assert!(
         s.messages.iter().all(|l| l.time.len() == 5),
         "HH:MM on every line"
@@ -197,7 +224,8 @@ fn typed_input_becomes_frames_and_own_lines() {
     assert!(
         matches!(&s.submit()[..], [Action::Send { frame, .. }] if frame.to == "carol" && frame.msg == "yo")
     );
-    for cmd in ["/list", "/time", "/help"] {
+    // (`/help` is answered locally now: see `help_shows_the_typed_commands_locally`.)
+    for cmd in ["/list", "/time", "/standard"] {
         s.input = cmd.into();
         let lines = s.messages.len();
         assert!(matches!(&s.submit()[..], [Action::Send { frame, .. }] if frame.to == cmd));
@@ -208,6 +236,128 @@ fn typed_input_becomes_frames_and_own_lines() {
     assert!(s.submit().is_empty());
     assert_eq!(last(&s).0, LineKind::Error);
     assert_eq!(s.input, "/bogus", "a mistake is kept for editing");
+}
+
+/// What submitting `line` while online sends, and the last line it shows (if it adds one).
+fn submitted(line: &str) -> (Vec<(String, String)>, Option<Shown>) {
+    let mut s = online();
+    let before = s.messages.len();
+    s.input = line.into();
+    let sent = s
+        .submit()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Send { frame, .. } => Some((frame.to, frame.msg)),
+            _ => None,
+        })
+        .collect();
+    let shown = (s.messages.len() > before).then(|| last(&s));
+    (sent, shown)
+}
+
+fn one(to: &str, msg: &str) -> Vec<(String, String)> {
+    vec![(to.into(), msg.into())]
+}
+
+#[test]
+fn typed_lines_speak_the_line_port_dialect() {
+    // (Moved from the old `command.rs` unit tests, plus the words the line port always had.)
+    let own = |t: &str| Some((LineKind::Own, "alice".to_string(), t.to_string()));
+    let out = |to: &str, t: &str| Some((LineKind::PrivateOut, to.to_string(), t.to_string()));
+    for (line, sends, shows) in [
+        ("hello all", one("*", "hello all"), own("hello all")),
+        (
+            "@bob hi there",
+            one("bob", "hi there"),
+            out("bob", "hi there"),
+        ),
+        ("/msg bob  hi", one("bob", "hi"), out("bob", "hi")),
+        ("!msg bob hi", one("bob", "hi"), out("bob", "hi")),
+        ("//shrug", one("*", "/shrug"), own("/shrug")),
+        // `/shout`: confirmed by the server ("Message sent to N users"), shown once here.
+        ("/shout hey all", one("/shout", "hey all"), own("hey all")),
+        // `@` without a name is not a private message: public, as on the line port.
+        ("@ hi", one("*", "@ hi"), own("@ hi")),
+        ("@", one("*", "@"), own("@")),
+        ("!hello", one("*", "!hello"), own("!hello")),
+        // Leading spaces are kept, trailing ones dropped (as on the line port).
+        (
+            "  keep  inner  ",
+            one("*", "  keep  inner"),
+            own("  keep  inner"),
+        ),
+        ("/list", one("/list", ""), None),
+        ("/who", one("/list", ""), None),
+        ("!who", one("/list", ""), None),
+        ("/time", one("/time", ""), None),
+        ("/standard", one("/standard", ""), None),
+    ] {
+        assert_eq!(submitted(line), (sends, shows), "{line:?}");
+    }
+    for quit in ["/quit", "\\q", "!logout"] {
+        let (sent, shown) = submitted(quit);
+        assert_eq!(sent, one("/quit", ""), "{quit}");
+        assert_eq!(
+            shown,
+            Some((LineKind::System, String::new(), "You left the chat.".into()))
+        );
+    }
+}
+
+#[test]
+fn typed_mistakes_send_nothing_and_say_why() {
+    for (line, why) in [
+        ("@bob", "usage: @nick text"),
+        ("/msg", "usage: /msg nick text"),
+        ("/msg bob", "usage: /msg nick text"),
+        ("!msg bob  ", "usage: !msg nick text"),
+        ("/shout", "usage: /shout text"),
+        (
+            "/frobnicate",
+            "unknown command /frobnicate; type /help for the commands",
+        ),
+        (
+            "/LIST",
+            "unknown command /LIST; type /help for the commands",
+        ),
+    ] {
+        let mut s = online();
+        s.input = line.into();
+        assert!(s.submit().is_empty(), "{line:?}");
+        assert_eq!(last(&s), (LineKind::Error, String::new(), why.into()));
+        assert_eq!(s.input, line, "kept for editing");
+    }
+    for blank in ["", "   "] {
+        let mut s = online();
+        let lines = s.messages.len();
+        s.input = blank.into();
+        assert!(s.submit().is_empty());
+        assert_eq!(s.messages.len(), lines, "a blank line shows nothing");
+    }
+}
+
+#[test]
+fn help_shows_the_typed_commands_locally() {
+    let mut s = online();
+    let before = s.messages.len();
+    s.input = "/help".into();
+    assert!(s.submit().is_empty(), "the server is not asked");
+    let shown: Vec<_> = s.messages.iter().skip(before).collect();
+    let want = help(Dialect::Typed);
+    assert_eq!(
+        shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+        want.lines().collect::<Vec<_>>(),
+        "one line per row of the table"
+    );
+    assert!(shown.iter().all(|l| l.kind == LineKind::System));
+    assert!(s.input.is_empty() && s.focus_input);
+    assert!(want.contains("@nick text") && want.contains("!msg nick text"));
+
+    // Offline too: nothing needs the server.
+    s.disconnect_clicked();
+    s.input = "/help".into();
+    assert!(s.submit().is_empty());
+    assert_eq!(last(&s).2, want.lines().last().unwrap_or_default());
 }
 
 #[test]
@@ -358,6 +508,20 @@ fn a_lost_connection_reconnects_with_backoff_and_keeps_history() {
 
 #[test]
 fn our_own_ghost_holding_the_name_is_waited_out_then_given_up() {
+    // A server without codes: the text fallback recognises the refusal.
+    ghost_is_waited_out_then_given_up(frame(
+        FrameKind::Error,
+        "SERVER",
+        "Error: the name 'alice' is already in use",
+    ));
+}
+
+#[test]
+fn the_ghost_is_recognised_by_its_code_alone() {
+    ghost_is_waited_out_then_given_up(coded(ErrorCode::NameTaken, "Error: try later"));
+}
+
+fn ghost_is_waited_out_then_given_up(taken: ServerFrame) {
     let mut s = online();
     let mut now = Instant::now();
     s.on_event(
@@ -366,11 +530,6 @@ fn our_own_ghost_holding_the_name_is_waited_out_then_given_up() {
             reason: "reset".into(),
         },
         now,
-    );
-    let taken = frame(
-        FrameKind::Error,
-        "SERVER",
-        "Error: the name 'alice' is already in use",
     );
     for attempt in 0..=GHOST_RETRIES {
         let Phase::Waiting { until } = s.phase else {
@@ -401,6 +560,149 @@ fn our_own_ghost_holding_the_name_is_waited_out_then_given_up() {
             .contains("already taken")
     );
     assert_eq!(last(&s).0, LineKind::Error);
+}
+
+#[test]
+fn other_refusals_on_a_rejoin_keep_trying_whatever_their_text() {
+    let mut s = online();
+    let mut now = Instant::now();
+    s.on_event(
+        NetEvent::Closed {
+            conn: 1,
+            reason: "reset".into(),
+        },
+        now,
+    );
+    // The code says "unavailable"; the text mentions a taken name: the code decides, so
+    // these do not use up the ghost retries.
+    let refusal = coded(
+        ErrorCode::Unavailable,
+        "Error: the name 'alice' is already in use",
+    );
+    for attempt in 0..GHOST_RETRIES * 2 {
+        let Phase::Waiting { until } = s.phase else {
+            panic!("attempt {attempt}: {:?}", s.phase)
+        };
+        now = until;
+        let [Action::Connect { conn, .. }] = s.tick(now)[..] else {
+            panic!()
+        };
+        s.on_event(
+            NetEvent::Frame {
+                conn,
+                frame: refusal.clone(),
+            },
+            now,
+        );
+    }
+    assert!(matches!(s.phase, Phase::Waiting { .. }), "{:?}", s.phase);
+    assert!(s.connect_error.is_none());
+}
+
+/// The connect screen's text after a first connect refused with `refusal`.
+fn refused_with(refusal: ServerFrame) -> String {
+    let mut s = ChatState::new(form("alice"), 10);
+    s.connect_clicked();
+    let actions = s.on_event(
+        NetEvent::Frame {
+            conn: 1,
+            frame: refusal,
+        },
+        Instant::now(),
+    );
+    assert_eq!(actions, vec![Action::Close { conn: 1 }]);
+    assert_eq!(s.phase, Phase::Idle);
+    assert!(!s.in_chat);
+    s.connect_error.unwrap_or_default()
+}
+
+#[test]
+fn login_refusals_are_explained_by_their_code_not_their_text() {
+    assert_eq!(
+        refused_with(coded(ErrorCode::NameTaken, "Error: computer says no")),
+        "The name \"alice\" is already taken. Choose another name."
+    );
+    assert_eq!(
+        refused_with(coded(ErrorCode::NameInvalid, "Error: too shiny")),
+        "The server refused the name \"alice\": too shiny"
+    );
+    assert_eq!(
+        refused_with(coded(ErrorCode::Unavailable, "Error: gone fishing")),
+        "The chat service is unavailable right now. Try again shortly."
+    );
+    // Any other code shows the server's text, even one that reads like a taken name.
+    assert_eq!(
+        refused_with(coded(
+            ErrorCode::ServerFull,
+            "Error: the name 'alice' is already in use"
+        )),
+        "the name 'alice' is already in use"
+    );
+    // A code this version does not know is still a refusal.
+    assert_eq!(
+        refused_with(coded(ErrorCode::Other, "Error: new rule")),
+        "new rule"
+    );
+    // An old server that sends neither `type` nor `code`: its text decides.
+    let mut untyped = frame(
+        FrameKind::Error,
+        "SERVER",
+        "Error: the chat service is unavailable right now; try again shortly",
+    );
+    untyped.kind = None;
+    assert_eq!(
+        refused_with(untyped),
+        "The chat service is unavailable right now. Try again shortly."
+    );
+}
+
+#[test]
+fn the_code_decides_and_the_text_is_read_only_without_one() {
+    let with = |kind: Option<FrameKind>, code: Option<ErrorCode>, msg: &str| {
+        let mut f = frame(FrameKind::Error, "SERVER", msg);
+        f.kind = kind;
+        f.code = code;
+        error_code(&f)
+    };
+    let taken = "Error: the name 'alice' is already in use";
+    let error = Some(FrameKind::Error);
+    // With a code: the code, whatever the text and type.
+    for code in ErrorCode::ALL.into_iter().chain([ErrorCode::Other]) {
+        assert_eq!(with(error, Some(code), taken), Some(code));
+        assert_eq!(with(Some(FrameKind::System), Some(code), "hi"), Some(code));
+        assert_eq!(with(None, Some(code), "hi"), Some(code));
+    }
+    // Without (an older server): an `error` frame's code is guessed from its words...
+    assert_eq!(with(error, None, taken), Some(ErrorCode::NameTaken));
+    assert_eq!(
+        with(error, None, "Error: invalid name: the name is empty"),
+        Some(ErrorCode::NameInvalid)
+    );
+    assert_eq!(
+        with(
+            error,
+            None,
+            "Error: the chat service is unavailable right now; try again shortly"
+        ),
+        Some(ErrorCode::Unavailable)
+    );
+    assert_eq!(
+        with(error, None, "Error: user 'x' is not online"),
+        Some(ErrorCode::Other)
+    );
+    // ...and without `type` either, an error is a text that starts with `Error`.
+    assert_eq!(with(None, None, taken), Some(ErrorCode::NameTaken));
+    assert_eq!(with(None, None, "Error: nope"), Some(ErrorCode::Other));
+    assert_eq!(with(None, None, "Welcome alice!"), None);
+    // A typed frame that is not an error is not one, whatever its text.
+    for kind in [
+        FrameKind::System,
+        FrameKind::Welcome,
+        FrameKind::Chat,
+        FrameKind::Other,
+    ] {
+        assert_eq!(with(Some(kind), None, taken), None, "{kind:?}");
+    }
 }
 
 #[test]

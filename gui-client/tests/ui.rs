@@ -119,6 +119,55 @@ fn connect_see_users_chat_and_whisper_between_two_windows() {
 }
 
 #[test]
+fn the_message_box_speaks_the_line_port_dialect() {
+    let (_broker, server) = testkit::system();
+    let port = server.json.port();
+    let mut alice = harness(port);
+    log_in(&mut alice, "alice");
+    let mut bob = harness(port);
+    log_in(&mut bob, "bob");
+    step_until(&mut alice, "bob joined", |h| shows(h, "bob joined"));
+
+    // `/help` is answered here, with the typed commands, not the JSON port's `to` values.
+    send(&mut alice, "/help");
+    assert!(shows(&alice, "leave (also \\q, !logout)"));
+    assert!(!shows(&alice, "Values of"), "not the JSON port's help");
+
+    send(&mut alice, "/shout hello everyone");
+    step_until(&mut bob, "the shout", |h| shows(h, "alice: hello everyone"));
+    step_until(&mut alice, "the confirmation", |h| {
+        shows(h, "Message sent to 1 user")
+    });
+    assert_eq!(
+        alice.query_all_by_label_contains("hello everyone").count(),
+        1,
+        "own shout shown once"
+    );
+
+    send(&mut alice, "!msg bob psst");
+    step_until(&mut bob, "the private message", |h| {
+        shows(h, "(private) alice: psst")
+    });
+    send(&mut alice, "!who");
+    step_until(&mut alice, "the user list", |h| {
+        shows(h, "Users online (2): alice, bob")
+    });
+
+    send(&mut alice, "/nope");
+    assert!(shows(
+        &alice,
+        "unknown command /nope; type /help for the commands"
+    ));
+    assert_eq!(alice.state().state.input, "/nope", "kept for editing");
+    alice.state_mut().state.input.clear();
+
+    send(&mut alice, "\\q");
+    assert_eq!(alice.state().state.phase, Phase::Idle);
+    assert!(shows(&alice, "You left the chat."));
+    step_until(&mut bob, "alice's leave", |h| shows(h, "alice left"));
+}
+
+#[test]
 fn a_taken_name_is_explained_on_the_connect_screen() {
     let (_broker, server) = testkit::system();
     let mut first = harness(server.json.port());
