@@ -1,5 +1,6 @@
 //! The real UI (egui_kittest, through the accessibility tree, no display needed) against
-//! real `broker` and `server` processes.
+//! a real broker and server: in-process (testkit::inproc), or as processes where a test kills
+//! one.
 
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,7 @@ fn send(h: &mut Harness<'static, ChatApp>, text: &str) {
 
 #[test]
 fn connect_see_users_chat_and_whisper_between_two_windows() {
-    let (_broker, server) = testkit::system();
+    let (_broker, server) = testkit::inproc::system();
     let port = server.json.port();
     let mut alice = harness(port);
     log_in(&mut alice, "alice");
@@ -120,7 +121,7 @@ fn connect_see_users_chat_and_whisper_between_two_windows() {
 
 #[test]
 fn the_message_box_speaks_the_line_port_dialect() {
-    let (_broker, server) = testkit::system();
+    let (_broker, server) = testkit::inproc::system();
     let port = server.json.port();
     let mut alice = harness(port);
     log_in(&mut alice, "alice");
@@ -169,7 +170,7 @@ fn the_message_box_speaks_the_line_port_dialect() {
 
 #[test]
 fn a_taken_name_is_explained_on_the_connect_screen() {
-    let (_broker, server) = testkit::system();
+    let (_broker, server) = testkit::inproc::system();
     let mut first = harness(server.json.port());
     log_in(&mut first, "carol");
     let mut second = harness(server.json.port());
@@ -231,7 +232,7 @@ fn a_server_restart_is_shown_and_survived() {
 
 #[test]
 fn disconnect_and_manual_reconnect() {
-    let (_broker, server) = testkit::system();
+    let (_broker, server) = testkit::inproc::system();
     let mut h = harness(server.json.port());
     log_in(&mut h, "frank");
     h.get_by_label("Disconnect").click();
@@ -245,7 +246,7 @@ fn disconnect_and_manual_reconnect() {
 
 #[test]
 fn a_hundred_thousand_lines_render_quickly() {
-    let (_broker, server) = testkit::system();
+    let (_broker, server) = testkit::inproc::system();
     let mut h = harness(server.json.port());
     log_in(&mut h, "gina");
     let state = &mut h.state_mut().state;
@@ -281,8 +282,8 @@ fn the_tls_switch_connects_securely_and_an_untrusted_server_is_explained() {
     let dir = std::env::temp_dir().join(format!("chat-gui-tls-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let cert = dir.join("server-cert.pem");
-    let (_broker, baddr) = testkit::broker(&[]);
-    let (_server, _, tls) = testkit::tls_server(baddr, &cert);
+    let (_broker, baddr) = testkit::inproc::broker(&[]);
+    let (_server, _, tls) = testkit::inproc::tls_server(baddr, &cert);
     let tls_port = tls.port();
 
     // Trusting the server's certificate: online over TLS, and chatting works.

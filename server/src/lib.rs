@@ -25,4 +25,4 @@ pub mod server;
 pub mod session;
 
 pub use config::Config;
-pub use server::{Addrs, Listeners, run, run_with};
+pub use server::{Addrs, Listeners, launch, run, run_with};

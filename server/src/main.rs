@@ -5,8 +5,6 @@
 
 use clap::Parser;
 use server::cli::Args;
-use server::net::tls;
-use server::{Listeners, run};
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -14,28 +12,7 @@ fn main() -> anyhow::Result<()> {
     // Before the runtime starts its threads (see netkit::fdlimit).
     let nofile = netkit::fdlimit::prepare();
     tracing::debug!(nofile, "open-file limit");
-    netkit::runtime::build(args.threads)?.block_on(serve(args, nofile))
-}
-
-async fn serve(args: Args, nofile: u64) -> anyhow::Result<()> {
-    let config = args.config(nofile)?;
-    let tls = match args.tls_listen.addr() {
-        Some(addr) => {
-            let identity = tls::Identity::from_flags(
-                args.tls_cert.clone(),
-                args.tls_key.clone(),
-                args.tls_self_signed,
-                addr.ip(),
-            )?;
-            let (acceptor, cert_file) = tls::acceptor(&identity)?;
-            tracing::info!("TLS certificate: {}", cert_file.display());
-            Some((addr, acceptor))
-        }
-        None => None,
-    };
-    let listeners = Listeners::bind(args.listen, args.text_listen, tls).await?;
-    let addrs = listeners.addrs()?;
-    let ready = || {
+    let ready = |addrs: server::Addrs| {
         println!("listening on {}", addrs.json);
         if let Some(addr) = addrs.line {
             println!("text listening on {addr}");
@@ -44,5 +21,10 @@ async fn serve(args: Args, nofile: u64) -> anyhow::Result<()> {
             println!("tls listening on {addr}");
         }
     };
-    run(config, listeners, ready, netkit::shutdown::signal()).await
+    netkit::runtime::build(args.threads)?.block_on(server::launch(
+        &args,
+        nofile,
+        ready,
+        netkit::shutdown::signal(),
+    ))
 }

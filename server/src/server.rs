@@ -15,12 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::broker::{BrokerBackend, Dial, LinkSettings, TcpDial};
 use crate::chat::Chat;
-use crate::cli::Listen;
+use crate::cli::{Args, Listen};
 use crate::config::Config;
 use crate::core::hub::Hub;
 use crate::ctx::Ctx;
 use crate::net::limits::ConnLimits;
 use crate::net::listener::{self, Port};
+use crate::net::tls;
 
 /// The bound listeners of a server.
 pub struct Listeners {
@@ -75,6 +76,36 @@ impl Listeners {
             tls: self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
         })
     }
+}
+
+/// What the binary does with its flags: make the TLS identity if asked, bind every
+/// listener, and [`run`]; `ready` gets the bound addresses once clients are accepted. Tests
+/// call it in-process with the flags they would give the binary. `nofile` is the
+/// open-file limit (see [`Args::config`]).
+pub async fn launch(
+    args: &Args,
+    nofile: u64,
+    ready: impl FnOnce(Addrs),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = args.config(nofile)?;
+    let tls = match args.tls_listen.addr() {
+        Some(addr) => {
+            let identity = tls::Identity::from_flags(
+                args.tls_cert.clone(),
+                args.tls_key.clone(),
+                args.tls_self_signed,
+                addr.ip(),
+            )?;
+            let (acceptor, cert_file) = tls::acceptor(&identity)?;
+            tracing::info!("TLS certificate: {}", cert_file.display());
+            Some((addr, acceptor))
+        }
+        None => None,
+    };
+    let listeners = Listeners::bind(args.listen, args.text_listen, tls).await?;
+    let addrs = listeners.addrs()?;
+    run(config, listeners, move || ready(addrs), shutdown).await
 }
 
 /// Runs a server on the broker at `config.broker.addr` until `shutdown` resolves. Clients

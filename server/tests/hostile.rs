@@ -5,6 +5,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
+use testkit::inproc::{broker, server, system};
 
 /// `n` public frames glued together in one write, numbered from 0.
 fn flood(c: &mut JsonClient, n: usize) {

@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
+use testkit::inproc::{broker, server, system};
 
 #[test]
 fn raw_name_login_gets_a_welcome_with_the_user_list() {

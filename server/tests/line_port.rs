@@ -6,6 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
 use support::*;
+use testkit::inproc::{broker, server, system};
 
 /// Splits `[HH:MM] rest` into minutes since midnight and `rest`, checking that the prefix
 /// is a real wall-clock time.

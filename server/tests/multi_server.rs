@@ -8,9 +8,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::*;
+use testkit::inproc::{self, broker, server};
 
 /// A broker and two servers linked to it, with `extra` server flags.
-fn two_servers_with(extra: &[&str]) -> (Proc, Server, Server) {
+fn two_servers_with(extra: &[&str]) -> (inproc::Broker, inproc::Server, inproc::Server) {
     let (b, addr) = broker(&[]);
     let a = server(addr, extra);
     let bb = server(addr, extra);
@@ -18,7 +19,7 @@ fn two_servers_with(extra: &[&str]) -> (Proc, Server, Server) {
 }
 
 /// A broker and two servers linked to it.
-fn two_servers() -> (Proc, Server, Server) {
+fn two_servers() -> (inproc::Broker, inproc::Server, inproc::Server) {
     two_servers_with(&[])
 }
 
@@ -278,7 +279,10 @@ fn join_and_leave_notices_reach_both_servers() {
 
 #[test]
 fn a_killed_server_s_users_leave_and_their_names_are_free_at_once() {
-    let (_b, mut a, b) = two_servers();
+    // SIGKILL needs processes.
+    let (_b, addr) = testkit::broker(&[]);
+    let mut a = testkit::server(addr, &[]);
+    let b = testkit::server(addr, &[]);
     let mut bob = JsonClient::login(b.json, "bob");
     let _alice = JsonClient::login(a.json, "alice");
     let _carol = JsonClient::login(a.json, "carol");
@@ -307,11 +311,11 @@ fn a_killed_server_s_users_leave_and_their_names_are_free_at_once() {
 
 #[test]
 fn a_frozen_server_is_cut_off_by_missed_heartbeats_and_rejoins_when_it_thaws() {
-    // 300 ms heartbeats: a link silent for 900 ms is dead.
+    // 300 ms heartbeats: a link silent for 900 ms is dead. SIGSTOP needs processes.
     let beat = ["--heartbeat-ms", "300"];
-    let (_b, addr) = broker(&beat);
-    let a = server(addr, &beat);
-    let b = server(addr, &beat);
+    let (_b, addr) = testkit::broker(&beat);
+    let a = testkit::server(addr, &beat);
+    let b = testkit::server(addr, &beat);
     let mut bob = JsonClient::login(b.json, "bob");
     let mut alice = JsonClient::login(a.json, "alice");
     await_presence(&mut bob, "join", &["alice"], TIMEOUT);

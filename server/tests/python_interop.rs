@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use support::*;
+use testkit::inproc::system;
 
 /// Runs `python3 script --host 127.0.0.1 --port PORT` against `addr` and returns its
 /// output; fails if it does not finish within a bound.

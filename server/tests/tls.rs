@@ -14,6 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use serde_json::Value;
 use support::*;
+use testkit::inproc::{broker, tls_server};
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 

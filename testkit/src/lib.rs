@@ -1,7 +1,12 @@
-//! Test support shared by the workspace's integration tests: starts the real `broker` and
-//! `server` binaries on ephemeral ports (`--listen 127.0.0.1:0`), reads the addresses they
-//! print, signals and reaps them. Every wait has a deadline.
+//! Test support shared by the workspace's integration tests. Every wait has a deadline.
+//!
+//! - [`inproc`]: the broker and servers in the test process, on ephemeral ports: most tests;
+//! - this module: the real `broker` and `server` binaries on ephemeral ports
+//!   (`--listen 127.0.0.1:0`), their printed addresses, signals and exit codes: for what
+//!   needs a process (SIGKILL, SIGSTOP, memory, the binaries' own flags and output);
+//! - [`layout`]: checks on a crate's import graph.
 
+pub mod inproc;
 pub mod layout;
 
 use std::io::{BufRead, BufReader};
