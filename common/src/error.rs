@@ -2,7 +2,7 @@
 //!
 //! A value renders (`Display`) to exactly the text users have always read after
 //! `Error: `, and has a stable machine-readable [`ErrorCode`] that the server puts in the
-//! `code` field of its error frames (PROTOCOL.md §6.9). Programs decide on the code, never
+//! `code` field of its error frames (PROTOCOL.md §6.8). Programs decide on the code, never
 //! on the text: the text may be reworded, the code may not.
 //!
 //! The login refusals and the reasons a message could not be routed also travel over the

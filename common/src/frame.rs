@@ -1,4 +1,4 @@
-//! The JSON frames of the client port (design §2.3–2.6).
+//! The JSON frames of the client port (PROTOCOL.md §3–§5).
 //!
 //! Every frame, in both directions, is an object `{"from": {"name", "ip"}, "to", "msg"}`.
 //! Frames the server writes may carry additive extensions (`type`, `ts`, `id`, `users`,
@@ -20,7 +20,7 @@ pub struct Sender {
 /// A frame as a client sends it, reduced to what the server uses.
 ///
 /// `from` is accepted in any shape and ignored: the server stamps the sender itself, so a
-/// client can never speak as someone else (design §2.4).
+/// client can never speak as someone else (PROTOCOL.md §3.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientFrame {
     /// Recipient: a user name, `/shout`, `*`, or a command such as `/list`.
@@ -70,7 +70,7 @@ impl ClientFrame {
 }
 
 /// serde's derived structs also accept a JSON array, by field position; a frame must be an
-/// object (design §2.3).
+/// object (PROTOCOL.md §3.1).
 fn ensure_object(text: &str) -> Result<(), FrameError> {
     match text.trim_start().as_bytes().first() {
         Some(b'{') | None => Ok(()),
@@ -81,7 +81,7 @@ fn ensure_object(text: &str) -> Result<(), FrameError> {
 }
 
 /// Why one delimited frame could not be used. The stream position is intact, so the
-/// connection stays open (design §2.7).
+/// connection stays open (PROTOCOL.md §6.1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// The frame's bytes are not valid UTF-8.
@@ -103,7 +103,7 @@ pub enum FrameError {
     Truncated,
 }
 
-/// The `type` extension of server frames (design §2.6). Unknown values from a newer server
+/// The `type` extension of server frames (PROTOCOL.md §5). Unknown values from a newer server
 /// read as [`FrameKind::Other`], so clients keep working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -155,7 +155,7 @@ pub struct ServerFrame {
     /// Extension: the user a `join` or `leave` frame is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Extension: on `error` frames, what kind of error (PROTOCOL.md §6.9); programs decide
+    /// Extension: on `error` frames, what kind of error (PROTOCOL.md §6.8); programs decide
     /// on it, never on the text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<crate::error::ErrorCode>,

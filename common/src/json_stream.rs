@@ -1,4 +1,4 @@
-//! Splitting a byte stream of back-to-back JSON objects into frames (design §2.3, §2.7).
+//! Splitting a byte stream of back-to-back JSON objects into frames (PROTOCOL.md §3.1, §6.1, §6.2).
 //!
 //! Clients may send objects with no delimiter (`{...}{...}`), separated by whitespace or
 //! newlines, or split across reads at any byte. The decoder finds where each object ends by

@@ -4,7 +4,7 @@
 //! Nothing in this crate touches a socket, a thread or a clock other than through plain
 //! functions, so every rule of the protocol can be unit-tested on bytes:
 //!
-//! - [`frame`]: the JSON frames of the client port (design §2) and their extensions;
+//! - [`frame`]: the JSON frames of the client port (PROTOCOL.md §3, §5) and their extensions;
 //! - [`json_stream`]: a bounded decoder that splits a byte stream of back-to-back JSON
 //!   objects into frames, recovering from bad frames where the stream position is known;
 //! - [`login`] and [`name`]: the raw-name login of the class-chat clients and the rules a
@@ -39,5 +39,5 @@ pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
 pub const SERVER_NAME: &str = "SERVER";
 
 /// What the server puts in `to` of public messages. Reserved: no user may take it, and a
-/// frame sent *to* it is not a broadcast (design §2.5).
+/// frame sent *to* it is not a broadcast (PROTOCOL.md §4.2).
 pub const EVERYONE: &str = "Everyone";

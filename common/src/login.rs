@@ -1,4 +1,4 @@
-//! The raw-name login of the class-chat clients (design §2.1).
+//! The raw-name login of the class-chat clients (PROTOCOL.md §2.1).
 //!
 //! Right after connecting, a client sends its name as raw bytes, with or without a
 //! newline, possibly followed in the same segment by its first JSON object

@@ -1,4 +1,4 @@
-//! The rules a user name must follow (design §2.2).
+//! The rules a user name must follow (PROTOCOL.md §2.2).
 
 /// Longest accepted name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;

@@ -631,7 +631,7 @@ proptest! {
 
 /// BUG (reported, not fixed here): a JSON *array* whose elements line up with the fields
 /// (`[from, to, msg]`) is accepted as a frame, because serde's derived `Deserialize`
-/// accepts a sequence for a struct. Design §2.3 says every frame is a JSON object, and
+/// accepts a sequence for a struct. PROTOCOL.md §3.1 says every frame is a JSON object, and
 /// `FrameError::WrongShape` documents "not an object with a string `to`".
 #[test]
 fn arrays_are_not_frames() {

@@ -1,5 +1,5 @@
 //! Properties of `JsonStreamDecoder` on well-formed and recoverably-bad streams
-//! (design §2.3, §2.7): frames come out in order whatever the separators and however the
+//! (PROTOCOL.md §3.1, §6.1, §6.2): frames come out in order whatever the separators and however the
 //! stream is cut into reads, and every bad-but-delimited frame costs exactly one error item.
 
 mod support;

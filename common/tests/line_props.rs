@@ -1,4 +1,4 @@
-//! Properties of the line port (design §3): what `render` writes to a terminal, how
+//! Properties of the line port (PROTOCOL.md §7): what `render` writes to a terminal, how
 //! `LineDecoder` splits input lines, telnet stripping, and the line commands.
 
 mod support;

@@ -1,5 +1,5 @@
-//! Properties of user names (design §2.2), of the raw-name login (§2.1) and of the JSON
-//! frames in both directions (§2.3, §2.6).
+//! Properties of user names (PROTOCOL.md §2.2), of the raw-name login (§2.1) and of the JSON
+//! frames in both directions (PROTOCOL.md §3, §5).
 
 mod support;
 

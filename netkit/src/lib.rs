@@ -1,7 +1,7 @@
 //! Tokio plumbing shared by the broker and the front-end servers.
 //!
-//! - [`queue`]: an outbound queue bounded by bytes, with the slow-consumer policy of the
-//!   design (§1): a push that would exceed the bound fails, and the owner is kicked;
+//! - [`queue`]: an outbound queue bounded by bytes, with the slow-consumer policy
+//!   (PROTOCOL.md §6.3): a push that would exceed the bound fails, and the owner is kicked;
 //! - [`writer`]: the task that drains such a queue into a socket, batching frames;
 //! - [`shutdown`]: waiting for Ctrl-C or SIGTERM;
 //! - [`fdlimit`]: the open-file limit raised and the file table sized at startup;

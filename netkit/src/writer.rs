@@ -39,7 +39,7 @@ pub async fn run<W: AsyncWrite + Unpin>(rx: QueueRx, sink: W) -> WriterExit {
 /// Like [`run`], but the first frame is written alone and followed by a pause of `gap`.
 ///
 /// The class-chat clients parse one JSON object per `recv()`, so their welcome frame must
-/// not arrive glued to the next one (design §2.2). Frames queued meanwhile wait, they are
+/// not arrive glued to the next one (PROTOCOL.md §2.3). Frames queued meanwhile wait, they are
 /// not lost.
 pub async fn run_with_gap<W: AsyncWrite + Unpin>(
     mut rx: QueueRx,

@@ -5,57 +5,59 @@
 //! (pending logins, open requests, the user list) and hands the backend only what must
 //! cross to the service.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chat_common::link::ConnId;
 use chat_common::{ChatError, Refusal};
+use futures_util::FutureExt;
+use futures_util::future::{self, Either};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Unavailable};
 use crate::core::clients::ClientInfo;
 use crate::core::hub::Hub;
+use crate::core::requests::ReqId;
 
-/// A handle on the chat service; cheap to clone.
-pub struct Chat<B> {
+/// A handle on the chat service; cheap to clone (one pointer, held by every session).
+pub struct Chat<B>(Arc<Inner<B>>);
+
+struct Inner<B> {
     hub: Arc<Hub>,
-    backend: Arc<B>,
+    backend: B,
     login_timeout: Duration,
 }
 
 impl<B> Clone for Chat<B> {
     fn clone(&self) -> Self {
-        Chat {
-            hub: self.hub.clone(),
-            backend: self.backend.clone(),
-            login_timeout: self.login_timeout,
-        }
+        Chat(self.0.clone())
     }
 }
 
 impl<B> Chat<B> {
     /// The service through `backend`, with this server's `hub`. A login waits at most
     /// `login_timeout` for the service's answer.
-    pub fn new(hub: Arc<Hub>, backend: Arc<B>, login_timeout: Duration) -> Self {
-        Chat {
+    pub fn new(hub: Arc<Hub>, backend: B, login_timeout: Duration) -> Self {
+        Chat(Arc::new(Inner {
             hub,
             backend,
             login_timeout,
-        }
+        }))
     }
 
     /// The server's core.
     pub fn hub(&self) -> &Hub {
-        &self.hub
+        &self.0.hub
     }
 
     /// The IP stamped on server-generated frames.
     pub fn server_ip(&self) -> &str {
-        self.hub.server_ip()
+        self.0.hub.server_ip()
     }
 
     /// Users online across all servers, sorted, from this server's replica (no round trip).
     pub fn users(&self) -> Vec<String> {
-        self.hub.users()
+        self.0.hub.users()
     }
 }
 
@@ -64,17 +66,17 @@ impl<B: Backend> Chat<B> {
     /// welcome frame is already queued, first, and the client receives broadcasts.
     pub async fn login(&self, conn: ConnId, info: ClientInfo) -> Result<(), Refusal> {
         let (name, ip) = (info.name.clone(), info.ip.clone());
-        let answer = self.hub.begin_login(conn, info)?;
-        if self.backend.register(conn, &name, &ip).await.is_err() {
-            self.hub.leave(conn);
+        let answer = self.0.hub.begin_login(conn, info)?;
+        if self.0.backend.register(conn, &name, &ip).await.is_err() {
+            self.0.hub.leave(conn);
             return Err(Refusal::Unavailable);
         }
-        match tokio::time::timeout(self.login_timeout, answer).await {
+        match tokio::time::timeout(self.0.login_timeout, answer).await {
             Ok(Ok(result)) => result,
             // The hub dropped the login without an answer: the service went away.
             Ok(Err(_)) => Err(Refusal::Unavailable),
             Err(_) => {
-                self.hub.leave(conn);
+                self.0.hub.leave(conn);
                 Err(Refusal::ServiceTimeout)
             }
         }
@@ -82,39 +84,59 @@ impl<B: Backend> Chat<B> {
 
     /// Client `conn` leaves: the service frees its name and tells everyone.
     pub async fn leave(&self, conn: ConnId) {
-        if self.hub.leave(conn) {
-            self.backend.unregister(conn).await;
+        if self.0.hub.leave(conn) {
+            self.0.backend.unregister(conn).await;
         }
     }
 
     /// Sends a public message; `confirm` (`/shout`) tells the sender how many it reached.
     /// The confirmation, or the error if the service loses it, comes later through the
     /// hub; an `Err` here means it was refused at once.
-    pub async fn publish(
+    ///
+    /// Not an `async fn`: the request is opened and handed to the backend now, and the
+    /// future is the backend's own, with one step after it. An `async fn` (or an `async`
+    /// block) would also keep its arguments beside that future, and every connection's task
+    /// is as large as its largest moment (BENCHMARKS.md counts the bytes).
+    pub fn publish(
         &self,
         conn: ConnId,
         text: String,
         confirm: bool,
-    ) -> Result<(), ChatError> {
-        let req = self.hub.open_request(conn, confirm, &text)?;
-        if self.backend.publish(conn, req, text).await.is_err() {
-            self.hub.fail_request(req);
+    ) -> impl Future<Output = Result<(), ChatError>> + Send + '_ {
+        match self.0.hub.open_request(conn, confirm, &text) {
+            Err(e) => Either::Left(future::ready(Err(e))),
+            Ok(req) => Either::Right(self.taken(req, self.0.backend.publish(conn, req, text))),
         }
-        Ok(())
     }
 
     /// Sends a private message to `to`; like [`Chat::publish`], failures come through the
     /// hub, except the ones known at once.
-    pub async fn private(&self, conn: ConnId, to: String, text: String) -> Result<(), ChatError> {
-        let req = self.hub.open_request(conn, false, &text)?;
-        if self
-            .backend
-            .send_private(conn, req, to, text)
-            .await
-            .is_err()
-        {
-            self.hub.fail_request(req);
+    pub fn private(
+        &self,
+        conn: ConnId,
+        to: String,
+        text: String,
+    ) -> impl Future<Output = Result<(), ChatError>> + Send + '_ {
+        match self.0.hub.open_request(conn, false, &text) {
+            Err(e) => Either::Left(future::ready(Err(e))),
+            Ok(req) => {
+                Either::Right(self.taken(req, self.0.backend.send_private(conn, req, to, text)))
+            }
         }
-        Ok(())
+    }
+
+    /// Request `req` once the backend has taken it; if it cannot, the request fails (its
+    /// sender is told through the hub).
+    fn taken(
+        &self,
+        req: ReqId,
+        sending: impl Future<Output = Result<(), Unavailable>>,
+    ) -> impl Future<Output = Result<(), ChatError>> {
+        sending.map(move |sent| {
+            if sent.is_err() {
+                self.0.hub.fail_request(req);
+            }
+            Ok(())
+        })
     }
 }

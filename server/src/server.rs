@@ -155,7 +155,7 @@ pub async fn run_with<D: Dial>(
     ready();
 
     let ctx = Ctx {
-        chat: Chat::new(hub, Arc::new(backend), config.login_timeout),
+        chat: Chat::new(hub, backend, config.login_timeout),
         cfg: Arc::new(config),
         shutdown: CancellationToken::new(),
     };

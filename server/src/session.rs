@@ -93,3 +93,17 @@ impl<B: Backend> Session<B> {
 pub fn login_error(server_ip: &str, to: &str, err: &ChatError, format: Format) -> Bytes {
     frames::encode(&frames::error(server_ip, to, err), format)
 }
+
+#[cfg(test)]
+impl<B> Session<B> {
+    /// A session without a login (size probes).
+    pub(crate) fn unregistered(conn: ConnId, out: QueueTx, chat: Chat<B>) -> Self {
+        Session {
+            conn,
+            name: String::new(),
+            format: Format::Json,
+            out,
+            chat,
+        }
+    }
+}

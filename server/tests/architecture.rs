@@ -41,7 +41,12 @@ fn only_the_server_wiring_knows_the_broker_backend() {
     let graph = import_graph(&src());
     let broker = |m: &ModPath| m.starts_with(&["backend".to_string(), "broker".to_string()]);
     for (module, imports) in &graph {
-        if broker(module) || module == &vec!["server".to_string()] {
+        // The wiring chooses the backend; the footprint test measures the real one.
+        let wiring = [
+            vec!["server".to_string()],
+            vec!["conn".into(), "footprint".into()],
+        ];
+        if broker(module) || wiring.contains(module) {
             continue;
         }
         for i in imports {

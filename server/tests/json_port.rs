@@ -1,5 +1,5 @@
-//! The JSON port against the real binaries: login, welcome, commands, routing, errors
-//! (design §2).
+//! The JSON port against a broker and server in-process: login, welcome, commands, routing, errors
+//! (PROTOCOL.md §2–§4).
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! Process lifecycle: `--help`, environment variables, clean shutdown on SIGTERM, and the
-//! broker going away and coming back (design §4, §5).
+//! broker going away and coming back (PROTOCOL.md §6.4, §6.5; README).
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The line port (design §3) against the real binaries: what an `nc`/`telnet` user sees.
+//! The line port (PROTOCOL.md §7) against a broker and server in-process: what an `nc`/`telnet` user sees.
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! One broker, two servers: the user directory, routing and the global order are shared
-//! across servers (design §1, §4).
+//! across servers (docs/ARCHITECTURE.md, "Processes"; PROTOCOL.md §6.4).
 
 mod support;
 

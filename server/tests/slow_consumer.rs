@@ -1,5 +1,5 @@
 //! A client that never reads is cut off with a reason once its bounded queue fills; the
-//! clients that do read lose nothing and stay connected (design §1, "SendQ exceeded").
+//! clients that do read lose nothing and stay connected (PROTOCOL.md §6.3, like IRC's "SendQ exceeded").
 
 mod support;
 

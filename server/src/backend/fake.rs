@@ -30,12 +30,12 @@ pub struct FakeBackend {
 
 impl FakeBackend {
     /// A service with nobody online, reachable: `hub` hears `Up` at once.
-    pub fn up(hub: Arc<Hub>) -> Arc<FakeBackend> {
+    pub fn up(hub: Arc<Hub>) -> FakeBackend {
         hub.apply(Event::Up { users: vec![] });
-        Arc::new(FakeBackend {
+        FakeBackend {
             hub,
             dir: Mutex::default(),
-        })
+        }
     }
 
     fn dir(&self) -> std::sync::MutexGuard<'_, Directory> {

@@ -13,21 +13,30 @@ mod time;
 
 pub use flow::Flow;
 
+use std::future::Future;
+
 use chat_common::command::Request;
+use futures_util::FutureExt;
+use futures_util::future::{self, Either};
 
 use crate::backend::Backend;
 use crate::session::Session;
 
-/// Carries out `req` for `session`.
-pub async fn execute<B: Backend>(req: Request, session: &Session<B>) -> Flow {
-    match req {
-        Request::Public { text, confirm } => public::apply(session, text, confirm).await,
-        Request::Private { to, text } => private::apply(session, to, text).await,
-        Request::List => list::apply(session),
-        Request::Time => time::apply(session),
-        Request::Help => help::apply(session),
-        Request::Standard => standard::apply(session),
-        Request::Quit => return quit::apply(session),
-    }
-    Flow::Continue
+/// Carries out `req` for `session`; the returned future is ready at once unless the
+/// command waits for the chat service to take a message. (Not an `async fn`, so a
+/// connection waiting on a message holds only that message's wait: see `Chat::publish`.)
+pub fn execute<B: Backend>(
+    req: Request,
+    session: &Session<B>,
+) -> impl Future<Output = Flow> + Send + '_ {
+    let sending = match req {
+        Request::Public { text, confirm } => Either::Left(public::apply(session, text, confirm)),
+        Request::Private { to, text } => Either::Right(private::apply(session, to, text)),
+        Request::List => return Either::Left(future::ready(list::apply(session))),
+        Request::Time => return Either::Left(future::ready(time::apply(session))),
+        Request::Help => return Either::Left(future::ready(help::apply(session))),
+        Request::Standard => return Either::Left(future::ready(standard::apply(session))),
+        Request::Quit => return Either::Left(future::ready(quit::apply(session))),
+    };
+    Either::Right(sending.map(|()| Flow::Continue))
 }

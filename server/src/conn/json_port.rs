@@ -1,6 +1,7 @@
 //! A connection on the JSON port (PROTOCOL.md §2–§4): raw-name login, then a stream of JSON
 //! frames.
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use bytes::{Buf, BytesMut};
@@ -22,10 +23,18 @@ use crate::ctx::Ctx;
 use crate::session::{Session, login_error};
 
 /// Serves one JSON-port connection until it closes.
-pub async fn handle<B: Backend>(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx<B>) {
+///
+/// Not an `async fn`: the socket is split now and the task holds only the connection's own
+/// future (see `Chat::publish` on why that matters for memory per connection).
+pub fn handle<B: Backend>(
+    socket: TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+    ctx: Ctx<B>,
+) -> impl Future<Output = ()> + Send {
     let _ = socket.set_nodelay(true);
     let (rd, wr) = socket.into_split();
-    serve(rd, wr, peer, conn, ctx).await;
+    serve(rd, wr, peer, conn, ctx)
 }
 
 /// Serves one connection on the TLS port: the handshake (within the login timeout), then
@@ -80,16 +89,17 @@ where
         }
     };
     buf.advance(split.consumed);
-    let session = match Session::login(
+    // Boxed: the login's state lives on the heap only while it runs, instead of making
+    // every connection's task as large as its largest moment for as long as it lives.
+    let login = Box::pin(Session::login(
         &ctx.chat,
         conn,
         name.clone(),
         peer,
         Format::Json,
         &out.queue,
-    )
-    .await
-    {
+    ));
+    let session = match login.await {
         Ok(s) => s,
         Err(refusal) => {
             refuse(&name, refusal);

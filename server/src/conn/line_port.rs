@@ -1,6 +1,7 @@
 //! A connection on the line port (PROTOCOL.md §7): a nickname prompt, then one command or
 //! message per line, answered with readable lines.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -28,10 +29,18 @@ const NAME_ATTEMPTS: usize = 5;
 pub const PROMPT: &str = "Welcome to the chat! Enter your nickname: ";
 
 /// Serves one line-port connection until it closes.
-pub async fn handle<B: Backend>(socket: TcpStream, peer: SocketAddr, conn: ConnId, ctx: Ctx<B>) {
+///
+/// Not an `async fn`: the socket is split now and the task holds only the connection's own
+/// future (see `Chat::publish` on why that matters for memory per connection).
+pub fn handle<B: Backend>(
+    socket: TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+    ctx: Ctx<B>,
+) -> impl Future<Output = ()> + Send {
     let _ = socket.set_nodelay(true);
     let (rd, wr) = socket.into_split();
-    serve(rd, wr, peer, conn, ctx).await;
+    serve(rd, wr, peer, conn, ctx)
 }
 
 /// The line port over any stream's halves.

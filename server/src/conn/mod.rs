@@ -14,4 +14,6 @@ pub mod reader;
 pub mod serve;
 
 #[cfg(test)]
+mod footprint;
+#[cfg(test)]
 mod tests;

@@ -92,7 +92,7 @@ pub fn welcome(
 }
 
 /// An error frame: `msg` is `Error: ` and the error's text, `code` its kind (PROTOCOL.md
-/// §6.9).
+/// §6.8).
 pub fn error(server_ip: &str, to: &str, err: &ChatError) -> ServerFrame {
     let mut f = ServerFrame::new(
         server(server_ip),

@@ -93,15 +93,23 @@ pub async fn run<B: Backend>(
                         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                         let ctx = ctx.clone();
                         // `admitted` lives as long as the connection's task.
+                        // The handler's future is made here, not inside the task, so the task
+                        // does not also keep the socket and context it was made from.
                         match &port {
-                            Port::Json => tracker2.spawn(async move {
-                                json_port::handle(socket, peer, conn, ctx).await;
-                                drop(admitted);
-                            }),
-                            Port::Line => tracker2.spawn(async move {
-                                line_port::handle(socket, peer, conn, ctx).await;
-                                drop(admitted);
-                            }),
+                            Port::Json => {
+                                let serving = json_port::handle(socket, peer, conn, ctx);
+                                tracker2.spawn(async move {
+                                    serving.await;
+                                    drop(admitted);
+                                })
+                            }
+                            Port::Line => {
+                                let serving = line_port::handle(socket, peer, conn, ctx);
+                                tracker2.spawn(async move {
+                                    serving.await;
+                                    drop(admitted);
+                                })
+                            }
                             Port::Tls(acceptor) => {
                                 let acceptor = acceptor.clone();
                                 tracker2.spawn(async move {

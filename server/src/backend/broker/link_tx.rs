@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chat_common::link::{self, ToBroker};
 use tokio::io::AsyncWrite;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 
 use crate::backend::Unavailable;
 
@@ -53,14 +53,21 @@ impl LinkTx {
     /// Queues a message for the broker, waiting while the link is congested (that wait is
     /// the backpressure on the client that sent it). Fails if the link is gone.
     pub async fn send(&self, msg: &ToBroker) -> Result<(), Unavailable> {
-        let bytes = link::encode(msg);
+        self.send_bytes(link::encode(msg)).await
+    }
+
+    /// Queues an encoded message (see [`LinkTx::send`]).
+    pub async fn send_bytes(&self, bytes: Bytes) -> Result<(), Unavailable> {
         let n = self.permits(&bytes);
-        let permit = self
-            .budget
-            .clone()
-            .acquire_many_owned(n)
-            .await
-            .map_err(|_| Unavailable)?;
+        let permit = match self.budget.clone().try_acquire_many_owned(n) {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return Err(Unavailable),
+            // Congested: wait for room. Boxed, so the state of a wait that is rarely needed
+            // does not make every sender's future (part of every connection's task) larger.
+            Err(TryAcquireError::NoPermits) => Box::pin(self.budget.clone().acquire_many_owned(n))
+                .await
+                .map_err(|_| Unavailable)?,
+        };
         self.tx
             .send(Queued {
                 bytes,

@@ -18,7 +18,7 @@ pub use dial::{Dial, TcpDial};
 use std::future::Future;
 use std::sync::Arc;
 
-use chat_common::link::{ConnId, ToBroker};
+use chat_common::link::{self, ConnId, ToBroker};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -65,9 +65,13 @@ impl BrokerBackend {
             .ok_or(Unavailable)
     }
 
+    /// Encodes `msg` now, so the returned future holds only its bytes.
     fn send(&self, msg: ToBroker) -> impl Future<Output = Result<(), Unavailable>> + Send + use<> {
-        let link = self.link();
-        async move { link?.send(&msg).await }
+        let queued = self.link().map(|l| (l, link::encode(&msg)));
+        async move {
+            let (link, bytes) = queued?;
+            link.send_bytes(bytes).await
+        }
     }
 }
 

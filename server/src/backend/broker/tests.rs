@@ -138,7 +138,7 @@ fn setup() -> Setup {
         dials: dials.clone(),
     };
     let (backend, _task, up) = BrokerBackend::start(hub.clone(), dial, settings, stop.clone());
-    let chat = Chat::new(hub.clone(), Arc::new(backend), Duration::from_secs(10));
+    let chat = Chat::new(hub.clone(), backend, Duration::from_secs(10));
     Setup {
         hub,
         chat,
