@@ -89,16 +89,14 @@ where
         }
     };
     buf.advance(split.consumed);
-    // Boxed: the login's state lives on the heap only while it runs, instead of making
-    // every connection's task as large as its largest moment for as long as it lives.
-    let login = Box::pin(Session::login(
+    let login = Session::login(
         &ctx.chat,
         conn,
         name.clone(),
         peer,
         Format::Json,
         &out.queue,
-    ));
+    );
     let session = match login.await {
         Ok(s) => s,
         Err(refusal) => {
@@ -106,6 +104,8 @@ where
             return out.finish().await;
         }
     };
+    // The session has the name; this copy would live as long as the connection.
+    drop(name);
     tracing::debug!(%peer, name = %session.name, "logged in (json)");
 
     let frames = FrameReader::new(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);

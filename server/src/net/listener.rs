@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -93,29 +94,20 @@ pub async fn run<B: Backend>(
                         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
                         let ctx = ctx.clone();
                         // `admitted` lives as long as the connection's task.
-                        // The handler's future is made here, not inside the task, so the task
-                        // does not also keep the socket and context it was made from.
+                        // The task is the handler's own future with one step after it (a
+                        // combinator, not an `async` block: awaiting a future held by a block
+                        // would keep it twice, and this is paid by every connection).
+                        let release = move |()| drop(admitted);
                         match &port {
-                            Port::Json => {
-                                let serving = json_port::handle(socket, peer, conn, ctx);
-                                tracker2.spawn(async move {
-                                    serving.await;
-                                    drop(admitted);
-                                })
-                            }
-                            Port::Line => {
-                                let serving = line_port::handle(socket, peer, conn, ctx);
-                                tracker2.spawn(async move {
-                                    serving.await;
-                                    drop(admitted);
-                                })
-                            }
+                            Port::Json => tracker2
+                                .spawn(json_port::handle(socket, peer, conn, ctx).map(release)),
+                            Port::Line => tracker2
+                                .spawn(line_port::handle(socket, peer, conn, ctx).map(release)),
                             Port::Tls(acceptor) => {
                                 let acceptor = acceptor.clone();
-                                tracker2.spawn(async move {
-                                    json_port::handle_tls(socket, acceptor, peer, conn, ctx).await;
-                                    drop(admitted);
-                                })
+                                let serving =
+                                    json_port::handle_tls(socket, acceptor, peer, conn, ctx);
+                                tracker2.spawn(serving.map(release))
                             }
                         };
                     }

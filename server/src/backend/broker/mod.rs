@@ -19,6 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chat_common::link::{self, ConnId, ToBroker};
+use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -90,11 +91,8 @@ impl Backend for BrokerBackend {
     }
 
     fn unregister(&self, conn: ConnId) -> impl Future<Output = ()> + Send {
-        let sent = self.send(ToBroker::Unregister { conn });
-        async move {
-            // Gone or not, the client is: the broker frees the name when the link drops.
-            let _ = sent.await;
-        }
+        // Gone or not, the client is: the broker frees the name when the link drops.
+        self.send(ToBroker::Unregister { conn }).map(drop)
     }
 
     fn publish(
