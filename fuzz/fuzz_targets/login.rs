@@ -14,7 +14,7 @@
 //!   `/msg name text` on the line port.
 #![no_main]
 
-use chat_common::line::LineCommand;
+use chat_common::command::{Request, parse_typed};
 use chat_common::login::{MAX_LOGIN_BYTES, split_at_timeout, split_login};
 use chat_common::name::{
     FORBIDDEN_FIRST, MAX_NAME_CHARS, NameError, RESERVED_NAMES, parse_name, validate_name,
@@ -63,12 +63,12 @@ fn check_name(bytes: &[u8]) {
             .any(|r| r.to_uppercase() == name.to_uppercase()),
         "{name:?} is reserved"
     );
-    let private = LineCommand::Private {
+    let private = Ok(Some(Request::Private {
         to: name.clone(),
         text: "hi".into(),
-    };
-    assert_eq!(LineCommand::parse(&format!("@{name} hi")), private);
-    assert_eq!(LineCommand::parse(&format!("/msg {name} hi")), private);
+    }));
+    assert_eq!(parse_typed(&format!("@{name} hi")), private);
+    assert_eq!(parse_typed(&format!("/msg {name} hi")), private);
 }
 
 fuzz_target!(|data: &[u8]| {
