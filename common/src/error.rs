@@ -193,15 +193,6 @@ impl Refusal {
             Refusal::TooManyConnections { .. } => ErrorCode::TooManyConnections,
         }
     }
-
-    /// Whether trying again later, on the same connection, can help (the line port asks
-    /// again for a name after these, and closes after the others).
-    pub fn may_retry_name(&self) -> bool {
-        matches!(
-            self,
-            Refusal::NameTaken { .. } | Refusal::NameInvalid { .. }
-        )
-    }
 }
 
 impl From<NameError> for Refusal {

@@ -1,6 +1,7 @@
 //! Accepting clients on every port, and the graceful shutdown of the connections.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -38,6 +39,16 @@ pub enum Port {
     Tls(tokio_rustls::TlsAcceptor),
 }
 
+/// What every accept loop shares.
+struct Acceptor<B> {
+    ctx: Ctx<B>,
+    /// Every connection's task, and the accept loops themselves.
+    tracker: TaskTracker,
+    next_conn: AtomicU64,
+    limits: Arc<ConnLimits>,
+    refusals: Arc<Semaphore>,
+}
+
 /// Accepts connections on every listener until `shutdown` resolves; then tells every
 /// client, lets the sessions leave the chat, and waits (bounded) for them to finish.
 pub async fn run<B: Backend>(
@@ -46,79 +57,19 @@ pub async fn run<B: Backend>(
     limits: Arc<ConnLimits>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let tracker = TaskTracker::new();
-    let next_conn = Arc::new(AtomicU64::new(1));
+    let acceptor = Arc::new(Acceptor {
+        ctx: ctx.clone(),
+        tracker: TaskTracker::new(),
+        next_conn: AtomicU64::new(1),
+        limits,
+        refusals: Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT)),
+    });
     let stop_accepting = CancellationToken::new();
-    let refusals = Arc::new(Semaphore::new(REFUSALS_IN_FLIGHT));
     for (listener, port) in listeners {
-        let (ctx, tracker2, next_conn, stop, limits, refusals) = (
-            ctx.clone(),
-            tracker.clone(),
-            next_conn.clone(),
-            stop_accepting.clone(),
-            limits.clone(),
-            refusals.clone(),
-        );
-        tracker.spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    a = listener.accept() => a,
-                    _ = stop.cancelled() => return,
-                };
-                match accepted {
-                    Ok((socket, peer)) => {
-                        let admitted = match limits.admit(peer.ip()) {
-                            Ok(a) => a,
-                            Err(why) => {
-                                tracing::info!(%peer, "connection refused: {why}");
-                                // On the TLS port a refusal would need a handshake first:
-                                // those connections are just closed.
-                                if matches!(port, Port::Tls(_)) {
-                                    continue;
-                                }
-                                if let Ok(permit) = refusals.clone().try_acquire_owned() {
-                                    let bytes = refusal(&ctx, &port, why);
-                                    tracker2.spawn(async move {
-                                        refuse(socket, bytes).await;
-                                        drop(permit);
-                                    });
-                                }
-                                continue;
-                            }
-                        };
-                        if let Some(idle) = ctx.cfg.keepalive
-                            && let Err(e) = keepalive(&socket, idle)
-                        {
-                            tracing::debug!(%peer, "setting TCP keepalive: {e}");
-                        }
-                        let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-                        let ctx = ctx.clone();
-                        // `admitted` lives as long as the connection's task.
-                        // The task is the handler's own future with one step after it (a
-                        // combinator, not an `async` block: awaiting a future held by a block
-                        // would keep it twice, and this is paid by every connection).
-                        let release = move |()| drop(admitted);
-                        match &port {
-                            Port::Json => tracker2
-                                .spawn(json_port::handle(socket, peer, conn, ctx).map(release)),
-                            Port::Line => tracker2
-                                .spawn(line_port::handle(socket, peer, conn, ctx).map(release)),
-                            Port::Tls(acceptor) => {
-                                let acceptor = acceptor.clone();
-                                let serving =
-                                    json_port::handle_tls(socket, acceptor, peer, conn, ctx);
-                                tracker2.spawn(serving.map(release))
-                            }
-                        };
-                    }
-                    Err(e) => {
-                        // Usually EMFILE: back off instead of spinning on the error.
-                        tracing::error!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        let (a, stop) = (acceptor.clone(), stop_accepting.clone());
+        acceptor
+            .tracker
+            .spawn(async move { a.accept_loop(listener, port, stop).await });
     }
     shutdown.await;
     tracing::info!(
@@ -127,12 +78,82 @@ pub async fn run<B: Backend>(
     );
     stop_accepting.cancel();
     ctx.shutdown.cancel();
-    tracker.close();
-    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+    acceptor.tracker.close();
+    if tokio::time::timeout(Duration::from_secs(10), acceptor.tracker.wait())
         .await
         .is_err()
     {
         tracing::warn!("some connections did not close in time");
+    }
+}
+
+impl<B: Backend> Acceptor<B> {
+    /// Accepts on one listener until `stop`.
+    async fn accept_loop(&self, listener: TcpListener, port: Port, stop: CancellationToken) {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stop.cancelled() => return,
+            };
+            match accepted {
+                Ok((socket, peer)) => self.admit(socket, peer, &port),
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning on the error.
+                    tracing::error!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Lets a new connection in and starts its task, or refuses it (over a limit).
+    fn admit(&self, socket: TcpStream, peer: SocketAddr, port: &Port) {
+        let admitted = match self.limits.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(why) => return self.refuse(socket, peer, port, why),
+        };
+        if let Some(idle) = self.ctx.cfg.keepalive
+            && let Err(e) = keepalive(&socket, idle)
+        {
+            tracing::debug!(%peer, "setting TCP keepalive: {e}");
+        }
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let ctx = self.ctx.clone();
+        // The task is the handler's own future with one step after it that gives the place
+        // back (a combinator, not an `async` block: awaiting a future held by a block would
+        // keep it twice, and every connection would pay for it).
+        let release = move |()| drop(admitted);
+        match port {
+            Port::Json => {
+                let serving = json_port::handle(socket, peer, conn, ctx);
+                self.tracker.spawn(serving.map(release));
+            }
+            Port::Line => {
+                let serving = line_port::handle(socket, peer, conn, ctx);
+                self.tracker.spawn(serving.map(release));
+            }
+            Port::Tls(acceptor) => {
+                let serving = json_port::handle_tls(socket, acceptor.clone(), peer, conn, ctx);
+                self.tracker.spawn(serving.map(release));
+            }
+        }
+    }
+
+    /// Tells a connection over a limit why, in its port's format, and closes it.
+    fn refuse(&self, socket: TcpStream, peer: SocketAddr, port: &Port, why: Refusal) {
+        tracing::info!(%peer, "connection refused: {why}");
+        // On the TLS port a refusal would need a handshake first: those connections are
+        // just closed.
+        if matches!(port, Port::Tls(_)) {
+            return;
+        }
+        if let Ok(permit) = self.refusals.clone().try_acquire_owned() {
+            let bytes = refusal(&self.ctx, port, why);
+            self.tracker.spawn(async move {
+                write_refusal(socket, bytes).await;
+                drop(permit);
+            });
+        }
     }
 }
 
@@ -153,7 +174,7 @@ fn refusal<B>(ctx: &Ctx<B>, port: &Port, why: Refusal) -> bytes::Bytes {
 /// Writes the refusal and closes, bounded in time. What the client sent meanwhile (its
 /// name) is read and dropped until it closes: closing with unread bytes would send a reset,
 /// which can destroy the refusal before the client reads it.
-async fn refuse(mut socket: TcpStream, bytes: bytes::Bytes) {
+async fn write_refusal(mut socket: TcpStream, bytes: bytes::Bytes) {
     let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async {
         socket.write_all(&bytes).await?;
         socket.shutdown().await?;
