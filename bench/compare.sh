@@ -22,13 +22,7 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-wait_addr() { # FILE PREFIX -> ADDR
-  for _ in $(seq 400); do
-    if grep -q "^$2" "$1" 2>/dev/null; then sed -n "s/^$2//p" "$1" | head -1; return; fi
-    sleep 0.05
-  done
-  echo "timed out waiting for '$2' in $1" >&2; exit 1
-}
+. bench/lib.sh
 
 start() { # BIN_DIR: fresh broker + server; sets addr, server_pid, broker_pid
   kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()

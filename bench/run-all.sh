@@ -28,13 +28,7 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-wait_addr() { # FILE PREFIX -> ADDR
-  for _ in $(seq 200); do
-    if grep -q "^$2" "$1" 2>/dev/null; then sed -n "s/^$2//p" "$1" | head -1; return; fi
-    sleep 0.05
-  done
-  echo "timed out waiting for '$2' in $1" >&2; exit 1
-}
+. bench/lib.sh
 
 # Servers run without the per-client rate limit (like IRC servers benchmarked without fake
 # lag), except for the stress run, which shows that the defaults let the bots through.

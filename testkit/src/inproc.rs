@@ -122,17 +122,8 @@ pub struct Server {
 /// binary); returns once it accepts clients.
 pub fn server(broker: SocketAddr, extra: &[&str]) -> Server {
     init_logging();
-    let b = broker.to_string();
-    let mut argv = vec!["server", "--broker", b.as_str(), "--token", TEST_TOKEN];
-    for (flag, default) in [
-        ("--listen", "127.0.0.1:0"),
-        ("--text-listen", "127.0.0.1:0"),
-    ] {
-        if !extra.contains(&flag) {
-            argv.extend([flag, default]);
-        }
-    }
-    argv.extend_from_slice(extra);
+    let mut argv = vec!["server".to_string(), "--token".into(), TEST_TOKEN.into()];
+    argv.extend(crate::server_flags(broker, extra));
     let args = server::cli::Args::try_parse_from(&argv).expect("server flags");
     let nofile = netkit::fdlimit::raise_nofile();
     let runtime = tokio::runtime::Builder::new_multi_thread()

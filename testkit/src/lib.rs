@@ -125,6 +125,22 @@ pub fn broker(extra: &[&str]) -> (Proc, SocketAddr) {
     (p, a[0])
 }
 
+/// The flags of a test server linked to `broker`: both ports on ephemeral loopback ports
+/// unless `extra` gives `--listen` or `--text-listen`, then `extra`.
+pub(crate) fn server_flags(broker: SocketAddr, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["--broker".to_string(), broker.to_string()];
+    for (flag, default) in [
+        ("--listen", "127.0.0.1:0"),
+        ("--text-listen", "127.0.0.1:0"),
+    ] {
+        if !extra.contains(&flag) {
+            args.extend([flag.to_string(), default.to_string()]);
+        }
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
 /// A running server and its two ports.
 pub struct Server {
     pub proc: Proc,
@@ -135,17 +151,8 @@ pub struct Server {
 /// A server on ephemeral ports, linked to `broker`. `extra` may override `--listen` or
 /// `--text-listen` (to restart a server on the port it had).
 pub fn server(broker: SocketAddr, extra: &[&str]) -> Server {
-    let b = broker.to_string();
-    let mut args = vec!["--broker", b.as_str()];
-    for (flag, default) in [
-        ("--listen", "127.0.0.1:0"),
-        ("--text-listen", "127.0.0.1:0"),
-    ] {
-        if !extra.contains(&flag) {
-            args.extend([flag, default]);
-        }
-    }
-    args.extend_from_slice(extra);
+    let args = server_flags(broker, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (proc, a) = Proc::start("server", &args, 2);
     Server {
         proc,

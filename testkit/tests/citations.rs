@@ -56,20 +56,25 @@ fn headings() -> (BTreeSet<String>, BTreeSet<String>) {
     (numbers, names)
 }
 
-/// The section numbers cited after `PROTOCOL.md` in `text` (`§6.4`, `§2–§4`, `§3, §5`).
-fn protocol_citations(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    // A comment may wrap between the file name and its sections: join the lines.
-    let flat: String = text
-        .lines()
+/// The text as one line, comment markers removed: a citation may wrap between the file
+/// name and its sections.
+fn flatten(text: &str) -> String {
+    text.lines()
         .map(|l| {
             l.trim_start()
                 .trim_start_matches("//!")
                 .trim_start_matches("///")
                 .trim_start_matches("//")
+                .trim()
         })
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+/// The section numbers cited after `PROTOCOL.md` in `text` (`§6.4`, `§2–§4`, `§3, §5`).
+fn protocol_citations(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let flat = flatten(text);
     let mut rest = flat.as_str();
     while let Some(i) = rest.find("PROTOCOL.md") {
         rest = &rest[i + "PROTOCOL.md".len()..];
@@ -99,17 +104,7 @@ fn protocol_citations(text: &str) -> Vec<String> {
 
 /// The headings cited as `ARCHITECTURE.md, "Name"`.
 fn architecture_citations(text: &str) -> Vec<String> {
-    let flat: String = text
-        .lines()
-        .map(|l| {
-            l.trim_start()
-                .trim_start_matches("//!")
-                .trim_start_matches("///")
-                .trim_start_matches("//")
-                .trim()
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let flat = flatten(text);
     let mut out = Vec::new();
     let mut rest = flat.as_str();
     while let Some(i) = rest.find("ARCHITECTURE.md") {

@@ -22,6 +22,25 @@ struct Directory {
     seq: u64,
 }
 
+impl Directory {
+    /// The sender of `conn`'s messages, if it is registered.
+    fn sender(&self, conn: ConnId) -> Option<Sender> {
+        let name = self.by_conn.get(&conn)?.clone();
+        let ip = self
+            .names
+            .get(&name)
+            .map(|(_, ip)| ip.clone())
+            .unwrap_or_default();
+        Some(Sender { name, ip })
+    }
+
+    /// The next event id.
+    fn next_id(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
 /// The in-memory service. Its events go to `hub` before the call returns.
 pub struct FakeBackend {
     hub: Arc<Hub>,
@@ -78,11 +97,10 @@ impl Backend for FakeBackend {
             } else {
                 d.names.insert(name.into(), (conn, ip.into()));
                 d.by_conn.insert(conn, name.into());
-                d.seq += 1;
                 Event::Registered {
                     conn,
                     name: name.into(),
-                    id: d.seq,
+                    id: d.next_id(),
                     ts: Self::ts(),
                 }
             };
@@ -96,8 +114,7 @@ impl Backend for FakeBackend {
         let mut d = self.dir();
         if let Some(name) = d.by_conn.remove(&conn) {
             d.names.remove(&name);
-            d.seq += 1;
-            let id = d.seq;
+            let id = d.next_id();
             drop(d);
             self.apply(vec![Event::Left {
                 name,
@@ -116,29 +133,24 @@ impl Backend for FakeBackend {
     ) -> impl Future<Output = Result<(), Unavailable>> + Send {
         let result = self.reachable().map(|()| {
             let mut d = self.dir();
-            let events = match d.by_conn.get(&conn).cloned() {
+            let events = match d.sender(conn) {
                 None => vec![Event::Undeliverable {
                     req,
                     reason: Unroutable::NotLoggedIn,
                 }],
-                Some(name) => {
-                    d.seq += 1;
-                    let ip = d
-                        .names
-                        .get(&name)
-                        .map(|(_, ip)| ip.clone())
-                        .unwrap_or_default();
+                Some(from) => {
+                    let id = d.next_id();
                     let recipients = u32::try_from(d.names.len() - 1).unwrap_or(u32::MAX);
                     vec![
                         Event::Public {
-                            id: d.seq,
+                            id,
                             ts: Self::ts(),
-                            from: Sender { name, ip },
+                            from,
                             msg: text,
                             own: Some(Own { conn, req }),
                             recipients,
                         },
-                        Event::Stable { upto: d.seq },
+                        Event::Stable { upto: id },
                     ]
                 }
             };
@@ -157,9 +169,8 @@ impl Backend for FakeBackend {
     ) -> impl Future<Output = Result<(), Unavailable>> + Send {
         let result = self.reachable().map(|()| {
             let mut d = self.dir();
-            let sender = d.by_conn.get(&conn).cloned();
             let target = d.names.get(&to).map(|(c, _)| *c);
-            let events = match (sender, target) {
+            let events = match (d.sender(conn), target) {
                 (None, _) => vec![Event::Undeliverable {
                     req,
                     reason: Unroutable::NotLoggedIn,
@@ -168,24 +179,19 @@ impl Backend for FakeBackend {
                     req,
                     reason: Unroutable::NotOnline { to },
                 }],
-                (Some(name), Some(to_conn)) => {
-                    d.seq += 1;
-                    let ip = d
-                        .names
-                        .get(&name)
-                        .map(|(_, ip)| ip.clone())
-                        .unwrap_or_default();
+                (Some(from), Some(to_conn)) => {
+                    let id = d.next_id();
                     vec![
                         Event::Private {
-                            id: d.seq,
+                            id,
                             ts: Self::ts(),
-                            from: Sender { name, ip },
+                            from,
                             to_conn,
                             to,
                             msg: text,
                         },
-                        Event::Routed { req, id: d.seq },
-                        Event::Stable { upto: d.seq },
+                        Event::Routed { req, id },
+                        Event::Stable { upto: id },
                     ]
                 }
             };

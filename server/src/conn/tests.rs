@@ -20,6 +20,10 @@ use crate::core::event::Event;
 use crate::core::hub::{DEGRADED, Hub};
 use crate::ctx::Ctx;
 
+/// The server's end of an in-memory connection.
+type ServerRead = tokio::io::ReadHalf<DuplexStream>;
+type ServerWrite = tokio::io::WriteHalf<DuplexStream>;
+
 /// A server core with the in-memory backend, and connections into it.
 struct TestServer {
     ctx: Ctx<FakeBackend>,
@@ -55,34 +59,27 @@ impl TestServer {
         "192.0.2.7:5000".parse().expect("addr")
     }
 
-    /// A new connection to the JSON port.
-    fn json(&mut self) -> Client {
+    /// A new connection served by `port`'s handler over an in-memory pipe.
+    fn connect<F, Fut>(&mut self, port: F) -> Client
+    where
+        F: FnOnce(ServerRead, ServerWrite, SocketAddr, u64, Ctx<FakeBackend>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         self.next_conn += 1;
         let (near, far) = tokio::io::duplex(1 << 20);
         let (rd, wr) = tokio::io::split(far);
-        tokio::spawn(json_port::serve(
-            rd,
-            wr,
-            Self::peer(),
-            self.next_conn,
-            self.ctx.clone(),
-        ));
+        tokio::spawn(port(rd, wr, Self::peer(), self.next_conn, self.ctx.clone()));
         Client::new(near)
+    }
+
+    /// A new connection to the JSON port.
+    fn json(&mut self) -> Client {
+        self.connect(json_port::serve)
     }
 
     /// A new connection to the line port.
     fn line(&mut self) -> Client {
-        self.next_conn += 1;
-        let (near, far) = tokio::io::duplex(1 << 20);
-        let (rd, wr) = tokio::io::split(far);
-        tokio::spawn(line_port::serve(
-            rd,
-            wr,
-            Self::peer(),
-            self.next_conn,
-            self.ctx.clone(),
-        ));
-        Client::new(near)
+        self.connect(line_port::serve)
     }
 
     /// A logged-in JSON client (its welcome read).

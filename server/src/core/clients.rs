@@ -216,16 +216,8 @@ impl Clients {
 
     /// Queues an error for one client (`to` is its name).
     pub fn send_error(&self, conn: ConnId, err: &ChatError) {
-        if let Some(c) = self.map.get(&conn) {
-            let f = frames::error(&self.server_ip, &c.info.name, err);
-            let bytes = frames::encode(&f, c.info.format);
-            deliver(
-                &c.info.out,
-                &c.info.name,
-                c.info.format,
-                bytes,
-                &self.server_ip,
-            );
+        if let Some(name) = self.name(conn) {
+            self.send(conn, &frames::error(&self.server_ip, name, err));
         }
     }
 
@@ -252,33 +244,40 @@ impl Clients {
     }
 }
 
+/// Clients whose queues a test reads without a socket.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chat_common::{ErrorCode, FrameKind};
+pub(crate) mod testing {
+    use chat_common::ServerFrame;
     use netkit::queue::{self, QueueRx};
 
-    fn client(name: &str, limit: usize) -> (ClientInfo, QueueRx) {
+    use super::ClientInfo;
+    use crate::core::frames::Format;
+
+    /// A JSON client from 10.0.0.1 with a queue of `limit` bytes, and that queue's far end.
+    pub(crate) fn client(name: &str, limit: usize) -> (ClientInfo, QueueRx) {
         let (out, rx) = queue::channel(limit);
-        (
-            ClientInfo {
-                name: name.into(),
-                ip: "10.0.0.1".into(),
-                format: Format::Json,
-                out,
-            },
-            rx,
-        )
+        let info = ClientInfo {
+            name: name.into(),
+            ip: "10.0.0.1".into(),
+            format: Format::Json,
+            out,
+        };
+        (info, rx)
     }
 
     /// The frames queued so far, parsed.
-    fn drain(rx: &mut QueueRx) -> Vec<ServerFrame> {
-        let mut frames = Vec::new();
-        while let Some(b) = rx.try_pop() {
-            frames.push(ServerFrame::parse(&b).expect("a frame"));
-        }
-        frames
+    pub(crate) fn drain(rx: &mut QueueRx) -> Vec<ServerFrame> {
+        std::iter::from_fn(|| rx.try_pop())
+            .map(|b| ServerFrame::parse(&b).expect("a frame"))
+            .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{client, drain};
+    use super::*;
+    use chat_common::{ErrorCode, FrameKind};
 
     fn welcome(name: &str) -> ServerFrame {
         frames::welcome("ip", name, Some(vec![name.into()]), 1)

@@ -325,9 +325,9 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::frames::Format;
-    use chat_common::{ErrorCode, FrameKind, Sender, ServerFrame, Unroutable};
-    use netkit::queue::{self, QueueRx};
+    use crate::core::clients::testing::{client, drain};
+    use chat_common::{ErrorCode, FrameKind, Sender, Unroutable};
+    use netkit::queue::QueueRx;
 
     fn hub() -> Hub {
         Hub::new(
@@ -339,28 +339,9 @@ mod tests {
         )
     }
 
-    fn info(name: &str) -> (ClientInfo, QueueRx) {
-        let (out, rx) = queue::channel(1 << 20);
-        (
-            ClientInfo {
-                name: name.into(),
-                ip: "10.0.0.1".into(),
-                format: Format::Json,
-                out,
-            },
-            rx,
-        )
-    }
-
-    fn frames_of(rx: &mut QueueRx) -> Vec<ServerFrame> {
-        std::iter::from_fn(|| rx.try_pop())
-            .map(|b| ServerFrame::parse(&b).expect("a frame"))
-            .collect()
-    }
-
     /// Logs `name` in as `conn` on a hub whose service is up; returns its queue.
     fn login(h: &Hub, conn: ConnId, name: &str, id: u64) -> QueueRx {
-        let (i, mut rx) = info(name);
+        let (i, mut rx) = client(name, 1 << 20);
         let mut answer = h.begin_login(conn, i).expect("up");
         h.apply(Event::Registered {
             conn,
@@ -369,7 +350,7 @@ mod tests {
             ts: 1,
         });
         assert_eq!(answer.try_recv(), Ok(Ok(())));
-        let first = frames_of(&mut rx);
+        let first = drain(&mut rx);
         assert_eq!(first[0].kind, Some(FrameKind::Welcome));
         rx
     }
@@ -384,7 +365,7 @@ mod tests {
     #[test]
     fn logins_are_refused_until_the_service_is_up() {
         let h = hub();
-        let (i, _rx) = info("al");
+        let (i, _rx) = client("al", 1 << 20);
         assert_eq!(h.begin_login(1, i).err(), Some(Refusal::Unavailable));
         assert!(
             h.apply(Event::Up {
@@ -403,7 +384,7 @@ mod tests {
         let mut al = login(&h, 1, "al", 1);
         let mut bo = login(&h, 2, "bo", 2);
         assert_eq!(
-            frames_of(&mut al)[0].kind,
+            drain(&mut al)[0].kind,
             Some(FrameKind::Join),
             "al sees bo join"
         );
@@ -416,12 +397,12 @@ mod tests {
             own: Some(Own { conn: 1, req }),
             recipients: 1,
         });
-        let to_bo = frames_of(&mut bo);
+        let to_bo = drain(&mut bo);
         assert_eq!(
             (to_bo.len(), to_bo[0].msg.as_str(), to_bo[0].id),
             (1, "hello", Some(3))
         );
-        let to_al = frames_of(&mut al);
+        let to_al = drain(&mut al);
         assert_eq!(to_al.len(), 1);
         assert_eq!(to_al[0].msg, "Message sent to 1 user");
         assert_eq!(h.open_requests(), 1, "out, not yet stable");
@@ -434,14 +415,14 @@ mod tests {
         let h = hub();
         h.apply(Event::Up { users: vec![] });
         let mut al = login(&h, 1, "al", 1);
-        let (pending, _prx) = info("late");
+        let (pending, _prx) = client("late", 1 << 20);
         let mut answer = h.begin_login(2, pending).expect("up");
         let sent = h.open_request(1, false, "one").unwrap();
         let _unsent = h.open_request(1, false, "two").unwrap();
         h.apply(Event::Routed { req: sent, id: 9 });
         h.apply(Event::Down);
         assert_eq!(answer.try_recv(), Ok(Err(Refusal::Unavailable)));
-        let got: Vec<(Option<ErrorCode>, String)> = frames_of(&mut al)
+        let got: Vec<(Option<ErrorCode>, String)> = drain(&mut al)
             .into_iter()
             .map(|f| (f.code, f.msg))
             .collect();
@@ -460,7 +441,7 @@ mod tests {
             ]
         );
         h.apply(Event::Down);
-        assert!(frames_of(&mut al).is_empty(), "told once");
+        assert!(drain(&mut al).is_empty(), "told once");
         assert_eq!(
             h.open_request(1, false, "three").err().map(|e| e.code()),
             Some(ErrorCode::NotDelivered)
@@ -475,14 +456,14 @@ mod tests {
                 ip: "10.0.0.1".into()
             }]
         );
-        assert_eq!(frames_of(&mut al)[0].msg, BACK);
+        assert_eq!(drain(&mut al)[0].msg, BACK);
     }
 
     #[test]
     fn a_registration_whose_client_left_is_undone() {
         let h = hub();
         h.apply(Event::Up { users: vec![] });
-        let (i, _rx) = info("al");
+        let (i, _rx) = client("al", 1 << 20);
         let _answer = h.begin_login(1, i).unwrap();
         assert!(
             !h.leave(1),
@@ -511,7 +492,7 @@ mod tests {
             to: "al".into(),
             msg: "psst".into(),
         });
-        let f = frames_of(&mut al);
+        let f = drain(&mut al);
         assert_eq!(
             (f[0].kind, f[0].msg.as_str()),
             (Some(FrameKind::Private), "psst")
@@ -521,7 +502,7 @@ mod tests {
             req,
             reason: Unroutable::NotOnline { to: "zed".into() },
         });
-        let f = frames_of(&mut al);
+        let f = drain(&mut al);
         assert_eq!(f[0].code, Some(ErrorCode::NotOnline));
         assert_eq!(
             f[0].msg,
@@ -548,10 +529,10 @@ mod tests {
                 ts: 1,
             });
         }
-        let joins = frames_of(&mut al);
+        let joins = drain(&mut al);
         assert_eq!(joins.len(), 2, "two notices fit the budget of 2 frames");
         h.presence_tick();
-        let list = frames_of(&mut al);
+        let list = drain(&mut al);
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].kind, Some(FrameKind::Users));
         assert_eq!(

@@ -2,30 +2,25 @@
 //! with paused time: handshake, heartbeats, acknowledgements, a lost link, reconnecting.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use chat_common::FrameKind;
 use chat_common::link::{self, LINK_VERSION, LinkDecoder, ToBroker, ToServer};
-use chat_common::{FrameKind, ServerFrame};
 use futures_util::StreamExt;
-use netkit::queue::{self, QueueRx};
+use netkit::queue::QueueRx;
 use tokio::io::{AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::sync::watch;
-
 use crate::backend::broker::connection::BACKOFF_MIN;
 use crate::backend::broker::{BrokerBackend, Dial, LinkSettings};
 use crate::chat::Chat;
-use crate::core::clients::ClientInfo;
-use crate::core::frames::Format;
-use crate::core::hub::Hub;
-use crate::core::hub::{BACK, DEGRADED};
+use crate::core::clients::testing::{client, drain};
+use crate::core::hub::{BACK, DEGRADED, Hub};
 use crate::core::presence::PresencePolicy;
 
 const BEAT: Duration = Duration::from_millis(500);
@@ -149,23 +144,31 @@ fn setup() -> Setup {
     }
 }
 
-fn client(name: &str) -> (ClientInfo, QueueRx) {
-    let (out, rx) = queue::channel(1 << 20);
-    (
-        ClientInfo {
-            name: name.into(),
-            ip: "10.0.0.1".into(),
-            format: Format::Json,
-            out,
-        },
-        rx,
-    )
-}
-
-fn frames(rx: &mut QueueRx) -> Vec<ServerFrame> {
-    std::iter::from_fn(|| rx.try_pop())
-        .map(|b| ServerFrame::parse(&b).expect("a frame"))
-        .collect()
+/// Logs `name` in as `conn` through the link, the test's broker accepting it; returns the
+/// client's queue (its welcome not yet read).
+async fn log_in(s: &Setup, peer: &mut Peer, conn: u64, name: &str) -> QueueRx {
+    let (info, rx) = client(name, 1 << 20);
+    let chat = s.chat.clone();
+    let login = tokio::spawn(async move { chat.login(conn, info).await });
+    match peer.recv().await {
+        Some(ToBroker::Register {
+            conn: c,
+            name: n,
+            ip,
+        }) => {
+            assert_eq!((c, n.as_str(), ip.as_str()), (conn, name, "10.0.0.1"))
+        }
+        other => panic!("expected a registration, got {other:?}"),
+    }
+    peer.send(&ToServer::Registered {
+        conn,
+        name: name.into(),
+        id: 1,
+        ts: 1,
+    })
+    .await;
+    assert_eq!(login.await.ok(), Some(Ok(())), "logged in");
+    rx
 }
 
 #[tokio::test(start_paused = true)]
@@ -210,24 +213,8 @@ async fn a_login_goes_through_the_link_and_its_answer_comes_back() {
     let mut peer = Peer::new(s.links.recv().await.expect("a dial"));
     peer.handshake(&[]).await;
     s.up.wait_for(|u| *u).await.expect("up");
-    let (info, mut rx) = client("al");
-    let chat = s.chat.clone();
-    let login = tokio::spawn(async move { chat.login(1, info).await });
-    match peer.recv().await {
-        Some(ToBroker::Register { conn, name, ip }) => {
-            assert_eq!((conn, name.as_str(), ip.as_str()), (1, "al", "10.0.0.1"))
-        }
-        other => panic!("{other:?}"),
-    }
-    peer.send(&ToServer::Registered {
-        conn: 1,
-        name: "al".into(),
-        id: 1,
-        ts: 1,
-    })
-    .await;
-    assert_eq!(login.await.ok(), Some(Ok(())));
-    assert_eq!(frames(&mut rx)[0].kind, Some(FrameKind::Welcome));
+    let mut rx = log_in(&s, &mut peer, 1, "al").await;
+    assert_eq!(drain(&mut rx)[0].kind, Some(FrameKind::Welcome));
     s.chat.publish(1, "hi".into(), true).await.expect("open");
     match peer.recv().await {
         Some(ToBroker::Public { conn, req, msg }) => {
@@ -245,29 +232,18 @@ async fn a_lost_link_degrades_the_chat_then_it_reconnects_and_registers_its_clie
     let mut peer = Peer::new(s.links.recv().await.expect("a dial"));
     peer.handshake(&[]).await;
     s.up.wait_for(|u| *u).await.expect("up");
-    let (info, mut rx) = client("al");
-    let chat = s.chat.clone();
-    let login = tokio::spawn(async move { chat.login(1, info).await });
-    peer.recv().await.expect("Register");
-    peer.send(&ToServer::Registered {
-        conn: 1,
-        name: "al".into(),
-        id: 1,
-        ts: 1,
-    })
-    .await;
-    login.await.expect("join").expect("logged in");
+    let mut rx = log_in(&s, &mut peer, 1, "al").await;
     s.chat
         .publish(1, "in flight".into(), false)
         .await
         .expect("open");
     peer.recv().await.expect("Public");
-    frames(&mut rx);
+    drain(&mut rx);
 
     // The broker goes away.
     drop(peer);
     let mut next = Peer::new(s.links.recv().await.expect("a second dial"));
-    let got: Vec<(Option<chat_common::ErrorCode>, String)> = frames(&mut rx)
+    let got: Vec<(Option<chat_common::ErrorCode>, String)> = drain(&mut rx)
         .into_iter()
         .map(|f| (f.code, f.msg))
         .collect();
@@ -299,7 +275,7 @@ async fn a_lost_link_degrades_the_chat_then_it_reconnects_and_registers_its_clie
         other => panic!("expected the client registered again, got {other:?}"),
     }
     assert_eq!(
-        frames(&mut rx).last().map(|f| f.msg.clone()).as_deref(),
+        drain(&mut rx).last().map(|f| f.msg.clone()).as_deref(),
         Some(BACK)
     );
     assert_eq!(s.dials.load(Ordering::SeqCst), 2);
