@@ -250,6 +250,54 @@ fn broker_killed_and_restarted_on_the_same_port() {
 }
 
 #[test]
+fn a_frozen_broker_is_noticed_within_two_seconds_and_recovered_from_when_it_thaws() {
+    // Default heartbeats (500 ms): a broker silent for 1.5 s is given up on.
+    let (b, baddr) = broker(&[]);
+    let a = server(baddr, &[]);
+    let bs = server(baddr, &[]);
+    let mut alice = JsonClient::login(a.json, "alice");
+    let mut bob = JsonClient::login(bs.json, "bob");
+    await_presence(&mut alice, "join", &["bob"], TIMEOUT);
+
+    // SIGSTOP: the broker's sockets stay open, it just stops answering.
+    b.signal(libc::SIGSTOP);
+    let frozen = Instant::now();
+    for c in [&mut alice, &mut bob] {
+        recv_until_by(
+            c,
+            frozen + Duration::from_secs(2),
+            "a degraded notice",
+            |v| is_system_containing(v, "degraded"),
+        );
+    }
+    eprintln!("frozen broker noticed after {:?}", frozen.elapsed());
+    // Meanwhile a /shout is answered with an error at once, not left hanging.
+    alice.send("/shout", "anyone?");
+    let e = alice.recv_type("error");
+    assert_eq!(e["code"], "not_delivered", "{e}");
+    let (mut late, first) = JsonClient::login_raw(a.json, b"late");
+    assert_eq!(first["code"], "unavailable", "{first}");
+    late.expect_closed();
+
+    // Thawed, it is recovered from as from a restart.
+    b.signal(libc::SIGCONT);
+    let thawed = Instant::now();
+    for c in [&mut alice, &mut bob] {
+        recv_until_by(c, thawed + Duration::from_secs(7), "a 'back' notice", |v| {
+            is_system_containing(v, "back")
+        });
+    }
+    alice.send("/shout", "hello again");
+    let m = bob.recv_type("chat");
+    assert_eq!(msg(&m), "hello again");
+    let c = alice.recv_until("the confirmation", |v| {
+        msg(v).starts_with("Message sent to")
+    });
+    assert_eq!(msg(&c), "Message sent to 1 user");
+    drop(b);
+}
+
+#[test]
 fn a_server_with_the_wrong_link_token_is_refused_and_says_why() {
     let (_b, baddr) = broker(&[]);
     let mut cmd = Command::new(bin("server"));

@@ -146,10 +146,15 @@ async fn connect_and_serve<D: Dial>(
     let mut presence = tokio::time::interval(PRESENCE_TICK);
     let mut beat = tokio::time::interval(cfg.heartbeat);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One deadline for the whole link, pushed back only by what the broker sends: our own
+    // heartbeats and presence ticks must not count as the broker being alive.
+    let silence = tokio::time::sleep(idle);
+    tokio::pin!(silence);
     loop {
         tokio::select! {
-            next = tokio::time::timeout(idle, frames.next()) => match next {
-                Ok(Some(Ok(msg))) => {
+            next = frames.next() => match next {
+                Some(Ok(msg)) => {
+                    silence.as_mut().reset(tokio::time::Instant::now() + idle);
                     applied = applied.max(msg.id().unwrap_or(0));
                     if let ToServer::Rejected { reason } = &msg {
                         tracing::error!("the broker dropped this server: {reason}");
@@ -173,10 +178,10 @@ async fn connect_and_serve<D: Dial>(
                         acked = applied;
                     }
                 }
-                Ok(Some(Err(e))) => return Err(e).context("reading from the broker"),
-                Ok(None) => return Ok(()),
-                Err(_) => bail!("no heartbeat from the broker for {idle:?}"),
+                Some(Err(e)) => return Err(e).context("reading from the broker"),
+                None => return Ok(()),
             },
+            () = &mut silence => bail!("nothing from the broker for {idle:?}"),
             _ = beat.tick() => {
                 // Skipped when the link is congested: the traffic itself proves liveness.
                 let _ = tx.try_send(&ToBroker::Ping);

@@ -198,12 +198,14 @@ async fn the_handshake_brings_the_service_up_with_the_brokers_users() {
         }
     }
     assert_eq!(s.hub.users(), ["amy", "zoe"]);
-    // And keeps the link alive with a beat every interval.
+    // And keeps the link alive with a beat every interval, which the broker answers.
     let t0 = Instant::now();
-    for _ in 0..3 {
+    for _ in 0..5 {
         assert!(matches!(peer.rd.next().await, Some(Ok(ToBroker::Ping))));
+        peer.send(&ToServer::Pong).await;
     }
-    assert!(t0.elapsed() <= BEAT * 3, "{:?}", t0.elapsed());
+    assert!(t0.elapsed() <= BEAT * 5, "{:?}", t0.elapsed());
+    assert!(s.hub.is_up(), "an answering broker is never given up on");
     s.stop.cancel();
 }
 
@@ -292,5 +294,36 @@ async fn a_broker_that_never_says_hello_is_given_up_on_after_three_beats_and_ret
     // Three silent beats, then the first backoff.
     assert_eq!(t0.elapsed(), BEAT * 3 + BACKOFF_MIN);
     assert!(!s.hub.is_up());
+    s.stop.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broker_that_goes_silent_is_given_up_on_after_three_beats() {
+    let mut s = setup();
+    let mut peer = Peer::new(s.links.recv().await.expect("a dial"));
+    peer.handshake(&[]).await;
+    s.up.wait_for(|u| *u).await.expect("up");
+    let mut rx = log_in(&s, &mut peer, 1, "al").await;
+    drain(&mut rx);
+    // The broker stops answering (a SIGSTOPped process): the link stays open, nothing comes.
+    let silent_since = Instant::now();
+    let degraded = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if drain(&mut rx).iter().any(|f| f.msg == DEGRADED) {
+                return silent_since.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the clients are told the chat is degraded");
+    assert!(
+        degraded <= BEAT * 3 + Duration::from_millis(20),
+        "{degraded:?}"
+    );
+    assert!(!s.hub.is_up());
+    // The server keeps trying: a new link is dialled.
+    let _next = s.links.recv().await.expect("a retry");
+    drop(peer);
     s.stop.cancel();
 }
