@@ -11,7 +11,7 @@ use clap::Parser;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = cli::Args::parse();
-    netkit::logging::init();
+    let _log = netkit::logging::init();
     let source =
         netkit::token::TokenSource::from_flags(args.token.clone(), args.token_file.clone())?;
     let token = source
@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("listening on {addr}");
+    netkit::logging::announce(&format!("listening on {addr}"));
     tracing::info!("broker listening on {addr}");
     broker::run(args.config(token), listener, netkit::shutdown::signal()).await;
     tracing::info!("broker stopped");

@@ -72,3 +72,114 @@ fn the_binary_prints_its_address_serves_links_and_exits_cleanly_on_sigterm() {
     }
     assert_eq!(proc.wait_exit(), Some(0), "a clean exit");
 }
+
+/// A valid link handshake with the broker at `addr`, within the test timeout.
+fn handshake(addr: std::net::SocketAddr) -> Option<ToServer> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(testkit::TIMEOUT)).ok()?;
+    let hello = ToBroker::Hello {
+        label: "test".into(),
+        version: LINK_VERSION,
+        token: Some(testkit::TEST_TOKEN.into()),
+    };
+    stream.write_all(&link::encode(&hello)).ok()?;
+    let (mut buf, mut dec) = (BytesMut::new(), LinkDecoder::<ToServer>::new(1 << 20));
+    loop {
+        if let Some(m) = dec.decode(&mut buf).ok()? {
+            return Some(m);
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[test]
+fn a_stderr_nobody_reads_never_stops_the_broker() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    // stderr is a pipe this test never reads: once its buffer (64 KiB) is full, a logger
+    // that waits for room would stop the broker for good.
+    let mut child = Command::new(testkit::bin("broker"))
+        .args(["--listen", "127.0.0.1:0", "--token", testkit::TEST_TOKEN])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let _stderr_never_read = child.stderr.take();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("the listening line")
+        .parse()
+        .expect("address");
+    // Every refused link is logged: 1,000 of them write far more than the pipe holds.
+    for i in 0..1000 {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(testkit::TIMEOUT)).expect("timeout");
+        let hello = ToBroker::Hello {
+            label: format!("intruder {i}"),
+            version: LINK_VERSION,
+            token: Some("wrong".into()),
+        };
+        s.write_all(&link::encode(&hello)).expect("write");
+        let mut buf = BytesMut::new();
+        assert!(
+            matches!(next(&mut s, &mut buf), Some(ToServer::Rejected { .. })),
+            "try {i}: the broker stopped answering"
+        );
+    }
+    assert!(
+        matches!(handshake(addr), Some(ToServer::Hello { .. })),
+        "a real server still gets in"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_closed_stdout_never_stops_the_broker() {
+    use std::process::Stdio;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = Command::new(testkit::bin("broker"))
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--token",
+            testkit::TEST_TOKEN,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Nobody will ever read what it prints.
+    drop(child.stdout.take());
+    let deadline = std::time::Instant::now() + testkit::TIMEOUT;
+    let answer = loop {
+        if let Some(a) = handshake(addr) {
+            break Some(a);
+        }
+        if std::time::Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            break None;
+        }
+        std::thread::yield_now();
+    };
+    let status = child.try_wait().expect("try_wait");
+    assert!(status.is_none(), "the broker exited: {status:?}");
+    assert!(matches!(answer, Some(ToServer::Hello { .. })), "{answer:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

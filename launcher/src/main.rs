@@ -42,7 +42,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    netkit::logging::init();
+    let _log = netkit::logging::init();
     let dir = std::env::current_exe()
         .context("locating the launcher")?
         .parent()

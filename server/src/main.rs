@@ -8,17 +8,17 @@ use server::cli::Args;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    netkit::logging::init();
+    let _log = netkit::logging::init();
     // Before the runtime starts its threads (see netkit::fdlimit).
     let nofile = netkit::fdlimit::prepare();
     tracing::debug!(nofile, "open-file limit");
     let ready = |addrs: server::Addrs| {
-        println!("listening on {}", addrs.json);
+        netkit::logging::announce(&format!("listening on {}", addrs.json));
         if let Some(addr) = addrs.line {
-            println!("text listening on {addr}");
+            netkit::logging::announce(&format!("text listening on {addr}"));
         }
         if let Some(addr) = addrs.tls {
-            println!("tls listening on {addr}");
+            netkit::logging::announce(&format!("tls listening on {addr}"));
         }
     };
     netkit::runtime::build(args.threads)?.block_on(server::launch(

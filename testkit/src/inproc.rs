@@ -63,8 +63,9 @@ impl Drop for Running {
 }
 
 fn init_logging() {
+    static LOG: std::sync::OnceLock<netkit::logging::LogGuard> = std::sync::OnceLock::new();
     if std::env::var_os("CHAT_TEST_LOG").is_some() {
-        netkit::logging::init();
+        LOG.get_or_init(netkit::logging::init);
     }
 }
 
