@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use broker::Config;
-use broker::config::{DEFAULT_HEARTBEAT_MS, DEFAULT_INBOX_BYTES, DEFAULT_LINK_QUEUE_BYTES};
+use broker::config::{
+    DEFAULT_HEARTBEAT_MS, DEFAULT_INBOX_BYTES, DEFAULT_LINK_QUEUE_BYTES, DEFAULT_PRE_AUTH_LIMIT,
+};
 use clap::Parser;
 
 /// The chat broker: owns the global user directory and the order of messages; front-end
@@ -47,18 +49,35 @@ pub struct Args {
     /// token readable only by its owner, if it does not exist.
     #[arg(long, env = "CHAT_TOKEN_FILE")]
     pub token_file: Option<std::path::PathBuf>,
+
+    /// Links that have not yet shown the token, at most; more are closed at once.
+    #[arg(long, env = "CHAT_PRE_AUTH_LIMIT", default_value_t = DEFAULT_PRE_AUTH_LIMIT)]
+    pub pre_auth_limit: usize,
+
+    /// Links in all, at most; more are closed at once. 0: the open-file limit less 100.
+    #[arg(long, env = "CHAT_MAX_LINKS", default_value_t = 0)]
+    pub max_links: usize,
 }
 
 impl Args {
     /// The broker's settings given by these flags, with the link token read from wherever
-    /// they say.
-    pub fn config(&self, token: String) -> Config {
+    /// they say; `nofile` is the open-file limit, which the default `--max-links` stays below.
+    pub fn config(&self, token: String, nofile: u64) -> Config {
+        let max_links = match self.max_links {
+            0 => usize::try_from(nofile.saturating_sub(100))
+                .unwrap_or(usize::MAX)
+                .max(1),
+            n => n,
+        };
         Config {
             max_link_frame: self.max_link_frame,
             link_queue_bytes: self.link_queue_bytes,
             inbox_bytes: self.inbox_bytes,
             heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
             token,
+            pre_auth_limit: self.pre_auth_limit.max(1),
+            max_links,
+            reject_delay: broker::config::REJECT_DELAY,
         }
     }
 }
@@ -95,9 +114,13 @@ mod tests {
             &default_of("inbox_bytes"),
             "--heartbeat-ms",
             &default_of("heartbeat_ms"),
+            "--pre-auth-limit",
+            &default_of("pre_auth_limit"),
         ])
         .expect("parse");
-        assert_eq!(flags.config("t".into()), lib);
+        // The library's default link cap stands for an unknown open-file limit.
+        let nofile = lib.max_links as u64 + 100;
+        assert_eq!(flags.config("t".into(), nofile), lib);
     }
 
     #[test]
@@ -112,9 +135,14 @@ mod tests {
             "0",
             "--max-link-frame",
             "4096",
+            "--pre-auth-limit",
+            "7",
         ])
         .expect("parse");
-        let c = args.config("tok".into());
+        let c = args.config("tok".into(), 20_000);
+        assert_eq!((c.pre_auth_limit, c.max_links), (7, 19_900));
+        let capped = Args::try_parse_from(["broker", "--max-links", "3"]).expect("parse");
+        assert_eq!(capped.config("t".into(), 20_000).max_links, 3);
         assert_eq!(
             (c.link_queue_bytes, c.inbox_bytes, c.max_link_frame),
             (65536, 1000, 4096)

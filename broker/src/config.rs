@@ -17,6 +17,23 @@ pub const DEFAULT_HEARTBEAT_MS: u64 = 500;
 /// this many is refused.
 pub const HEARTBEATS_BEFORE_TIMEOUT: u32 = 3;
 
+/// Largest first message of a link: a `Hello` is a few hundred bytes, and nothing bigger is
+/// read from a peer before it has shown the token.
+pub const PRE_AUTH_MAX_FRAME: usize = 4 * 1024;
+
+/// Default of [`Config::reject_delay`]: guessing the token costs a second per try and per
+/// place among [`Config::pre_auth_limit`] (before: ~10,000 tries a second).
+pub const REJECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Default of `--pre-auth-limit`.
+pub const DEFAULT_PRE_AUTH_LIMIT: usize = 64;
+
+/// Default of `--max-links` when the open-file limit is not known.
+pub const DEFAULT_MAX_LINKS: usize = 1024;
+
+/// The longest a link may take to send its `Hello`, whatever the heartbeat.
+pub const MAX_HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Settings of a broker (what the flags give), independent of clap.
 ///
 /// Its `Debug` output leaves the token out, so a logged `Config` gives no secret away.
@@ -35,6 +52,14 @@ pub struct Config {
     pub heartbeat: Duration,
     /// The link token servers must present in their `Hello`.
     pub token: String,
+    /// Links that have not yet shown the token, at most; more are closed at once (so peers
+    /// that never say `Hello` cannot hold the broker's memory or file descriptors).
+    pub pre_auth_limit: usize,
+    /// Links in all, at most (below the open-file limit); more are closed at once.
+    pub max_links: usize,
+    /// How long a link that showed a wrong token waits for its rejection, holding its
+    /// pre-auth place.
+    pub reject_delay: Duration,
 }
 
 impl Config {
@@ -46,6 +71,9 @@ impl Config {
             inbox_bytes: DEFAULT_INBOX_BYTES,
             heartbeat: Duration::from_millis(DEFAULT_HEARTBEAT_MS),
             token: token.into(),
+            pre_auth_limit: DEFAULT_PRE_AUTH_LIMIT,
+            max_links: DEFAULT_MAX_LINKS,
+            reject_delay: REJECT_DELAY,
         }
     }
 

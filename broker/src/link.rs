@@ -7,15 +7,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_common::link::{self, LINK_VERSION, LinkDecoder, Rejection, ServerId, ToBroker, ToServer};
+use chat_common::link::{
+    self, LINK_VERSION, LinkDecoder, LinkError, Rejection, ServerId, ToBroker, ToServer,
+};
 use futures_util::StreamExt;
 use netkit::queue;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
+use crate::config::{MAX_HELLO_TIMEOUT, PRE_AUTH_MAX_FRAME};
 use crate::router::Input;
 
 /// What every link of a broker shares: its settings, the router's inbox and the signal to
@@ -36,6 +39,12 @@ pub(crate) struct Shared {
     pub inbox_budget: Arc<Semaphore>,
     /// Cancelled when the broker shuts down: every link closes.
     pub shutdown: CancellationToken,
+    /// Places for links that have not shown the token yet.
+    pub pre_auth: Arc<Semaphore>,
+    /// Places for links in all.
+    pub places: Arc<Semaphore>,
+    /// The pause before a wrong token is rejected.
+    pub reject_delay: Duration,
 }
 
 impl Shared {
@@ -49,8 +58,43 @@ impl Shared {
             inbox,
             inbox_budget: Arc::new(Semaphore::new(config.inbox_bytes.max(MAX_WEIGHT as usize))),
             shutdown: CancellationToken::new(),
+            pre_auth: Arc::new(Semaphore::new(config.pre_auth_limit.max(1))),
+            places: Arc::new(Semaphore::new(config.max_links.max(1))),
+            reject_delay: config.reject_delay,
         }
     }
+
+    /// A place for a new link, or `None` when there are as many as the limits allow (the
+    /// caller closes the connection at once, before reading anything).
+    pub fn admit(&self) -> Option<Admitted> {
+        let place = self.places.clone().try_acquire_owned().ok()?;
+        let pre_auth = self.pre_auth.clone().try_acquire_owned().ok()?;
+        Some(Admitted {
+            _place: place,
+            pre_auth: Some(pre_auth),
+        })
+    }
+}
+
+/// A link's places among the limits; the pre-auth one is given back once it is known.
+pub(crate) struct Admitted {
+    _place: OwnedSemaphorePermit,
+    pre_auth: Option<OwnedSemaphorePermit>,
+}
+
+/// How a peer's own text (its label) appears in the logs: at most 64 characters, control
+/// characters escaped, so it can neither flood the log nor forge lines in it.
+pub(crate) fn shown(text: &str) -> String {
+    const SHOWN_CHARS: usize = 64;
+    let mut out: String = text
+        .chars()
+        .take(SHOWN_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(SHOWN_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 impl std::fmt::Debug for Shared {
@@ -81,18 +125,25 @@ fn weight(msg: &ToBroker) -> u32 {
 
 /// Serves one server link over `rd` and `wr` (named `peer` in logs) until it closes, fails,
 /// goes silent, or the broker shuts down.
-pub(crate) async fn serve<R, W>(rd: R, wr: W, peer: String, id: ServerId, links: Shared)
-where
+pub(crate) async fn serve<R, W>(
+    rd: R,
+    wr: W,
+    peer: String,
+    id: ServerId,
+    links: Shared,
+    mut admitted: Admitted,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let idle_timeout = links.idle_timeout;
-    let mut frames = FramedRead::new(rd, LinkDecoder::<ToBroker>::new(links.max_frame));
+    // Until the peer has shown the token, nothing bigger than a Hello is read from it.
+    let mut frames = FramedRead::new(rd, LinkDecoder::<ToBroker>::new(PRE_AUTH_MAX_FRAME));
     let (tx, rx) = queue::channel(links.queue_bytes);
     let writer = tokio::spawn(netkit::writer::run(rx, wr));
 
     let first = tokio::select! {
-        first = tokio::time::timeout(idle_timeout, frames.next()) => first,
+        first = tokio::time::timeout(idle_timeout.min(MAX_HELLO_TIMEOUT), frames.next()) => first,
         _ = links.shutdown.cancelled() => return,
     };
     let label = match first {
@@ -105,7 +156,13 @@ where
                 let reason = Rejection::Token {
                     given: token.is_some(),
                 };
-                return reject(tx, writer, &format!("{peer} ('{label}')"), reason).await;
+                // Guessing costs time: the place stays taken while the guesser waits.
+                tokio::select! {
+                    _ = tokio::time::sleep(links.reject_delay) => {}
+                    _ = links.shutdown.cancelled() => return,
+                }
+                let who = format!("{peer} (\"{}\")", shown(&label));
+                return reject(tx, writer, &who, reason).await;
             }
             label
         }
@@ -117,8 +174,11 @@ where
             return reject(tx, writer, &peer, reason).await;
         }
         Ok(Some(Ok(other))) => {
-            tracing::debug!(%peer, "first message {other:?}");
+            tracing::debug!(%peer, "first message {}", shown(&format!("{other:?}")));
             return reject(tx, writer, &peer, Rejection::ExpectedHello).await;
+        }
+        Ok(Some(Err(LinkError::TooLarge { limit }))) => {
+            return reject(tx, writer, &peer, Rejection::TooLarge { limit }).await;
         }
         Ok(Some(Err(e))) => {
             tracing::debug!(%peer, "undecodable first message: {e}");
@@ -127,7 +187,11 @@ where
         Ok(None) => return,
         Err(_) => return reject(tx, writer, &peer, Rejection::HelloTimeout).await,
     };
-    let label = format!("{label} ({peer})");
+    // Known now: the rest of its messages may be as large as any, and its place among the
+    // unknown ones is free for the next.
+    frames.decoder_mut().set_max_frame(links.max_frame);
+    admitted.pre_auth = None;
+    let label = format!("{} ({peer})", shown(&label));
     if links
         .inbox
         .send(Input::Attach {
@@ -186,4 +250,22 @@ async fn reject(
     let _ = tx.push(link::encode(&ToServer::Rejected { reason }));
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn a_peers_label_is_shown_short_and_on_one_line() {
+        assert_eq!(shown("server 1.2.3.4:65432"), "server 1.2.3.4:65432");
+        assert_eq!(
+            shown("x\n2026-12-01T00:00:00Z  INFO forged"),
+            "x\\n2026-12-01T00:00:00Z  INFO forged",
+            "a newline cannot start a line of its own"
+        );
+        assert_eq!(shown("\u{1b}[2J"), "\\u{1b}[2J");
+        let long = "a".repeat(16 * 1024 * 1024);
+        assert_eq!(shown(&long), format!("{}…", "a".repeat(64)));
+    }
 }

@@ -12,6 +12,9 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let args = cli::Args::parse();
     let _log = netkit::logging::init();
+    // As many links as the hard limit allows (a server holds one; refusals hold one each
+    // while they are written).
+    let nofile = netkit::fdlimit::raise_nofile();
     let source =
         netkit::token::TokenSource::from_flags(args.token.clone(), args.token_file.clone())?;
     let token = source
@@ -24,7 +27,12 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     netkit::logging::announce(&format!("listening on {addr}"));
     tracing::info!("broker listening on {addr}");
-    broker::run(args.config(token), listener, netkit::shutdown::signal()).await;
+    broker::run(
+        args.config(token, nofile),
+        listener,
+        netkit::shutdown::signal(),
+    )
+    .await;
     tracing::info!("broker stopped");
     Ok(())
 }

@@ -79,26 +79,33 @@ impl Broker {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
+        let Some(admitted) = self.links.admit() else {
+            // Dropping the stream closes it: nothing is read from it, nothing is held.
+            return over_limit("a stream");
+        };
         let id = self.next_id();
         let (rd, wr) = tokio::io::split(stream);
         let peer = format!("stream {id}");
         self.tasks
-            .spawn(link::serve(rd, wr, peer, id, self.links.clone()));
+            .spawn(link::serve(rd, wr, peer, id, self.links.clone(), admitted));
     }
 
     /// Like [`serve_link`](Broker::serve_link) for a TCP connection: with `TCP_NODELAY`, the
     /// peer's address in the logs, and the socket's own halves (no lock between reader and
     /// writer, as `tokio::io::split` needs for other streams).
     pub fn serve_tcp(&self, socket: TcpStream) {
-        let id = self.next_id();
         let peer = socket
             .peer_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        let Some(admitted) = self.links.admit() else {
+            return over_limit(&peer);
+        };
+        let id = self.next_id();
         let _ = socket.set_nodelay(true);
         let (rd, wr) = socket.into_split();
         self.tasks
-            .spawn(link::serve(rd, wr, peer, id, self.links.clone()));
+            .spawn(link::serve(rd, wr, peer, id, self.links.clone(), admitted));
     }
 
     fn next_id(&self) -> ServerId {
@@ -124,6 +131,11 @@ impl Broker {
             tracing::warn!("some links did not close in time");
         }
     }
+}
+
+/// A connection closed at once: as many links as the limits allow are open or unknown.
+fn over_limit(peer: &str) {
+    tracing::debug!(%peer, "link closed at once: over the link limits");
 }
 
 impl Drop for Broker {

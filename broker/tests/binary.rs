@@ -96,6 +96,16 @@ fn handshake(addr: std::net::SocketAddr) -> Option<ToServer> {
     }
 }
 
+/// A broker process that is killed when the test ends, passed or failed.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn a_stderr_nobody_reads_never_stops_the_broker() {
     use std::io::BufRead;
@@ -111,8 +121,10 @@ fn a_stderr_nobody_reads_never_stops_the_broker() {
         .spawn()
         .expect("spawn");
     let _stderr_never_read = child.stderr.take();
+    let stdout = child.stdout.take();
+    let _child = Killed(child);
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+    std::io::BufReader::new(stdout.expect("stdout"))
         .read_line(&mut line)
         .expect("read");
     let addr: std::net::SocketAddr = line
@@ -121,14 +133,15 @@ fn a_stderr_nobody_reads_never_stops_the_broker() {
         .expect("the listening line")
         .parse()
         .expect("address");
-    // Every refused link is logged: 1,000 of them write far more than the pipe holds.
+    // Every refused link is logged: 1,000 of them write far more than the pipe holds. (A
+    // wrong version, which is answered at once; a wrong token is answered after a pause.)
     for i in 0..1000 {
         let mut s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(testkit::TIMEOUT)).expect("timeout");
         let hello = ToBroker::Hello {
             label: format!("intruder {i}"),
-            version: LINK_VERSION,
-            token: Some("wrong".into()),
+            version: LINK_VERSION + 1,
+            token: None,
         };
         s.write_all(&link::encode(&hello)).expect("write");
         let mut buf = BytesMut::new();
@@ -141,8 +154,6 @@ fn a_stderr_nobody_reads_never_stops_the_broker() {
         matches!(handshake(addr), Some(ToServer::Hello { .. })),
         "a real server still gets in"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -167,19 +178,18 @@ fn a_closed_stdout_never_stops_the_broker() {
         .expect("spawn");
     // Nobody will ever read what it prints.
     drop(child.stdout.take());
+    let mut child = Killed(child);
     let deadline = std::time::Instant::now() + testkit::TIMEOUT;
     let answer = loop {
         if let Some(a) = handshake(addr) {
             break Some(a);
         }
-        if std::time::Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+        if std::time::Instant::now() > deadline || child.0.try_wait().ok().flatten().is_some() {
             break None;
         }
         std::thread::yield_now();
     };
-    let status = child.try_wait().expect("try_wait");
+    let status = child.0.try_wait().expect("try_wait");
     assert!(status.is_none(), "the broker exited: {status:?}");
     assert!(matches!(answer, Some(ToServer::Hello { .. })), "{answer:?}");
-    let _ = child.kill();
-    let _ = child.wait();
 }

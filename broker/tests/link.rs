@@ -193,7 +193,10 @@ async fn a_wrong_version_is_rejected() {
 
 #[tokio::test]
 async fn a_link_without_the_right_token_is_rejected() {
-    let b = broker().await;
+    // The pause before each rejection is tested on the paused clock below.
+    let mut config = Config::new(TOKEN);
+    config.reject_delay = Duration::ZERO;
+    let b = broker_with(config).await;
     for token in [None, Some("guess".to_string()), Some(format!("{TOKEN}x"))] {
         let mut l = Link::connect(b.addr).await;
         l.send(&ToBroker::Hello {
@@ -585,4 +588,107 @@ async fn dropping_the_broker_closes_its_links() {
     let (mut l, _, _) = duplex(&broker).handshake().await;
     drop(broker);
     assert_eq!(l.recv().await, None);
+}
+
+// --- Before the token is checked (PROTOCOL.md has no part in it: the link is ours) ----
+
+#[tokio::test(start_paused = true)]
+async fn a_first_message_larger_than_a_few_kib_is_refused_without_waiting_for_it() {
+    let broker = Broker::start(Config::new(TOKEN));
+    let mut l = duplex(&broker);
+    // A length prefix announcing 16 MiB, and the first 4 KiB of it.
+    let mut bytes = (16u32 * 1024 * 1024 - 1).to_be_bytes().to_vec();
+    bytes.extend(std::iter::repeat_n(b'x', 4096));
+    l.send_bytes(&bytes).await;
+    assert_eq!(
+        l.recv_within(Duration::from_millis(10)).await,
+        Ok(Some(ToServer::Rejected {
+            reason: Rejection::TooLarge {
+                limit: broker::config::PRE_AUTH_MAX_FRAME
+            }
+        })),
+        "refused at once, not after the rest or a timeout"
+    );
+    assert_eq!(l.recv().await, None);
+    // A first message that fits is read as usual: a real server still gets in.
+    let (_ok, id, _) = duplex(&broker).handshake().await;
+    assert!(id > 0);
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrong_token_is_answered_only_after_a_pause() {
+    let broker = Broker::start(Config::new(TOKEN));
+    for _ in 0..3 {
+        let mut l = duplex(&broker);
+        let start = Instant::now();
+        l.send(&ToBroker::Hello {
+            label: "guess".into(),
+            version: LINK_VERSION,
+            token: Some("guess".into()),
+        })
+        .await;
+        assert!(matches!(l.recv().await, Some(ToServer::Rejected { .. })));
+        assert!(
+            start.elapsed() >= broker::config::REJECT_DELAY,
+            "answered after {:?}",
+            start.elapsed()
+        );
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn links_that_have_not_said_hello_yet_are_capped() {
+    let mut config = Config::new(TOKEN);
+    config.pre_auth_limit = 4;
+    let broker = Broker::start(config);
+    let mut quiet: Vec<_> = (0..4).map(|_| duplex(&broker)).collect();
+    let mut one_too_many = duplex(&broker);
+    assert_eq!(
+        one_too_many.recv_within(Duration::from_millis(10)).await,
+        Ok(None),
+        "closed at once"
+    );
+    for l in &mut quiet {
+        assert_eq!(
+            l.recv_within(Duration::from_millis(10)).await,
+            Err(()),
+            "still waiting"
+        );
+    }
+    // Once they time out, their places are free again.
+    for l in &mut quiet {
+        assert!(matches!(l.recv().await, Some(ToServer::Rejected { .. })));
+    }
+    let (_ok, id, _) = duplex(&broker).handshake().await;
+    assert!(id > 0);
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn links_are_capped_in_total() {
+    let mut config = Config::new(TOKEN);
+    config.max_links = 2;
+    let broker = Broker::start(config);
+    let (_a, _, _) = duplex(&broker).handshake().await;
+    let (_b, _, _) = duplex(&broker).handshake().await;
+    let mut third = duplex(&broker);
+    assert_eq!(third.recv_within(Duration::from_millis(10)).await, Ok(None));
+    drop(_a);
+    // The place of a link that closed is free again (once the broker has seen it close).
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut l = duplex(&broker);
+        // Refused, the stream is closed at once and the write may fail: try again.
+        let sent = l.stream.write_all(&link::encode(&hello())).await.is_ok();
+        if sent
+            && let Ok(Some(ToServer::Hello { .. })) = l.recv_within(Duration::from_millis(10)).await
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the place never came free");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    broker.shutdown().await;
 }

@@ -238,6 +238,12 @@ pub enum Rejection {
     /// The first message could not be decoded.
     #[error("malformed Hello")]
     Malformed,
+    /// The first message is larger than a `Hello` can be.
+    #[error("the first message may be at most {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
     /// The server did not read fast enough: its outbound queue overflowed.
     #[error("link queue exceeded: the server did not keep up")]
     QueueExceeded,
@@ -281,12 +287,19 @@ pub enum LinkError {
     /// A complete message that is not a valid link message.
     #[error("malformed link message: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// A length prefix over the limit: the message is not read.
+    #[error("link message larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// A [`Decoder`] of link messages of type `T`.
 #[derive(Debug)]
 pub struct LinkDecoder<T> {
     inner: LengthDelimitedCodec,
+    max_frame: usize,
     /// A length prefix was consumed and its body has not arrived yet.
     mid_frame: bool,
     _msg: PhantomData<fn() -> T>,
@@ -299,9 +312,17 @@ impl<T> LinkDecoder<T> {
             inner: LengthDelimitedCodec::builder()
                 .max_frame_length(max_frame)
                 .new_codec(),
+            max_frame,
             mid_frame: false,
             _msg: PhantomData,
         }
+    }
+
+    /// Changes the limit for the messages still to come (the broker reads a peer's first
+    /// message with a small one, and the rest with the full one once it knows the peer).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
+        self.inner.set_max_frame_length(max_frame);
     }
 }
 
@@ -310,6 +331,17 @@ impl<T: DeserializeOwned> Decoder for LinkDecoder<T> {
     type Error = LinkError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<T>, LinkError> {
+        // Refuse an oversized message from its prefix alone, as a typed error.
+        if !self.mid_frame
+            && let Some(prefix) = buf.get(..4)
+        {
+            let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+            if usize::try_from(len).map_or(true, |l| l > self.max_frame) {
+                return Err(LinkError::TooLarge {
+                    limit: self.max_frame,
+                });
+            }
+        }
         let before = buf.len();
         match self.inner.decode(buf)? {
             Some(frame) => {
@@ -449,6 +481,7 @@ mod tests {
             Rejection::ExpectedHello,
             Rejection::HelloTimeout,
             Rejection::Malformed,
+            Rejection::TooLarge { limit: 4096 },
             Rejection::QueueExceeded,
         ] {
             round_trip(ToServer::Rejected { reason });
@@ -480,7 +513,27 @@ mod tests {
         );
         assert!(matches!(
             LinkDecoder::<ToBroker>::new(50).decode(&mut buf),
-            Err(LinkError::Io(_))
+            Err(LinkError::TooLarge { limit: 50 })
+        ));
+        // From the prefix alone, before the body arrives.
+        let mut prefix = BytesMut::from(&(1u32 << 30).to_be_bytes()[..]);
+        assert!(matches!(
+            LinkDecoder::<ToBroker>::new(4096).decode(&mut prefix),
+            Err(LinkError::TooLarge { limit: 4096 })
+        ));
+        // A limit raised later lets bigger messages through.
+        let mut dec = LinkDecoder::<ToBroker>::new(50);
+        dec.set_max_frame(1 << 20);
+        let mut buf = BytesMut::from(
+            &encode(&ToBroker::Public {
+                conn: 1,
+                req: 1,
+                msg: "x".repeat(100),
+            })[..],
+        );
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Ok(Some(ToBroker::Public { .. }))
         ));
         let mut buf = BytesMut::new();
         buf.put_u32(5);

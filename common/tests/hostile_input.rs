@@ -588,12 +588,12 @@ fn link_prefix_over_the_limit_fails_before_the_body_arrives() {
     let mut buf = BytesMut::from(&100u32.to_be_bytes()[..]);
     assert!(matches!(
         LinkDecoder::<ToBroker>::new(99).decode(&mut buf),
-        Err(LinkError::Io(_))
+        Err(LinkError::TooLarge { limit: 99 })
     ));
     let mut buf = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
     assert!(matches!(
         LinkDecoder::<ToServer>::new(1 << 20).decode(&mut buf),
-        Err(LinkError::Io(_))
+        Err(LinkError::TooLarge { limit: 1_048_576 })
     ));
     // Valid JSON of the wrong shape, and a length of zero.
     for body in [

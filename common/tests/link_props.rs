@@ -80,6 +80,7 @@ fn rejection() -> impl Strategy<Value = Rejection> {
         Just(Rejection::ExpectedHello),
         Just(Rejection::HelloTimeout),
         Just(Rejection::Malformed),
+        any::<usize>().prop_map(|limit| Rejection::TooLarge { limit }),
         Just(Rejection::QueueExceeded),
     ]
 }
@@ -207,7 +208,11 @@ proptest! {
         let out = decode_chunks(&mut LinkDecoder::<ToServer>::new(largest - 1), &split.chunks(&stream));
         let first_big = bodies.iter().position(|&b| b == largest).unwrap();
         prop_assert_eq!(&out.items[..], &msgs[..first_big]);
-        prop_assert!(matches!(out.error, Some(LinkError::Io(_))), "{:?}", out.error);
+        prop_assert!(
+            matches!(out.error, Some(LinkError::TooLarge { limit }) if limit == largest - 1),
+            "{:?}",
+            out.error
+        );
     }
 
     /// A message sent in the wrong direction is malformed, never mistaken for another.
