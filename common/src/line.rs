@@ -11,13 +11,17 @@ use crate::clock::hhmm;
 use crate::frame::{FrameError, FrameKind, ServerFrame};
 use crate::json_stream::StreamError;
 
-/// A [`Decoder`] of text lines with a length limit. A line that is not UTF-8 is reported
-/// and skipped; a line over the limit is fatal (the rest of it cannot be told apart from
-/// the next command).
+/// A [`Decoder`] of text lines with a length limit. A line ends at `\n`, `\r\n`, `\r\0`
+/// (telnet's bare CR) or a lone `\r` (terminals that send CR for Enter), whatever the
+/// reads' boundaries. A line that is not UTF-8 is reported and skipped; a line over the
+/// limit is fatal (the rest of it cannot be told apart from the next command).
 #[derive(Debug)]
 pub struct LineDecoder {
     max_line: usize,
     scanned: usize,
+    /// The last line ended with a `\r` at the end of a read: a `\n` or `\0` that comes
+    /// next belongs to that terminator.
+    after_cr: bool,
 }
 
 impl LineDecoder {
@@ -26,6 +30,7 @@ impl LineDecoder {
         LineDecoder {
             max_line,
             scanned: 0,
+            after_cr: false,
         }
     }
 }
@@ -35,37 +40,39 @@ impl Decoder for LineDecoder {
     type Error = StreamError;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
-        let (newline, resume) = find_newline(buf, self.scanned);
-        match newline {
-            Some(end) => {
-                self.scanned = 0;
-                let content = if end > 0 && buf[end - 1] == b'\r' {
-                    end - 1
-                } else {
-                    end
-                };
-                if content > self.max_line {
-                    return Err(StreamError::TooLarge {
-                        limit: self.max_line,
-                    });
-                }
-                let line = buf.split_to(end);
+        if self.after_cr && !buf.is_empty() {
+            self.after_cr = false;
+            if matches!(buf[0], b'\n' | 0) {
                 buf.advance(1);
-                Ok(Some(decode_line(&line)))
-            }
-            // One extra byte may be the `\r` of a CRLF still waiting for its `\n`.
-            None if buf.len() > self.max_line
-                && !(buf.len() == self.max_line + 1 && buf.last() == Some(&b'\r')) =>
-            {
-                Err(StreamError::TooLarge {
-                    limit: self.max_line,
-                })
-            }
-            None => {
-                self.scanned = resume;
-                Ok(None)
             }
         }
+        let (end, resume) = find_line_end(buf, self.scanned);
+        let Some(end) = end else {
+            if buf.len() > self.max_line {
+                return Err(StreamError::TooLarge {
+                    limit: self.max_line,
+                });
+            }
+            self.scanned = resume;
+            return Ok(None);
+        };
+        self.scanned = 0;
+        if end > self.max_line {
+            return Err(StreamError::TooLarge {
+                limit: self.max_line,
+            });
+        }
+        let line = buf.split_to(end);
+        let cr = buf[0] == b'\r';
+        buf.advance(1);
+        if cr {
+            match buf.first() {
+                Some(b'\n' | 0) => buf.advance(1),
+                Some(_) => {}
+                None => self.after_cr = true,
+            }
+        }
+        Ok(Some(decode_line(&line)))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, StreamError> {
@@ -82,14 +89,15 @@ impl Decoder for LineDecoder {
     }
 }
 
-/// Finds the next `\n` at or after `from`, stepping over telnet IAC sequences (a NAWS
-/// report may contain a 0x0A byte that is not a line end). Without one, returns where to
-/// resume scanning: the end, or the start of an IAC sequence that is not complete yet.
-fn find_newline(buf: &[u8], from: usize) -> (Option<usize>, usize) {
+/// Finds the next `\n` or `\r` at or after `from`, stepping over telnet IAC sequences (a
+/// NAWS report may contain a 0x0A or 0x0D byte that is not a line end). Without one,
+/// returns where to resume scanning: the end, or the start of an IAC sequence that is not
+/// complete yet.
+fn find_line_end(buf: &[u8], from: usize) -> (Option<usize>, usize) {
     let mut i = from;
     while i < buf.len() {
         match buf[i] {
-            b'\n' => return (Some(i), i),
+            b'\n' | b'\r' => return (Some(i), i),
             IAC => match telnet_sequence_len(&buf[i..]) {
                 Some(n) => i += n,
                 None => return (None, i),
@@ -98,7 +106,7 @@ fn find_newline(buf: &[u8], from: usize) -> (Option<usize>, usize) {
                 // Skip plain bytes quickly.
                 i += buf[i..]
                     .iter()
-                    .position(|&b| b == b'\n' || b == IAC)
+                    .position(|&b| b == b'\n' || b == b'\r' || b == IAC)
                     .unwrap_or(buf.len() - i);
             }
         }
@@ -121,9 +129,8 @@ fn telnet_sequence_len(seq: &[u8]) -> Option<usize> {
     }
 }
 
-/// Strips the `\r` of CRLF and any telnet negotiation, then checks UTF-8.
+/// Strips any telnet negotiation, then checks UTF-8.
 fn decode_line(raw: &[u8]) -> Result<String, FrameError> {
-    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
     let cleaned;
     let bytes = if raw.contains(&IAC) {
         cleaned = strip_telnet(raw);
@@ -169,12 +176,37 @@ pub fn strip_telnet(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Replaces control characters (escape sequences, carriage returns, newlines) with visible
-/// placeholders so text from other users cannot move the cursor or fake lines.
+/// Replaces control characters (escape sequences, carriage returns, newlines) and the
+/// characters a terminal obeys or hides ([`is_hidden`]) with visible placeholders, so text
+/// from other users cannot move the cursor, fake lines or reorder what is shown.
 pub fn sanitize(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .map(|c| {
+            if c.is_control() || is_hidden(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
         .collect()
+}
+
+/// Characters a terminal obeys or hides instead of showing: direction overrides and
+/// isolates (`invoice_\u{202e}gpj.exe` would read `invoice_exe.jpg`), zero-width
+/// characters, the byte-order mark, tag characters, and the line and paragraph
+/// separators. (A zero-width joiner inside an emoji sequence is shown too: the emoji then
+/// appear one by one, which a terminal user can live with.)
+fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// Renders a server frame as the line port shows it, with a `\r\n` after every line.
@@ -247,6 +279,37 @@ mod tests {
                 Ok("".into()),
                 Ok("last".into())
             ]
+        );
+    }
+
+    #[test]
+    fn every_line_ending_a_terminal_sends_ends_a_line() {
+        assert_eq!(
+            lines(b"cr\rcrlf\r\ncrnul\r\0lf\nlast", 100),
+            ["cr", "crlf", "crnul", "lf", "last"].map(|s| Ok(s.to_string()))
+        );
+        // A lone CR ends the line at once: a client that sends CR for Enter waits for no
+        // byte after it.
+        let mut dec = LineDecoder::new(100);
+        let mut buf = BytesMut::from(&b"alice\r"[..]);
+        assert_eq!(dec.decode(&mut buf).unwrap(), Some(Ok("alice".into())));
+        // Its LF (or NUL) arriving in the next read is not an empty line.
+        for next in [&b"\nhi\n"[..], b"\0hi\n", b"hi\n"] {
+            let mut dec = LineDecoder::new(100);
+            let mut buf = BytesMut::from(&b"x\r"[..]);
+            assert_eq!(dec.decode(&mut buf).unwrap(), Some(Ok("x".into())));
+            buf.extend_from_slice(next);
+            assert_eq!(
+                dec.decode(&mut buf).unwrap(),
+                Some(Ok("hi".into())),
+                "{next:?}"
+            );
+            assert!(buf.is_empty());
+        }
+        // An empty line typed with CR is still one.
+        assert_eq!(
+            lines(b"\r\rx\r", 100),
+            ["", "", "x"].map(|s| Ok(s.to_string()))
         );
     }
 
@@ -324,6 +387,38 @@ mod tests {
         assert_eq!(
             render(&frame(FrameKind::Error, "SERVER", "nope")),
             format!("[{t}] ! nope\r\n")
+        );
+    }
+
+    #[test]
+    fn invisible_and_direction_characters_are_shown_not_obeyed() {
+        // `invoice_\u{202e}gpj.exe` would show as `invoice_exe.jpg` on a terminal.
+        for c in [
+            '\u{202E}',
+            '\u{202A}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{FEFF}',
+            '\u{E0041}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{2060}',
+        ] {
+            let text = format!("invoice_{c}gpj.exe");
+            assert_eq!(
+                sanitize(&text),
+                "invoice_\u{FFFD}gpj.exe",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert_eq!(
+            sanitize("déjà vu, 李雷, ❤"),
+            "déjà vu, 李雷, ❤",
+            "letters stay"
         );
     }
 

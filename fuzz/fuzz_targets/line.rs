@@ -4,11 +4,11 @@
 //! (see `chat_common_fuzz::split_input`), then the stream.
 //! Invariants:
 //! - one read or cut reads: the same lines and the same fatal error;
-//! - never more than `limit + 1` bytes buffered (the `+ 1` is a CR waiting for its LF);
+//! - never more than `limit + 1` bytes buffered;
 //!   every line is at most `limit` bytes and holds no `\n`; the only fatal error is
 //!   `TooLarge { limit }`;
-//! - without telnet bytes (0xFF) the result is exactly: split at `\n`, drop one trailing
-//!   `\r`, a line over the limit is fatal, a non-UTF-8 line is an `InvalidUtf8` item;
+//! - without telnet bytes (0xFF) the result is exactly: split at `\r\n`, `\r\0`, `\r` and
+//!   `\n`, a line over the limit is fatal, a non-UTF-8 line is an `InvalidUtf8` item;
 //! - `strip_telnet` never grows its input and leaves no IAC byte that is not an escaped
 //!   literal;
 //! - every parsed command is well formed: private recipients and texts are non-empty and
@@ -69,19 +69,33 @@ fn check_command(line: &str) {
     assert_eq!(clean.chars().count(), line.chars().count());
 }
 
-/// The expected lines of a stream without telnet bytes.
+/// The expected lines of a stream without telnet bytes: cut at `\r\n`, `\r\0`, `\r` and
+/// `\n`; a line over the limit is fatal.
 fn plain_lines(stream: &[u8], limit: usize) -> (Vec<Result<String, FrameError>>, bool) {
-    let mut pieces: Vec<&[u8]> = stream.split(|&b| b == b'\n').collect();
-    if pieces.last().is_some_and(|p| p.is_empty()) {
-        pieces.pop();
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < stream.len() {
+        match stream[i] {
+            b'\n' => {
+                parts.push(&stream[start..i]);
+                i += 1;
+                start = i;
+            }
+            b'\r' => {
+                parts.push(&stream[start..i]);
+                i += if matches!(stream.get(i + 1), Some(b'\n' | 0)) { 2 } else { 1 };
+                start = i;
+            }
+            _ => i += 1,
+        }
     }
+    let tail = &stream[start..];
     let mut out = Vec::new();
-    for p in pieces {
-        let content = p.strip_suffix(b"\r").unwrap_or(p);
-        if content.len() > limit {
+    for p in parts.iter().copied().chain((!tail.is_empty()).then_some(tail)) {
+        if p.len() > limit {
             return (out, true);
         }
-        out.push(String::from_utf8(content.to_vec()).map_err(|_| FrameError::InvalidUtf8));
+        out.push(String::from_utf8(p.to_vec()).map_err(|_| FrameError::InvalidUtf8));
     }
     (out, false)
 }

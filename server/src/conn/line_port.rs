@@ -74,9 +74,11 @@ async fn login<B: Backend, R: ClientRead>(
     out: &Outbound,
 ) -> Option<Session<B>> {
     let say = |text: String| out.push_raw(Bytes::from(text));
+    // One deadline for the whole login, however many names are tried.
+    let deadline = tokio::time::Instant::now() + ctx.cfg.login_timeout;
     for _ in 0..NAME_ATTEMPTS {
         let line = tokio::select! {
-            l = tokio::time::timeout(ctx.cfg.login_timeout, lines.next()) => l,
+            l = tokio::time::timeout_at(deadline, lines.next()) => l,
             _ = ctx.shutdown.cancelled() => return None,
         };
         let name = match line {

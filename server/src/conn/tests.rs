@@ -376,7 +376,8 @@ async fn the_line_port_prompts_until_a_good_name_and_gives_up_after_five() {
         Some("Error: the name 'gina' is already in use\r\n")
     );
     c.read_exact(line_port::PROMPT.len()).await;
-    c.send(b"hank\r\n").await;
+    // A terminal that sends a bare CR for Enter logs in too.
+    c.send(b"hank\r").await;
     let w = c.line().await.expect("welcome");
     assert!(
         w.contains("-- Welcome hank! Users online (2): gina, hank."),
@@ -472,4 +473,32 @@ async fn shutdown_says_goodbye_and_frees_the_names() {
     assert_eq!(bye.msg, "The server is shutting down. Goodbye!");
     assert!(alice.closed().await);
     assert!(s.hub().users().is_empty(), "alice left the chat");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_line_ports_login_timeout_counts_from_the_connection_not_from_each_try() {
+    let mut s = TestServer::new(&["--login-timeout-ms", "10000"]);
+    let mut c = s.line();
+    let t0 = Instant::now();
+    c.read_exact(line_port::PROMPT.len()).await;
+    // A wrong nickname every 4 s would have kept a login open for 5 × 10 s before.
+    for _ in 0..3 {
+        c.send(b"a b\n").await;
+        let e = c.line().await.expect("an error line");
+        assert!(e.contains("invalid nickname"), "{e:?}");
+        tokio::time::sleep(Duration::from_secs(4)).await;
+    }
+    let mut rest = String::new();
+    while let Some(line) = c.line().await {
+        rest.push_str(&line);
+    }
+    assert!(
+        rest.contains("no nickname received within 10 s. Bye."),
+        "{rest:?}"
+    );
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_secs(12),
+        "the 10 s deadline, seen at the next wake-up"
+    );
 }
