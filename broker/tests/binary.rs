@@ -158,38 +158,20 @@ fn a_stderr_nobody_reads_never_stops_the_broker() {
 
 #[test]
 fn a_closed_stdout_never_stops_the_broker() {
-    use std::process::Stdio;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut child = Command::new(testkit::bin("broker"))
-        .args([
-            "--listen",
-            &addr.to_string(),
-            "--token",
-            testkit::TEST_TOKEN,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    // Nobody will ever read what it prints.
-    drop(child.stdout.take());
-    let mut child = Killed(child);
+    let addr = testkit::free_addr();
+    let listen = addr.to_string();
+    let args = ["--listen", &listen, "--token", testkit::TEST_TOKEN];
+    let mut proc = testkit::Proc::start_with_closed_stdout("broker", &args);
     let deadline = std::time::Instant::now() + testkit::TIMEOUT;
     let answer = loop {
         if let Some(a) = handshake(addr) {
             break Some(a);
         }
-        if std::time::Instant::now() > deadline || child.0.try_wait().ok().flatten().is_some() {
+        if std::time::Instant::now() > deadline || !proc.is_running() {
             break None;
         }
         std::thread::yield_now();
     };
-    let status = child.0.try_wait().expect("try_wait");
-    assert!(status.is_none(), "the broker exited: {status:?}");
+    assert!(proc.is_running(), "the broker exited");
     assert!(matches!(answer, Some(ToServer::Hello { .. })), "{answer:?}");
 }

@@ -300,22 +300,20 @@ fn a_frozen_broker_is_noticed_within_two_seconds_and_recovered_from_when_it_thaw
 #[test]
 fn a_closed_stdout_never_stops_the_server() {
     let (_b, baddr) = broker(&[]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(bin("server"))
-        .args(["--broker", &baddr.to_string(), "--listen", &listen])
-        .args(["--text-listen", "off", "--token", TEST_TOKEN])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let addr = free_addr();
+    let (b, listen) = (baddr.to_string(), addr.to_string());
+    let args = [
+        "--broker",
+        &b,
+        "--listen",
+        &listen,
+        "--text-listen",
+        "off",
+        "--token",
+        TEST_TOKEN,
+    ];
     // Nobody will ever read its `listening on` line: printing it must not kill it.
-    drop(child.stdout.take());
-    let addr: std::net::SocketAddr = listen.parse().expect("address");
+    let mut proc = Proc::start_with_closed_stdout("server", &args);
     let deadline = Instant::now() + TIMEOUT;
     let welcome = loop {
         if let Ok(stream) = std::net::TcpStream::connect(addr) {
@@ -325,15 +323,12 @@ fn a_closed_stdout_never_stops_the_server() {
                 break Some(first);
             }
         }
-        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+        if Instant::now() > deadline || !proc.is_running() {
             break None;
         }
         std::thread::yield_now();
     };
-    let status = child.try_wait().expect("try_wait");
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(status.is_none(), "the server exited: {status:?}");
+    assert!(proc.is_running(), "the server exited");
     let welcome = welcome.expect("a welcome");
     assert_eq!(welcome["type"], "welcome", "{welcome}");
 }

@@ -84,6 +84,26 @@ impl Proc {
         (proc, addrs)
     }
 
+    /// Starts `name` with `args` and a stdout nobody will ever read (closed at once), the
+    /// way a service started with its output thrown away finds it.
+    pub fn start_with_closed_stdout(name: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(bin(name))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let (_, lines) = mpsc::channel();
+        Proc { child, lines }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The next stdout line, waiting at most [`TIMEOUT`].
     pub fn next_line(&mut self) -> Option<String> {
         self.lines.recv_timeout(TIMEOUT).ok()
@@ -115,6 +135,14 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback address with a port that was free a moment ago (for a process whose
+/// `listening on` line cannot be read).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
 }
 
 /// A broker on an ephemeral port.
