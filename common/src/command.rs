@@ -181,6 +181,11 @@ pub fn parse_json(to: String, msg: String) -> Result<Request, ChatError> {
     if to.is_empty() {
         return Err(ChatError::NoRecipient);
     }
+    // Every command but `*` starts with `/`: anything else is a user name, with no table
+    // to search (the common case: a private message).
+    if !to.starts_with('/') {
+        return Ok(Request::Private { to, text: msg });
+    }
     match lookup_json(&to) {
         Some(spec) => Ok(match spec.verb {
             Verb::Shout => Request::Public {
@@ -189,12 +194,10 @@ pub fn parse_json(to: String, msg: String) -> Result<Request, ChatError> {
             },
             verb => simple(verb),
         }),
-        None if to.starts_with('/') => Err(ChatError::UnknownCommand {
+        None => Err(ChatError::UnknownCommand {
             word: to,
             dialect: Dialect::Json,
         }),
-        // A user name: whether anyone has it is for the chat service to say.
-        None => Ok(Request::Private { to, text: msg }),
     }
 }
 

@@ -161,7 +161,12 @@ fn nothing_cites_the_design_notes_outside_the_repository() {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
             let l = line.to_lowercase();
-            if l.contains("design §") || l.contains("design (§") || l.contains("design.md") {
+            // Spelled in pieces, so this file does not cite what it looks for.
+            let design = "design";
+            if [" §", " (§", ".md"]
+                .iter()
+                .any(|tail| l.contains(&format!("{design}{tail}")))
+            {
                 found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
         }

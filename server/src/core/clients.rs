@@ -101,13 +101,6 @@ impl Clients {
         );
     }
 
-    /// Whether `conn` is here and logged in.
-    pub fn is_active(&self, conn: ConnId) -> bool {
-        self.map
-            .get(&conn)
-            .is_some_and(|c| matches!(c.status, Status::Active))
-    }
-
     /// Whether `conn` is here at all.
     pub fn contains(&self, conn: ConnId) -> bool {
         self.map.contains_key(&conn)

@@ -143,13 +143,6 @@ impl Hub {
         }
     }
 
-    /// Tells every logged-in local client something (shutdown, service trouble).
-    pub fn notify_all(&self, msg: &str) {
-        let st = self.lock();
-        st.clients
-            .broadcast(&frames::system(&self.server_ip, EVERYONE, msg), None);
-    }
-
     /// A second has passed: the joins and leaves that were only counted are told.
     pub fn presence_tick(&self) {
         let mut st = self.lock();
