@@ -30,7 +30,7 @@ start() { # BIN_DIR: fresh broker + server; sets addr, server_pid, broker_pid
   broker_pid=$!; pids+=($!)
   local broker; broker=$(wait_addr "$tmp/b.out" "listening on ")
   "$1/server" --broker "$broker" --listen 127.0.0.1:0 --text-listen off \
-    --rate-limit off --max-conns-per-ip 0 >"$tmp/s.out" 2>/dev/null &
+    --flood-rate off --max-conns-per-ip 0 >"$tmp/s.out" 2>/dev/null &
   server_pid=$!; pids+=($!)
   addr=$(wait_addr "$tmp/s.out" "listening on ")
 }

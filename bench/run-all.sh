@@ -38,7 +38,7 @@ start_system() { # [defaults]: starts broker + server; sets $addr, $server_pid, 
   target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
   broker_pid=$!; pids+=($!)
   local broker; broker=$(wait_addr "$tmp/broker.out" "listening on ")
-  local limits=(--rate-limit off --max-conns-per-ip 0)
+  local limits=(--flood-rate off --max-conns-per-ip 0)
   if [ "${1:-}" = defaults ]; then limits=(); fi
   target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off "${limits[@]}" \
     >"$tmp/server.out" 2>"$tmp/server.err" &
@@ -87,7 +87,7 @@ broker_pid=$!; pids+=($!)
 broker=$(wait_addr "$tmp/broker.out" "listening on ")
 addrs=(); spids=(--broker-pid "$broker_pid")
 for i in 1 2 3; do
-  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off --rate-limit off --max-conns-per-ip 0 \
+  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off --flood-rate off --max-conns-per-ip 0 \
     >"$tmp/s$i.out" 2>"$tmp/s$i.err" &
   pids+=($!); spids+=(--server-pid $!)
   addrs+=("$(wait_addr "$tmp/s$i.out" "listening on ")")

@@ -47,14 +47,15 @@ pub enum ErrorCode {
     NotDelivered,
     /// A message was sent out, but the link broke before every server had it.
     Lost,
-    /// A message over the rate limit: not delivered.
-    RateLimited,
-    /// Disconnected for sending far over the rate limit.
-    Flooding,
+    /// A message larger than the size limit once encoded: not delivered; the connection
+    /// stays.
+    MessageTooLarge,
     /// Disconnected for not reading (the send queue overflowed).
     SendQueueExceeded,
     /// Disconnected after the idle timeout.
     Idle,
+    /// Disconnected: a frame (or line) begun was not finished in time.
+    Unfinished,
     /// A frame (or line) that could not be used; the connection stays.
     BadFrame,
     /// A frame (or line) over the size limit; the connection closes.
@@ -86,10 +87,10 @@ impl ErrorCode {
             ErrorCode::NotLoggedIn => "not_logged_in",
             ErrorCode::NotDelivered => "not_delivered",
             ErrorCode::Lost => "lost",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Flooding => "flooding",
+            ErrorCode::MessageTooLarge => "message_too_large",
             ErrorCode::SendQueueExceeded => "send_queue_exceeded",
             ErrorCode::Idle => "idle",
+            ErrorCode::Unfinished => "unfinished",
             ErrorCode::BadFrame => "bad_frame",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::NoRecipient => "no_recipient",
@@ -113,10 +114,10 @@ impl ErrorCode {
         ErrorCode::NotLoggedIn,
         ErrorCode::NotDelivered,
         ErrorCode::Lost,
-        ErrorCode::RateLimited,
-        ErrorCode::Flooding,
+        ErrorCode::MessageTooLarge,
         ErrorCode::SendQueueExceeded,
         ErrorCode::Idle,
+        ErrorCode::Unfinished,
         ErrorCode::BadFrame,
         ErrorCode::TooLarge,
         ErrorCode::NoRecipient,
@@ -177,6 +178,17 @@ pub enum Refusal {
         /// The limit.
         limit: usize,
     },
+    /// Closed to make room: the address opened more connections that had not logged in
+    /// than it may, and this was the oldest.
+    #[error(
+        "closed: more than {limit} connections from {ip} were logging in at once, and this was the oldest; send your name promptly"
+    )]
+    TooManyLogins {
+        /// The address.
+        ip: String,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl Refusal {
@@ -190,7 +202,9 @@ impl Refusal {
             Refusal::ServiceTimeout => ErrorCode::ServiceTimeout,
             Refusal::LoginTimeout { .. } => ErrorCode::LoginTimeout,
             Refusal::ServerFull { .. } => ErrorCode::ServerFull,
-            Refusal::TooManyConnections { .. } => ErrorCode::TooManyConnections,
+            Refusal::TooManyConnections { .. } | Refusal::TooManyLogins { .. } => {
+                ErrorCode::TooManyConnections
+            }
         }
     }
 }
@@ -299,21 +313,17 @@ pub enum ChatError {
         /// Which message.
         excerpt: Excerpt,
     },
-    /// Over the rate limit: this message goes nowhere.
+    /// A message whose frame would exceed the size limit once encoded (a control byte
+    /// takes six bytes in JSON): it goes nowhere, the connection stays.
     #[error(
-        "rate limit exceeded ({rate} messages per second, bursts of {burst}): message not delivered; wait {wait_ms} ms"
+        "message too large: {encoded} bytes once encoded, the limit is {limit}; message not delivered"
     )]
-    RateLimited {
-        /// Messages per second allowed.
-        rate: f64,
-        /// Burst allowed.
-        burst: u32,
-        /// When the next message will be allowed.
-        wait_ms: u64,
+    MessageTooLarge {
+        /// Its encoded size.
+        encoded: usize,
+        /// The limit.
+        limit: usize,
     },
-    /// Far over the rate limit, again and again: disconnected.
-    #[error("disconnected: too many messages over the rate limit")]
-    Flooding,
     /// The client's send queue overflowed: disconnected.
     #[error("disconnected: you are not reading your messages (send queue exceeded)")]
     SendQueueExceeded,
@@ -321,6 +331,14 @@ pub enum ChatError {
     #[error("disconnected: nothing received for {} s", secs(*after_ms))]
     Idle {
         /// The idle timeout.
+        after_ms: u64,
+    },
+    /// A frame (or line) begun was not finished within the frame timeout: disconnected.
+    #[error("disconnected: a {unit} was left unfinished for {} s", secs(*after_ms))]
+    Unfinished {
+        /// `frame` or `line`.
+        unit: &'static str,
+        /// The frame timeout.
         after_ms: u64,
     },
     /// A frame that could not be used (the connection stays).
@@ -381,10 +399,10 @@ impl ChatError {
             ChatError::Unroutable { reason, .. } => reason.code(),
             ChatError::NotDelivered { .. } => ErrorCode::NotDelivered,
             ChatError::Lost { .. } => ErrorCode::Lost,
-            ChatError::RateLimited { .. } => ErrorCode::RateLimited,
-            ChatError::Flooding => ErrorCode::Flooding,
+            ChatError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
             ChatError::SendQueueExceeded => ErrorCode::SendQueueExceeded,
             ChatError::Idle { .. } => ErrorCode::Idle,
+            ChatError::Unfinished { .. } => ErrorCode::Unfinished,
             ChatError::BadFrame(_) | ChatError::BadLine => ErrorCode::BadFrame,
             ChatError::TooLarge { .. } => ErrorCode::TooLarge,
             ChatError::NoRecipient => ErrorCode::NoRecipient,
@@ -478,6 +496,15 @@ mod tests {
                 ErrorCode::TooManyConnections,
             ),
             (
+                Refusal::TooManyLogins {
+                    ip: "10.0.0.7".into(),
+                    limit: 32,
+                }
+                .into(),
+                "closed: more than 32 connections from 10.0.0.7 were logging in at once, and this was the oldest; send your name promptly",
+                ErrorCode::TooManyConnections,
+            ),
+            (
                 ChatError::LoggedOut(Refusal::NameTaken { name: "x".into() }),
                 "the name 'x' is already in use; you were logged out while the chat service was down",
                 ErrorCode::NameTaken,
@@ -521,18 +548,12 @@ mod tests {
                 ErrorCode::Lost,
             ),
             (
-                ChatError::RateLimited {
-                    rate: 10.0,
-                    burst: 20,
-                    wait_ms: 87,
+                ChatError::MessageTooLarge {
+                    encoded: 6_000_000,
+                    limit: 1_048_576,
                 },
-                "rate limit exceeded (10 messages per second, bursts of 20): message not delivered; wait 87 ms",
-                ErrorCode::RateLimited,
-            ),
-            (
-                ChatError::Flooding,
-                "disconnected: too many messages over the rate limit",
-                ErrorCode::Flooding,
+                "message too large: 6000000 bytes once encoded, the limit is 1048576; message not delivered",
+                ErrorCode::MessageTooLarge,
             ),
             (
                 ChatError::SendQueueExceeded,
@@ -543,6 +564,14 @@ mod tests {
                 ChatError::Idle { after_ms: 2_000 },
                 "disconnected: nothing received for 2 s",
                 ErrorCode::Idle,
+            ),
+            (
+                ChatError::Unfinished {
+                    unit: "frame",
+                    after_ms: 30_000,
+                },
+                "disconnected: a frame was left unfinished for 30 s",
+                ErrorCode::Unfinished,
             ),
             (
                 FrameError::NotAnObject.into(),

@@ -204,6 +204,20 @@ impl ServerFrame {
     }
 }
 
+/// How many bytes `text` takes inside a JSON string as this crate writes it (serde_json),
+/// without the quotes: what a message really costs to send (PROTOCOL.md §6.7). A control
+/// character becomes `\u0001` (six bytes), so a line of them grows sixfold on the JSON
+/// port; limits and budgets count this, not the bytes that came in.
+pub fn encoded_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +339,20 @@ mod tests {
             ip: "".into(),
         });
         assert_eq!(ClientFrame::parse(json.as_bytes()).unwrap(), f);
+    }
+
+    #[test]
+    fn encoded_len_is_what_serde_json_writes() {
+        for text in [
+            "",
+            "plain",
+            "é✓",
+            "\"q\" \\ \n\r\t",
+            "\u{1}\u{8}\u{c}\u{1f}\u{7f}",
+            "\u{2028}",
+        ] {
+            let written = serde_json::to_string(text).unwrap();
+            assert_eq!(encoded_len(text), written.len() - 2, "{text:?}");
+        }
     }
 }

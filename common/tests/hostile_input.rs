@@ -38,6 +38,14 @@ fn json_limit() -> impl Strategy<Value = usize> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
+    /// The encoded length that budgets and limits count (PROTOCOL.md §6.7) is exactly what
+    /// goes on the wire for any text.
+    #[test]
+    fn encoded_len_matches_serde_json(text in any::<String>()) {
+        let written = serde_json::to_string(&text).unwrap();
+        prop_assert_eq!(chat_common::frame::encoded_len(&text), written.len() - 2);
+    }
+
     /// Arbitrary bytes into `JsonStreamDecoder`: never panics, never buffers more than the
     /// limit while waiting, answers the same whatever the reads, and only fails with
     /// `TooLarge` when more than `limit` bytes arrived.

@@ -8,6 +8,15 @@
 //!
 //! Bytes count as queued until the writer has written them, so the bound covers everything
 //! the process holds for that peer.
+//!
+//! Queues may share a [`Pool`]: a bound on what all of them hold together (a server's
+//! memory for its clients). When a push takes the pool past its limit, the pool *sheds*:
+//! it marks the queues holding the most (largest first, each holding at least
+//! [`Pool::floor`] bytes) until what is left is under the limit, and the next push to a
+//! marked queue fails as if it were full, so its owner is cut off as not reading with the
+//! usual last words. Readers that keep up hold little and are never chosen while a
+//! non-reader holds more; a fan-out that briefly passes the limit with small queues cuts
+//! nobody.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,8 +37,97 @@ struct Frames {
     receiver_gone: bool,
 }
 
+/// The bytes held by many queues together, with a limit.
+pub struct Pool {
+    held: AtomicUsize,
+    limit: usize,
+    floor: usize,
+    queues: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    queues: std::collections::HashMap<u64, std::sync::Weak<Shared>>,
+}
+
+impl Pool {
+    /// A pool of `limit` bytes, that sheds queues holding at least `floor` bytes.
+    pub fn new(limit: usize, floor: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            held: AtomicUsize::new(0),
+            limit,
+            floor,
+            queues: Mutex::new(Registry::default()),
+        })
+    }
+
+    /// Bytes held by its queues now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// The least a queue holds for the pool to shed it.
+    pub fn floor(&self) -> usize {
+        self.floor
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, shared: std::sync::Weak<Shared>) -> u64 {
+        let mut r = self.registry();
+        r.next += 1;
+        let id = r.next;
+        r.queues.insert(id, shared);
+        id
+    }
+
+    /// Marks the fullest queues until the rest fits the limit (see the module docs).
+    /// Rare: only when the limit is passed, and then it looks at every queue once.
+    fn shed(&self) {
+        let r = self.registry();
+        let mut live: Vec<(usize, Arc<Shared>)> = r
+            .queues
+            .values()
+            .filter_map(std::sync::Weak::upgrade)
+            .map(|q| (q.queued.load(Ordering::Acquire), q))
+            .collect();
+        drop(r);
+        // Queues already marked are as good as released.
+        let mut kept: usize = live
+            .iter()
+            .filter(|(_, q)| !q.shed.load(Ordering::Acquire))
+            .map(|(n, _)| n)
+            .sum();
+        live.sort_unstable_by_key(|(n, _)| std::cmp::Reverse(*n));
+        for (n, q) in live {
+            if kept <= self.limit || n < self.floor {
+                break;
+            }
+            if !q.shed.swap(true, Ordering::AcqRel) {
+                kept -= n;
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("held", &self.held())
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
 struct Shared {
     frames: Mutex<Frames>,
+    /// The pool it counts in, and its id there.
+    pool: Option<(Arc<Pool>, u64)>,
+    /// Chosen by the pool to go: the next push fails as full.
+    shed: std::sync::atomic::AtomicBool,
     /// Wakes the writer; a permit is kept if it is not waiting, so no wake-up is lost.
     ready: Notify,
     queued: AtomicUsize,
@@ -66,7 +164,17 @@ pub enum PushError {
 /// A queue holding at most `limit` bytes (a single frame larger than the limit is still
 /// accepted into an empty queue, so a legal frame always gets through).
 pub fn channel(limit: usize) -> (QueueTx, QueueRx) {
-    let shared = Arc::new(Shared {
+    channel_in(limit, None)
+}
+
+/// Like [`channel`], counted in `pool` too.
+pub fn channel_in(limit: usize, pool: Option<Arc<Pool>>) -> (QueueTx, QueueRx) {
+    let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| Shared {
+        pool: pool.map(|p| {
+            let id = p.register(me.clone());
+            (p, id)
+        }),
+        shed: std::sync::atomic::AtomicBool::new(false),
         frames: Mutex::new(Frames {
             senders: 1,
             ..Frames::default()
@@ -123,6 +231,10 @@ impl Drop for QueueRx {
         f.receiver_gone = true;
         let dropped: usize = f.frames.drain(..).map(|b| b.len()).sum();
         self.shared.queued.fetch_sub(dropped, Ordering::AcqRel);
+        if let Some((pool, id)) = &self.shared.pool {
+            pool.held.fetch_sub(dropped, Ordering::AcqRel);
+            pool.registry().queues.remove(id);
+        }
     }
 }
 
@@ -142,8 +254,16 @@ impl QueueTx {
             if before > 0 && before + len > self.shared.limit {
                 return Err(PushError::Full);
             }
+            if self.shared.shed.load(Ordering::Acquire) {
+                return Err(PushError::Full);
+            }
             self.shared.queued.fetch_add(len, Ordering::AcqRel);
             f.frames.push_back(frame);
+        }
+        if let Some((pool, _)) = &self.shared.pool
+            && pool.held.fetch_add(len, Ordering::AcqRel) + len > pool.limit
+        {
+            pool.shed();
         }
         self.shared.ready.notify_one();
         Ok(())
@@ -222,6 +342,9 @@ impl QueueRx {
     /// Marks `n` bytes as written.
     pub(crate) fn release(&self, n: usize) {
         self.shared.queued.fetch_sub(n, Ordering::AcqRel);
+        if let Some((pool, _)) = &self.shared.pool {
+            pool.held.fetch_sub(n, Ordering::AcqRel);
+        }
     }
 
     /// The kick signal.
@@ -330,5 +453,44 @@ mod tests {
         drop(rx);
         assert_eq!(tx.push(Bytes::from_static(b"x")), Err(PushError::Closed));
         assert_eq!(tx.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn past_the_pool_the_fullest_queues_are_shed_and_readers_that_keep_up_are_not() {
+        let pool = Pool::new(100, 20);
+        let (slow, slow_rx) = channel_in(1000, Some(pool.clone()));
+        let (slower, slower_rx) = channel_in(1000, Some(pool.clone()));
+        let (quick, mut quick_rx) = channel_in(1000, Some(pool.clone()));
+        let frame = |n: usize| Bytes::from(vec![0u8; n]);
+        // Two non-readers fill the pool; a reader holds a little.
+        slower.push(frame(60)).unwrap();
+        slow.push(frame(30)).unwrap();
+        quick.push(frame(10)).unwrap();
+        assert_eq!(pool.held(), 100, "at the limit, nobody shed");
+        // Past it: the fullest goes, and that is enough.
+        slow.push(frame(5)).unwrap();
+        assert_eq!(
+            slower.push(frame(1)),
+            Err(PushError::Full),
+            "the fullest is shed"
+        );
+        assert_eq!(slow.push(frame(1)), Ok(()), "the rest fits without it");
+        quick.push(frame(10)).unwrap();
+        assert_eq!(quick_rx.try_pop().as_deref().map(<[u8]>::len), Some(10));
+        // Queues under the floor are never shed, however far over the pool is.
+        drop(slower_rx);
+        let _small: Vec<_> = (0..20)
+            .map(|_| {
+                let (tx, rx) = channel_in(1000, Some(pool.clone()));
+                tx.push(frame(19)).unwrap();
+                (tx, rx)
+            })
+            .collect();
+        assert!(pool.held() > 100);
+        assert_eq!(quick.push(frame(1)), Ok(()));
+        // What a queue held goes back to the pool when it is dropped.
+        drop(slow_rx);
+        drop(quick_rx);
+        assert_eq!(pool.held(), 20 * 19);
     }
 }

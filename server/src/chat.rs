@@ -56,7 +56,7 @@ impl<B> Chat<B> {
     }
 
     /// Users online across all servers, sorted, from this server's replica (no round trip).
-    pub fn users(&self) -> Vec<String> {
+    pub fn users(&self) -> std::sync::Arc<[String]> {
         self.0.hub.users()
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::config::{BrokerConfig, Config};
-use crate::conn::rate::RateLimit;
+use crate::conn::flood::FloodLimit;
 use crate::core::presence::PresencePolicy;
 use crate::net::limits::Limits;
 
@@ -56,6 +56,17 @@ pub struct Args {
     /// Bytes that may wait for one client before it is disconnected as not reading.
     #[arg(long, env = "CHAT_CLIENT_QUEUE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub client_queue_bytes: usize,
+
+    /// Bytes all clients' send queues may hold together: past it, the clients with the most
+    /// waiting (at least 1 MiB each) are disconnected as not reading, fullest first, until
+    /// the rest fits (0: no bound).
+    #[arg(long, env = "CHAT_TOTAL_QUEUE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub total_queue_bytes: usize,
+
+    /// A frame or line begun must be complete within this many milliseconds, or the
+    /// connection is closed (a half-sent frame holds its buffer).
+    #[arg(long, env = "CHAT_FRAME_TIMEOUT_MS", default_value_t = 30_000)]
+    pub frame_timeout_ms: u64,
 
     /// Bytes that may wait for the broker link before clients are held back.
     #[arg(long, env = "CHAT_LINK_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -109,23 +120,32 @@ pub struct Args {
     pub max_conns: usize,
 
     /// Connections from one IP address (a whole class behind one NAT address must fit);
-    /// 0: no limit (load tests from loopback).
+    /// 0: no limit. Loopback is exempt unless `--limit-loopback`.
     #[arg(long, env = "CHAT_MAX_CONNS_PER_IP", default_value_t = 256)]
     pub max_conns_per_ip: usize,
 
-    /// Messages per second a client may send on average (frames, lines and commands
-    /// alike), or `off`. Excess messages are refused with an error frame.
-    #[arg(long, env = "CHAT_RATE_LIMIT", default_value = "10")]
-    pub rate_limit: RateSetting,
+    /// Connections from one IP address that have not logged in yet (each lasts at most the
+    /// login timeout), so one machine behind a shared address cannot take the others'
+    /// places; 0: no limit. Loopback is exempt unless `--limit-loopback`.
+    #[arg(long, env = "CHAT_MAX_UNNAMED_PER_IP", default_value_t = 32)]
+    pub max_unnamed_per_ip: usize,
 
-    /// Messages a client may send at once after a pause.
-    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 20)]
-    pub rate_burst: u32,
+    /// Hold loopback addresses to the per-address limits too (by default they are exempt:
+    /// load tests and local proxies connect from 127.0.0.1).
+    #[arg(long, env = "CHAT_LIMIT_LOOPBACK")]
+    pub limit_loopback: bool,
 
-    /// A client with this many messages refused, without ever pausing long enough to
-    /// refill its burst, is disconnected (0: never).
-    #[arg(long, env = "CHAT_RATE_KICK_AFTER", default_value_t = 100)]
-    pub rate_kick_after: u32,
+    /// Flood control: bytes of cost per second a client may spend on average, or `off`.
+    /// A message costs its encoded frame times the users it reaches, a command its answer,
+    /// every item at least 256 bytes; a client over its budget is read later, never
+    /// refused (PROTOCOL.md §6.7).
+    #[arg(long, env = "CHAT_FLOOD_RATE", default_value = "4194304")]
+    pub flood_rate: FloodSetting,
+
+    /// Bytes of cost a client may spend at once after a pause (the seeds' paste tests, 5 ×
+    /// 200 messages of 10–20 KB sent as fast as they can, fit in it).
+    #[arg(long, env = "CHAT_FLOOD_BURST", default_value_t = 32 * 1024 * 1024)]
+    pub flood_burst: u64,
 
     /// Worker threads: 0 = one per CPU core; 1 = everything on one thread (no cross-thread
     /// wake-ups, the cheapest per message when the server shares a small machine).
@@ -176,25 +196,45 @@ impl std::str::FromStr for Listen {
     }
 }
 
-/// The `--rate-limit` value: messages per second, or `off`.
+/// The largest `--max-frame`: the broker's default link limit less room for the envelope
+/// of a message (sender, ids); a broker with a larger `--max-link-frame` is not assumed.
+pub const MAX_FRAME_LIMIT: usize = chat_common::link::DEFAULT_MAX_LINK_FRAME - 64 * 1024;
+
+/// Flags that cannot make a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The token could not be found.
+    #[error(transparent)]
+    Token(#[from] netkit::token::TokenError),
+    /// `--max-frame` beyond what the broker link carries.
+    #[error("--max-frame {max_frame} is larger than the broker link carries (at most {limit})")]
+    MaxFrame {
+        /// What was asked.
+        max_frame: usize,
+        /// The largest allowed.
+        limit: usize,
+    },
+}
+
+/// The `--flood-rate` value: bytes per second, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum RateSetting {
-    /// So many messages per second.
+pub enum FloodSetting {
+    /// So many bytes of cost per second.
     PerSecond(f64),
-    /// No limit (benchmarks, trusted networks).
+    /// No flood control (benchmarks, trusted networks).
     Off,
 }
 
-impl std::str::FromStr for RateSetting {
+impl std::str::FromStr for FloodSetting {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         if s.eq_ignore_ascii_case("off") {
-            return Ok(RateSetting::Off);
+            return Ok(FloodSetting::Off);
         }
         match s.parse::<f64>() {
-            Ok(r) if r.is_finite() && r > 0.0 => Ok(RateSetting::PerSecond(r)),
+            Ok(r) if r.is_finite() && r > 0.0 => Ok(FloodSetting::PerSecond(r)),
             _ => Err(format!(
-                "expected messages per second (a positive number) or 'off', not '{s}'"
+                "expected bytes per second (a positive number) or 'off', not '{s}'"
             )),
         }
     }
@@ -203,7 +243,15 @@ impl std::str::FromStr for RateSetting {
 impl Args {
     /// The settings these flags give. `nofile` is the open-file limit, which the default
     /// total connection limit stays below.
-    pub fn config(&self, nofile: u64) -> Result<Config, netkit::token::TokenError> {
+    pub fn config(&self, nofile: u64) -> Result<Config, ConfigError> {
+        // A message of `--max-frame` bytes (encoded) travels to the broker in one link
+        // message, which the broker refuses past its own limit by dropping the whole link.
+        if self.max_frame > MAX_FRAME_LIMIT {
+            return Err(ConfigError::MaxFrame {
+                max_frame: self.max_frame,
+                limit: MAX_FRAME_LIMIT,
+            });
+        }
         let token =
             netkit::token::TokenSource::from_flags(self.token.clone(), self.token_file.clone())?;
         let total = match self.max_conns {
@@ -214,18 +262,20 @@ impl Args {
             max_frame: self.max_frame,
             // A queue must at least hold one maximal frame plus the notices around it.
             client_queue_bytes: self.client_queue_bytes.max(self.max_frame + 64 * 1024),
+            total_queue_bytes: self.total_queue_bytes,
+            frame_timeout: Duration::from_millis(self.frame_timeout_ms.max(1)),
             login_timeout: Duration::from_millis(self.login_timeout_ms),
             login_grace: Duration::from_millis(self.login_grace_ms),
             welcome_gap: Duration::from_millis(self.welcome_gap_ms),
             keepalive: (self.keepalive_ms > 0).then(|| Duration::from_millis(self.keepalive_ms)),
             idle_timeout: (self.idle_timeout_ms > 0)
                 .then(|| Duration::from_millis(self.idle_timeout_ms)),
-            rate: match self.rate_limit {
-                RateSetting::Off => None,
-                RateSetting::PerSecond(rate) => Some(RateLimit {
-                    rate,
-                    burst: self.rate_burst.max(1),
-                    kick_after: self.rate_kick_after,
+            flood: match self.flood_rate {
+                FloodSetting::Off => None,
+                // Budgets need no more than f32's seven digits.
+                FloodSetting::PerSecond(rate) => Some(FloodLimit {
+                    rate: rate as f32,
+                    burst: self.flood_burst as f32,
                 }),
             },
             presence: PresencePolicy {
@@ -235,6 +285,8 @@ impl Args {
             limits: Limits {
                 total,
                 per_ip: self.max_conns_per_ip,
+                unnamed_per_ip: self.max_unnamed_per_ip,
+                limit_loopback: self.limit_loopback,
             },
             broker: BrokerConfig {
                 addr: self.broker.clone(),
@@ -259,7 +311,8 @@ mod tests {
         let c = a.config(1000).unwrap();
         assert_eq!(c.limits.total, 900);
         assert_eq!(c.limits.per_ip, 256);
-        assert_eq!(c.rate.map(|r| r.burst), Some(20));
+        assert_eq!(c.flood.map(|f| f.burst), Some(32.0 * 1024.0 * 1024.0));
+        assert_eq!(c.flood.map(|f| f.rate), Some(4.0 * 1024.0 * 1024.0));
         assert_eq!(c.login_timeout, Duration::from_secs(10));
         let a = Args::try_parse_from([
             "server",
@@ -267,7 +320,7 @@ mod tests {
             "t",
             "--text-listen",
             "off",
-            "--rate-limit",
+            "--flood-rate",
             "off",
             "--max-conns",
             "5",
@@ -277,14 +330,14 @@ mod tests {
         .unwrap();
         assert_eq!(a.text_listen, Listen::Off);
         let c = a.config(1000).unwrap();
-        assert!(c.rate.is_none());
+        assert!(c.flood.is_none());
         assert_eq!(c.limits.total, 5);
         assert_eq!(
             c.client_queue_bytes,
             c.max_frame + 64 * 1024,
             "never below a frame"
         );
-        assert!(Args::try_parse_from(["server", "--rate-limit", "-1"]).is_err());
+        assert!(Args::try_parse_from(["server", "--flood-rate", "-1"]).is_err());
         assert!(Args::try_parse_from(["server", "--text-listen", "nowhere"]).is_err());
     }
 }

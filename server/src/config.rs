@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::conn::rate::RateLimit;
+use crate::conn::flood::FloodLimit;
 use crate::core::presence::PresencePolicy;
 use crate::net::limits::Limits;
 
@@ -15,14 +15,20 @@ pub struct Config {
     /// Bytes that may wait for one client before it is disconnected as not reading
     /// (never less than one maximal frame and the notices around it).
     pub client_queue_bytes: usize,
+    /// Bytes all clients' send queues may hold together before those that are behind are
+    /// cut off (0: no bound; PROTOCOL.md §6.3).
+    pub total_queue_bytes: usize,
+    /// A frame (or line) begun must be complete within this, or the connection is closed:
+    /// a half-sent frame holds its buffer (PROTOCOL.md §6.2).
+    pub frame_timeout: Duration,
     /// A connection that sends no name within this is closed.
     pub login_timeout: Duration,
     /// How long to wait for more bytes of a raw name sent without a terminator.
     pub login_grace: Duration,
     /// Pause after the welcome frame (PROTOCOL.md §2.3).
     pub welcome_gap: Duration,
-    /// The per-client rate limit; `None` when off.
-    pub rate: Option<RateLimit>,
+    /// Flood control per client (PROTOCOL.md §6.7); `None` when off.
+    pub flood: Option<FloodLimit>,
     /// TCP keepalive on client connections; `None` when off.
     pub keepalive: Option<Duration>,
     /// Disconnect a client that sends nothing for this long; `None` when off.

@@ -154,11 +154,8 @@ pub async fn run_with<D: Dial>(
     }
     ready();
 
-    let ctx = Ctx {
-        chat: Chat::new(hub, backend, config.login_timeout),
-        cfg: Arc::new(config),
-        shutdown: CancellationToken::new(),
-    };
+    let login_timeout = config.login_timeout;
+    let ctx = Ctx::new(Chat::new(hub, backend, login_timeout), config);
     let limits = ConnLimits::new(ctx.cfg.limits);
     tracing::info!(
         total = ctx.cfg.limits.total,

@@ -71,7 +71,7 @@ fn broker_killed_and_restarted_under_traffic_loses_nothing_silently() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut broker_proc, baddr) = broker(&BEAT);
     let mut args = BEAT.to_vec();
-    args.extend(["--rate-limit", "off"]);
+    args.extend(["--flood-rate", "off"]);
     let a = server(baddr, &args);
     let b = server(baddr, &args);
     let la = JsonClient::login(a.json, "la");

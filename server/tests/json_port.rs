@@ -227,7 +227,7 @@ fn quit_says_goodbye_closes_and_others_see_the_leave() {
 fn a_stream_of_back_to_back_objects_is_parsed_in_order() {
     let (_b, addr) = broker(&[]);
     // 100 frames in one burst: far over the default rate limit, which is not under test.
-    let s = server(addr, &["--rate-limit", "off"]);
+    let s = server(addr, &["--flood-rate", "off"]);
     let mut alice = JsonClient::login(s.json, "alice");
     let mut bob = JsonClient::login(s.json, "bob");
     alice.recv_type("join");

@@ -163,7 +163,7 @@ fn collect_chats(c: &mut JsonClient, n: usize, deadline: Instant) -> Vec<Chat> {
 fn public_messages_have_one_global_order_on_every_server() {
     const PER_SENDER: usize = 50;
     // Each sender bursts 50 messages: past the default rate limit, which is not under test.
-    let (_b, a, b) = two_servers_with(&["--rate-limit", "off"]);
+    let (_b, a, b) = two_servers_with(&["--flood-rate", "off"]);
     // Listeners first, so they are logged in before anything is sent.
     let listeners = vec![
         JsonClient::login(a.json, "la1"),

@@ -152,7 +152,7 @@ fn a_client_that_never_reads_is_disconnected_and_the_others_lose_nothing() {
             "65536",
             "--max-frame",
             "4096",
-            "--rate-limit",
+            "--flood-rate",
             "off",
         ],
     );
@@ -293,7 +293,7 @@ fn megabytes_broadcast_past_a_non_reader_keep_server_memory_bounded() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let (_b, baddr) = broker(&[]);
     // The default 8 MiB send queue per client; no rate limit for the sender.
-    let s = server(baddr, &["--rate-limit", "off"]);
+    let s = server(baddr, &["--flood-rate", "off"]);
     let pid = s.proc.child.id();
 
     let mut lazy = connect_with_small_rcvbuf(s.json);

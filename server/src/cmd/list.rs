@@ -8,6 +8,6 @@ use crate::session::Session;
 
 /// Replies with the sorted user list, as text and as a `users` field.
 pub fn apply<B: Backend>(s: &Session<B>) -> Flow {
-    s.reply(&frames::users(s.chat.server_ip(), &s.name, s.chat.users()));
+    s.reply(&frames::users(s.chat.server_ip(), &s.name, &s.chat.users()));
     Flow::Continue
 }

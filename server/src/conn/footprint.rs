@@ -25,6 +25,7 @@ use crate::core::frames::Format;
 use crate::core::hub::Hub;
 use crate::core::presence::PresencePolicy;
 use crate::ctx::Ctx;
+use crate::net::limits::Unnamed;
 use crate::session::Session;
 
 fn ctx() -> Ctx<BrokerBackend> {
@@ -54,11 +55,8 @@ fn ctx() -> Ctx<BrokerBackend> {
         settings,
         CancellationToken::new(),
     );
-    Ctx {
-        chat: Chat::new(hub, backend, cfg.login_timeout),
-        cfg: Arc::new(cfg),
-        shutdown: CancellationToken::new(),
-    }
+    let login_timeout = cfg.login_timeout;
+    Ctx::new(Chat::new(hub, backend, login_timeout), cfg)
 }
 
 #[tokio::test]
@@ -70,12 +68,17 @@ async fn a_connection_costs_what_the_table_in_benchmarks_md_says() {
     let addr = listener.local_addr().expect("addr");
     let connect = || async { tokio::net::TcpStream::connect(addr).await.expect("connect") };
 
-    let json_task = json_port::handle(connect().await, addr, 1, ctx.clone());
-    let line_task = line_port::handle(connect().await, addr, 2, ctx.clone());
+    let json_task = json_port::handle(connect().await, addr, 1, Unnamed::default(), ctx.clone());
+    let line_task = line_port::handle(connect().await, addr, 2, Unnamed::default(), ctx.clone());
     let (rd, wr) = connect().await.into_split();
-    let out = Outbound::start(wr, 1 << 20, Duration::ZERO);
+    let out = Outbound::start(wr, 1 << 20, Duration::ZERO, None);
     let session = Session::unregistered(3, out.queue.clone(), ctx.chat.clone());
-    let reader = FrameReader::new(rd, JsonStreamDecoder::new(1 << 20), BytesMut::new());
+    let reader = FrameReader::new(
+        rd,
+        JsonStreamDecoder::new(1 << 20),
+        BytesMut::new(),
+        ctx.budget(),
+    );
     let logged_in = serve::serve(
         session,
         reader,

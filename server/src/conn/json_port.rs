@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use chat_common::command;
@@ -20,6 +21,7 @@ use crate::conn::reader::{ClientRead, FrameReader};
 use crate::conn::serve::{self, Input};
 use crate::core::frames::Format;
 use crate::ctx::Ctx;
+use crate::net::limits::Unnamed;
 use crate::session::{Session, login_error};
 
 /// Serves one JSON-port connection until it closes.
@@ -30,11 +32,12 @@ pub fn handle<B: Backend>(
     socket: TcpStream,
     peer: SocketAddr,
     conn: ConnId,
+    unnamed: Unnamed,
     ctx: Ctx<B>,
 ) -> impl Future<Output = ()> + Send {
     let _ = socket.set_nodelay(true);
     let (rd, wr) = socket.into_split();
-    serve(rd, wr, peer, conn, ctx)
+    serve(rd, wr, peer, conn, unnamed, ctx)
 }
 
 /// Serves one connection on the TLS port: the handshake (within the login timeout), then
@@ -44,13 +47,22 @@ pub async fn handle_tls<B: Backend>(
     acceptor: tokio_rustls::TlsAcceptor,
     peer: SocketAddr,
     conn: ConnId,
+    unnamed: Unnamed,
     ctx: Ctx<B>,
 ) {
     let _ = socket.set_nodelay(true);
-    match tokio::time::timeout(ctx.cfg.login_timeout, acceptor.accept(socket)).await {
+    let handshake = tokio::time::timeout(ctx.cfg.login_timeout, acceptor.accept(socket));
+    let done = tokio::select! {
+        done = handshake => done,
+        _ = Box::pin(unnamed.evicted()) => {
+            tracing::debug!(%peer, "TLS handshake closed to make room for a newer one");
+            return;
+        }
+    };
+    match done {
         Ok(Ok(tls)) => {
             let (rd, wr) = tokio::io::split(tls);
-            serve(rd, wr, peer, conn, ctx).await;
+            serve(rd, wr, peer, conn, unnamed, ctx).await;
         }
         Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -58,21 +70,36 @@ pub async fn handle_tls<B: Backend>(
 }
 
 /// The JSON port over any stream's halves (plain TCP, TLS, or an in-memory pipe in tests).
-pub async fn serve<B, R, W>(mut rd: R, wr: W, peer: SocketAddr, conn: ConnId, ctx: Ctx<B>)
-where
+pub async fn serve<B, R, W>(
+    mut rd: R,
+    wr: W,
+    peer: SocketAddr,
+    conn: ConnId,
+    unnamed: Unnamed,
+    ctx: Ctx<B>,
+) where
     B: Backend,
     R: ClientRead,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let out = Outbound::start(wr, ctx.cfg.client_queue_bytes, ctx.cfg.welcome_gap);
+    let out = Outbound::start(
+        wr,
+        ctx.cfg.client_queue_bytes,
+        ctx.cfg.welcome_gap,
+        Some(ctx.pool.clone()),
+    );
     let mut buf = BytesMut::with_capacity(256);
     let refuse = |to: &str, refusal: Refusal| {
         let err = ChatError::Refused(refusal);
         out.push_raw(login_error(ctx.chat.server_ip(), to, &err, Format::Json));
     };
 
-    let split = match read_login(&mut rd, &mut buf, &ctx).await {
+    let split = match read_login(&mut rd, &mut buf, &unnamed, &ctx).await {
         Login::Name(split) => split,
+        Login::Evicted => {
+            refuse("", unnamed.eviction());
+            return out.finish().await;
+        }
         Login::TimedOut => {
             let timeout_ms = u64::try_from(ctx.cfg.login_timeout.as_millis()).unwrap_or(u64::MAX);
             refuse("", Refusal::LoginTimeout { timeout_ms });
@@ -89,6 +116,8 @@ where
         }
     };
     buf.advance(split.consumed);
+    // It sent a name: no longer one of its address's idle unnamed connections.
+    drop(unnamed);
     let login = Session::login(
         &ctx.chat,
         conn,
@@ -108,7 +137,13 @@ where
     drop(name);
     tracing::debug!(%peer, name = %session.name, "logged in (json)");
 
-    let frames = FrameReader::new(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
+    let frames = FrameReader::new(
+        rd,
+        JsonStreamDecoder::new(ctx.cfg.max_frame),
+        buf,
+        ctx.budget(),
+    )
+    .with_frame_timeout(ctx.cfg.frame_timeout);
     serve::serve(session, frames, out, &ctx, "frame", |item| match item {
         Ok(frame) => command::parse_json(frame.to, frame.msg).map(Some).into(),
         Err(bad) => Input::Bad(bad.into()),
@@ -119,18 +154,44 @@ where
 enum Login {
     Name(LoginSplit),
     TimedOut,
+    /// Closed to make room for a newer connection from its address.
+    Evicted,
     Closed,
 }
 
-/// Reads until the name is complete: a terminator arrived, or bytes arrived and nothing
-/// followed within the grace period (the seed clients send the bare name).
-async fn read_login<B, R: ClientRead>(rd: &mut R, buf: &mut BytesMut, ctx: &Ctx<B>) -> Login {
+/// How long a name that came whole in one read waits for more (PROTOCOL.md §2.1): the
+/// pieces of one write arrive back to back, so this only catches the rest of a split
+/// segment.
+const NAME_SETTLE: Duration = Duration::from_millis(1);
+
+/// Reads until the name is complete: a terminator arrived, or the bytes stopped (PROTOCOL.md
+/// §2.1). The seed clients send the bare name in one write and then wait for the welcome:
+/// when the first read brings several bytes and nothing follows within [`NAME_SETTLE`],
+/// that is the name (before, every such login waited the whole 50 ms grace period). A
+/// name that comes in pieces (one byte per read, or more bytes after that first wait) is
+/// someone typing or trickling: it is waited for up to the grace period after each piece.
+async fn read_login<B, R: ClientRead>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    unnamed: &Unnamed,
+    ctx: &Ctx<B>,
+) -> Login {
     let deadline = tokio::time::Instant::now() + ctx.cfg.login_timeout;
+    let mut in_pieces = false;
     loop {
-        let wait_until = if buf.is_empty() {
-            deadline
-        } else {
-            deadline.min(tokio::time::Instant::now() + ctx.cfg.login_grace)
+        let wait_until = match buf.len() {
+            0 => deadline,
+            1 => {
+                in_pieces = true;
+                deadline.min(tokio::time::Instant::now() + ctx.cfg.login_grace)
+            }
+            _ if in_pieces => deadline.min(tokio::time::Instant::now() + ctx.cfg.login_grace),
+            _ => {
+                // The next read, whatever it brings, means the name came in pieces.
+                in_pieces = true;
+                let settle = NAME_SETTLE.min(ctx.cfg.login_grace);
+                deadline.min(tokio::time::Instant::now() + settle)
+            }
         };
         tokio::select! {
             read = tokio::time::timeout_at(wait_until, rd.read_buf(buf)) => match read {
@@ -143,6 +204,8 @@ async fn read_login<B, R: ClientRead>(rd: &mut R, buf: &mut BytesMut, ctx: &Ctx<
                 Err(_) if buf.is_empty() => return Login::TimedOut,
                 Err(_) => return Login::Name(login::split_at_timeout(buf)),
             },
+            // Boxed: rarely needed, and inline it would stay in every connection's layout.
+            _ = Box::pin(unnamed.evicted()) => return Login::Evicted,
             _ = ctx.shutdown.cancelled() => return Login::Closed,
         }
     }

@@ -20,6 +20,7 @@ use crate::conn::reader::{ClientRead, FrameReader};
 use crate::conn::serve::{self, Input};
 use crate::core::frames::Format;
 use crate::ctx::Ctx;
+use crate::net::limits::Unnamed;
 use crate::session::Session;
 
 /// A person may mistype their nickname a few times before the connection is closed.
@@ -36,27 +37,47 @@ pub fn handle<B: Backend>(
     socket: TcpStream,
     peer: SocketAddr,
     conn: ConnId,
+    unnamed: Unnamed,
     ctx: Ctx<B>,
 ) -> impl Future<Output = ()> + Send {
     let _ = socket.set_nodelay(true);
     let (rd, wr) = socket.into_split();
-    serve(rd, wr, peer, conn, ctx)
+    serve(rd, wr, peer, conn, unnamed, ctx)
 }
 
 /// The line port over any stream's halves.
-pub async fn serve<B, R, W>(rd: R, wr: W, peer: SocketAddr, conn: ConnId, ctx: Ctx<B>)
-where
+pub async fn serve<B, R, W>(
+    rd: R,
+    wr: W,
+    peer: SocketAddr,
+    conn: ConnId,
+    unnamed: Unnamed,
+    ctx: Ctx<B>,
+) where
     B: Backend,
     R: ClientRead,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let out = Outbound::start(wr, ctx.cfg.client_queue_bytes, Duration::ZERO);
-    let mut lines = FrameReader::new(rd, LineDecoder::new(ctx.cfg.max_frame), BytesMut::new());
+    let out = Outbound::start(
+        wr,
+        ctx.cfg.client_queue_bytes,
+        Duration::ZERO,
+        Some(ctx.pool.clone()),
+    );
+    let mut lines = FrameReader::new(
+        rd,
+        LineDecoder::new(ctx.cfg.max_frame),
+        BytesMut::new(),
+        ctx.budget(),
+    )
+    .with_frame_timeout(ctx.cfg.frame_timeout);
     out.push_raw(Bytes::from_static(PROMPT.as_bytes()));
 
-    let Some(session) = login(&mut lines, peer, conn, &ctx, &out).await else {
+    let Some(session) = login(&mut lines, peer, conn, &unnamed, &ctx, &out).await else {
         return out.finish().await;
     };
+    // Logged in: no longer one of its address's unnamed connections.
+    drop(unnamed);
     tracing::debug!(%peer, name = %session.name, "logged in (line)");
     serve::serve(session, lines, out, &ctx, "line", |item| match item {
         Ok(line) => command::parse_typed(&line).into(),
@@ -70,6 +91,7 @@ async fn login<B: Backend, R: ClientRead>(
     lines: &mut FrameReader<R, LineDecoder>,
     peer: SocketAddr,
     conn: ConnId,
+    unnamed: &Unnamed,
     ctx: &Ctx<B>,
     out: &Outbound,
 ) -> Option<Session<B>> {
@@ -79,6 +101,11 @@ async fn login<B: Backend, R: ClientRead>(
     for _ in 0..NAME_ATTEMPTS {
         let line = tokio::select! {
             l = tokio::time::timeout_at(deadline, lines.next()) => l,
+            // Boxed: rarely needed, and inline it would stay in every connection's layout.
+            _ = Box::pin(unnamed.evicted()) => {
+                say(format!("\r\nError: {}\r\n", unnamed.eviction()));
+                return None;
+            }
             _ = ctx.shutdown.cancelled() => return None,
         };
         let name = match line {

@@ -1,10 +1,11 @@
 //! The sending half of a connection: its byte-bounded queue and the task that writes it to
 //! the socket.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use netkit::queue::{self, QueueTx};
+use netkit::queue::{self, Pool, QueueTx};
 use netkit::writer::WriterExit;
 use tokio::io::AsyncWrite;
 use tokio::task::JoinHandle;
@@ -21,13 +22,14 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Starts the writer task for `wr`, with a queue of `limit` bytes. `gap` is the pause
-    /// after the first frame (see [`netkit::writer::run_with_gap`]).
-    pub fn start<W>(wr: W, limit: usize, gap: Duration) -> Self
+    /// Starts the writer task for `wr`, with a queue of `limit` bytes counted in `pool`
+    /// (the server-wide bound). `gap` is the pause after the first frame (see
+    /// [`netkit::writer::run_with_gap`]).
+    pub fn start<W>(wr: W, limit: usize, gap: Duration, pool: Option<Arc<Pool>>) -> Self
     where
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let (queue, rx) = queue::channel(limit);
+        let (queue, rx) = queue::channel_in(limit, pool);
         let writer = tokio::spawn(netkit::writer::run_with_gap(rx, wr, gap));
         Outbound { queue, writer }
     }

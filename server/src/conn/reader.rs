@@ -4,6 +4,10 @@
 //! the login (a name glued to the first frame) and decodes those before waiting for the
 //! socket again. `next` is cancel-safe, so it can sit in a `select!`. On plain TCP it waits
 //! for readiness before it allocates, so an idle connection holds no read buffer.
+//!
+//! With a flood budget ([`crate::conn::flood`]) it is also where a client is held back:
+//! every byte read is charged, and while the budget is spent nothing more is decoded or
+//! read, so the client's own TCP window fills and its sends wait.
 
 use std::future::Future;
 
@@ -11,6 +15,8 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio_util::codec::Decoder;
+
+use crate::conn::flood::Budget;
 
 /// The reading half of a client connection: plain TCP, or TLS.
 pub trait ClientRead: AsyncRead + Unpin + Send + 'static {
@@ -40,35 +46,111 @@ pub struct FrameReader<R, D> {
     buf: BytesMut,
     decoder: D,
     eof: bool,
+    budget: Option<Budget>,
+    /// A frame begun must be complete within this many milliseconds (0: no limit; a
+    /// `u32`, not a `Duration`: every connection carries it).
+    frame_timeout_ms: u32,
+    /// When the frame at the front of the buffer is due, while one is unfinished.
+    due: Option<tokio::time::Instant>,
+}
+
+/// The error `next` gives for a frame left unfinished past the frame timeout: an I/O
+/// error of kind `TimedOut` (see [`is_unfinished`]).
+fn unfinished() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "frame left unfinished")
+}
+
+/// Whether a read error means a frame was left unfinished past the frame timeout.
+pub fn is_unfinished(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::TimedOut
 }
 
 impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
-    /// Reads with `decoder`, starting from `buffered` bytes.
-    pub fn new(rd: R, decoder: D, buffered: BytesMut) -> Self {
+    /// Reads with `decoder`, starting from `buffered` bytes, paced by `budget` (none:
+    /// read as fast as the client sends).
+    pub fn new(rd: R, decoder: D, buffered: BytesMut, budget: Option<Budget>) -> Self {
         FrameReader {
             rd,
             buf: buffered,
             decoder,
             eof: false,
+            budget,
+            frame_timeout_ms: 0,
+            due: None,
+        }
+    }
+
+    /// Closes the connection (an error of [`is_unfinished`]) when a frame begun is not
+    /// complete within `timeout`: a half-sent frame holds its buffer, and 250 clients each
+    /// holding an unfinished 1 MB frame kept 242 MiB for good (PROTOCOL.md §6.2).
+    pub fn with_frame_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.frame_timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        self
+    }
+
+    /// Charges `cost` bytes of work to the client's budget (what its last item makes the
+    /// server send).
+    pub fn charge(&mut self, cost: u64) {
+        if let Some(b) = self.budget.as_mut() {
+            b.charge(cost, tokio::time::Instant::now());
+        }
+    }
+
+    /// Whether the client is being held back for its budget now (it is not idle then,
+    /// only unread).
+    pub fn held_back(&mut self) -> bool {
+        self.budget
+            .as_mut()
+            .is_some_and(|b| b.delay(tokio::time::Instant::now()).is_some())
+    }
+
+    /// Waits until the budget allows reading on (at once without a budget). Cancel-safe.
+    /// The timer is boxed: it is rare, and inline it would make every connection's task
+    /// larger (PROTOCOL.md §6.7; the footprint test counts it).
+    async fn paced(&mut self) {
+        while let Some(wait) = self
+            .budget
+            .as_mut()
+            .and_then(|b| b.delay(tokio::time::Instant::now()))
+        {
+            Box::pin(tokio::time::sleep(wait)).await;
         }
     }
 
     /// The next decoded item; `None` once the peer closed and nothing is left.
     pub async fn next(&mut self) -> Option<Result<D::Item, D::Error>> {
         loop {
+            self.paced().await;
             if self.eof {
                 return self.decoder.decode_eof(&mut self.buf).transpose();
             }
             match self.decoder.decode(&mut self.buf) {
-                Ok(Some(item)) => return Some(Ok(item)),
+                Ok(Some(item)) => {
+                    self.due = None;
+                    return Some(Ok(item));
+                }
                 Ok(None) => {}
                 Err(e) => return Some(Err(e)),
             }
             if self.buf.is_empty() {
                 // Idle connections hold no read buffer: thousands of them wait here.
                 self.buf = BytesMut::new();
+                self.due = None;
+            } else if self.due.is_none() {
+                self.due = (self.frame_timeout_ms > 0).then(|| {
+                    let after = std::time::Duration::from_millis(self.frame_timeout_ms.into());
+                    tokio::time::Instant::now() + after
+                });
             }
-            if let Err(e) = self.rd.ready().await {
+            // The deadline's timer is boxed for the same reason as `paced`'s.
+            let ready = match self.due {
+                Some(due) => match Box::pin(tokio::time::timeout_at(due, self.rd.ready())).await {
+                    Ok(ready) => ready,
+                    Err(_) => return Some(Err(unfinished().into())),
+                },
+                None => self.rd.ready().await,
+            };
+            if let Err(e) = ready {
                 return Some(Err(e.into()));
             }
             if self.buf.capacity() - self.buf.len() < READ_RESERVE / 4 {
@@ -78,9 +160,22 @@ impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
             // it was given proves the socket drained, and tokio then clears the readiness
             // itself, which saves the extra `recv` that would only say EAGAIN (one system
             // call per message for a client sending one frame at a time).
-            match self.rd.read_buf(&mut self.buf).await {
+            let read = match self.due {
+                // TLS streams are "ready" at once and wait in the read: bound it too.
+                Some(due) => match Box::pin(tokio::time::timeout_at(
+                    due,
+                    self.rd.read_buf(&mut self.buf),
+                ))
+                .await
+                {
+                    Ok(read) => read,
+                    Err(_) => return Some(Err(unfinished().into())),
+                },
+                None => self.rd.read_buf(&mut self.buf).await,
+            };
+            match read {
                 Ok(0) => self.eof = true,
-                Ok(_) => {}
+                Ok(n) => self.charge(u64::try_from(n).unwrap_or(u64::MAX)),
                 Err(e) => return Some(Err(e.into())),
             }
         }

@@ -1,21 +1,23 @@
 //! The logged-in part of a connection, the same for both ports: read items, turn them into
-//! requests, apply the rate limit, carry them out, until the client quits or goes, is
+//! requests, charge what they cost to the client's flood budget (the reader then holds the
+//! client back while it is spent), carry them out, until the client quits or goes, is
 //! kicked, idles out, or the server shuts down; then leave the chat and flush.
 
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chat_common::ChatError;
 use chat_common::command::Request;
+use chat_common::frame::encoded_len;
 use chat_common::json_stream::StreamError;
 use tokio::time::Sleep;
 use tokio_util::codec::Decoder;
 
 use crate::backend::Backend;
 use crate::cmd::{self, Flow};
+use crate::conn::flood::{self, ITEM_COST, REPLY_COST};
 use crate::conn::outbound::Outbound;
-use crate::conn::rate::{Bucket, Verdict};
-use crate::conn::reader::{ClientRead, FrameReader};
+use crate::conn::reader::{ClientRead, FrameReader, is_unfinished};
 use crate::ctx::Ctx;
 use crate::session::Session;
 
@@ -51,13 +53,32 @@ async fn idle_elapsed(idle: &mut Option<(Duration, Pin<Box<Sleep>>)>) -> Duratio
     }
 }
 
-/// The error for a message over the rate limit.
-fn rate_refusal(b: &Bucket) -> ChatError {
-    let limit = b.limit();
-    ChatError::RateLimited {
-        rate: limit.rate,
-        burst: limit.burst,
-        wait_ms: u64::try_from(b.wait().as_millis().max(1)).unwrap_or(u64::MAX),
+/// Refuses a message whose text would exceed the size limit once encoded (PROTOCOL.md
+/// §6.2): on the line port a control byte is one byte in and six out (`\u0001`), so a line
+/// within the limit can make a frame six times over it, and a link message over the
+/// broker's limit, which would cost the whole server its link.
+fn within_limit(input: Input, limit: usize) -> Input {
+    let text = match &input {
+        Input::Request(Request::Public { text, .. } | Request::Private { text, .. }) => text,
+        _ => return input,
+    };
+    let encoded = encoded_len(text);
+    if encoded > limit {
+        return Input::Bad(ChatError::MessageTooLarge { encoded, limit });
+    }
+    input
+}
+
+/// What carrying out `input` makes the server send, for the flood budget (PROTOCOL.md
+/// §6.7); the bytes read for it were charged as they came in.
+fn cost<B: Backend>(input: &Input, session: &Session<B>) -> u64 {
+    match input {
+        Input::Request(req) => {
+            let (users, list_bytes) = session.chat.hub().audience();
+            flood::request_cost(req, &session.name, users, list_bytes)
+        }
+        Input::Ignore => ITEM_COST,
+        Input::Bad(_) => REPLY_COST,
     }
 }
 
@@ -75,7 +96,6 @@ pub async fn serve<B, R, D>(
     R: ClientRead,
     D: Decoder<Error = StreamError>,
 {
-    let mut bucket = ctx.cfg.rate.map(|limit| Bucket::new(limit, Instant::now()));
     // With an idle timeout, a timer that every item pushes back; without, no timer at all
     // (thousands of quiet connections should not each keep one armed).
     let mut idle = ctx
@@ -89,23 +109,8 @@ pub async fn serve<B, R, D>(
                     if let Some((after, timer)) = idle.as_mut() {
                         timer.as_mut().reset(tokio::time::Instant::now() + *after);
                     }
-                    let input = interpret(item);
-                    // Every message costs a token, bad ones too; leaving never does.
-                    let counted = !matches!(input, Input::Ignore | Input::Request(Request::Quit));
-                    if let Some(b) = bucket.as_mut().filter(|_| counted) {
-                        match b.check(Instant::now()) {
-                            Verdict::Allow => {}
-                            Verdict::Refuse => {
-                                session.error(&rate_refusal(b));
-                                continue;
-                            }
-                            Verdict::Kick => {
-                                tracing::warn!(user = %session.name, "disconnecting a client that keeps flooding");
-                                session.error(&ChatError::Flooding);
-                                break;
-                            }
-                        }
-                    }
+                    let input = within_limit(interpret(item), ctx.cfg.max_frame);
+                    reader.charge(cost(&input, &session));
                     match input {
                         Input::Request(req) => {
                             if cmd::execute(req, &session).await == Flow::Quit {
@@ -120,9 +125,21 @@ pub async fn serve<B, R, D>(
                     session.error(&ChatError::TooLarge { unit, limit });
                     break;
                 }
+                Some(Err(StreamError::Io(e))) if is_unfinished(&e) => {
+                    let after_ms = u64::try_from(ctx.cfg.frame_timeout.as_millis()).unwrap_or(u64::MAX);
+                    session.error(&ChatError::Unfinished { unit, after_ms });
+                    break;
+                }
                 Some(Err(StreamError::Io(_))) | None => break,
             },
             after = idle_elapsed(&mut idle) => {
+                if reader.held_back() {
+                    // Not idle: sending, and held back by its budget.
+                    if let Some((after, timer)) = idle.as_mut() {
+                        timer.as_mut().reset(tokio::time::Instant::now() + *after);
+                    }
+                    continue;
+                }
                 tracing::info!(user = %session.name, "disconnecting an idle client");
                 let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
                 session.error(&ChatError::Idle { after_ms });

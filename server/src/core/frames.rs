@@ -135,14 +135,14 @@ pub fn system(server_ip: &str, to: &str, msg: impl Into<String>) -> ServerFrame 
 }
 
 /// The `/list` answer.
-pub fn users(server_ip: &str, to: &str, users: Vec<String>) -> ServerFrame {
+pub fn users(server_ip: &str, to: &str, users: &[String]) -> ServerFrame {
     let msg = format!("Users online ({}): {}", users.len(), users.join(", "));
     let mut f = stamped(
         ServerFrame::new(server(server_ip), to, msg, FrameKind::Users),
         chat_common::clock::now_ms(),
         None,
     );
-    f.users = Some(users);
+    f.users = Some(users.to_vec());
     f
 }
 

@@ -10,8 +10,7 @@
 //! Who calls what (docs/ARCHITECTURE.md, "Who owns which state"): sessions call
 //! `begin_login`, `leave`, `open_request`; the backend calls `apply` and `presence_tick`.
 
-use std::collections::BTreeSet;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chat_common::link::ConnId;
 use chat_common::{ChatError, EVERYONE, Refusal};
@@ -22,6 +21,7 @@ use crate::core::event::{Event, FollowUp, Own};
 use crate::core::frames;
 use crate::core::presence::{Presence, PresencePolicy, Summary};
 use crate::core::requests::{ReqId, Requests};
+use crate::core::roster::Roster;
 
 /// What clients are told when the service is lost (PROTOCOL.md §6.4).
 pub const DEGRADED: &str =
@@ -33,7 +33,7 @@ pub const BACK: &str = "The chat service is back.";
 struct State {
     clients: Clients,
     /// Everyone online on every server, kept current by the service's events.
-    users: BTreeSet<String>,
+    users: Roster,
     presence: Presence,
     requests: Requests,
     /// Whether the service is reachable.
@@ -53,7 +53,7 @@ impl Hub {
         Hub {
             state: Mutex::new(State {
                 clients: Clients::new(server_ip.clone()),
-                users: BTreeSet::new(),
+                users: Roster::default(),
                 presence: Presence::new(presence),
                 requests: Requests::new(),
                 up: false,
@@ -75,9 +75,16 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Users online across all servers, sorted.
-    pub fn users(&self) -> Vec<String> {
-        self.lock().users.iter().cloned().collect()
+    /// Users online across all servers, sorted; shared, not copied (`/list` asks often).
+    pub fn users(&self) -> Arc<[String]> {
+        self.lock().users.list()
+    }
+
+    /// Users online, and the bytes their names take in a `/list` answer: what the flood
+    /// budget charges for a message to everyone and for `/list` (PROTOCOL.md §6.7).
+    pub fn audience(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.users.len(), st.users.encoded_len())
     }
 
     /// Local clients, logged in or logging in.
@@ -155,7 +162,7 @@ impl Hub {
                 left,
             }) => frames::large_room(&self.server_ip, online, joined, left),
             Some(Summary::Burst { joined, left }) => {
-                let names = st.users.iter().cloned().collect();
+                let names = st.users.list().to_vec();
                 frames::presence_burst(&self.server_ip, joined, left, names)
             }
         };
@@ -180,8 +187,7 @@ impl Hub {
                 // In a large room the welcome carries the count, not every name: the
                 // list is what `/list` is for.
                 let online = st.users.len();
-                let users =
-                    (!st.presence.is_large(online)).then(|| st.users.iter().cloned().collect());
+                let users = (!st.presence.is_large(online)).then(|| st.users.list().to_vec());
                 let welcome = frames::welcome(&self.server_ip, &name, users, online);
                 if st.clients.activate(conn, &welcome) {
                     self.presence(st, &name, true, (id, ts), Some(conn));
@@ -248,7 +254,7 @@ impl Hub {
     /// were logged in before (it restarted, or this is a new link to it).
     fn service_up(&self, st: &mut State, users: Vec<String>) -> Vec<FollowUp> {
         st.up = true;
-        st.users = users.into_iter().collect();
+        st.users.replace(users);
         let again: Vec<FollowUp> = st
             .clients
             .active()
@@ -367,7 +373,7 @@ mod tests {
             .is_empty()
         );
         let _al = login(&h, 1, "al", 1);
-        assert_eq!(h.users(), ["al", "bo"]);
+        assert_eq!(&*h.users(), ["al", "bo"]);
     }
 
     #[test]

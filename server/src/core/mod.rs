@@ -4,6 +4,7 @@
 //! - [`event`]: what a backend reports, and what the core asks of it in return;
 //! - [`requests`]: the messages sent and not yet confirmed delivered;
 //! - [`presence`]: when joins and leaves are announced, and when only counted;
+//! - [`roster`]: who is online on every server, shared for `/list`;
 //! - [`clients`]: the local clients and the fan-out to their queues;
 //! - [`frames`]: the frames the server writes, and their encoding per port;
 //! - [`hub`]: the parts behind one lock, and the dispatcher that applies events to them.
@@ -14,3 +15,4 @@ pub mod frames;
 pub mod hub;
 pub mod presence;
 pub mod requests;
+pub mod roster;

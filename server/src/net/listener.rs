@@ -108,7 +108,7 @@ impl<B: Backend> Acceptor<B> {
 
     /// Lets a new connection in and starts its task, or refuses it (over a limit).
     fn admit(&self, socket: TcpStream, peer: SocketAddr, port: &Port) {
-        let admitted = match self.limits.admit(peer.ip()) {
+        let (admitted, unnamed) = match self.limits.admit(peer.ip()) {
             Ok(a) => a,
             Err(why) => return self.refuse(socket, peer, port, why),
         };
@@ -125,15 +125,16 @@ impl<B: Backend> Acceptor<B> {
         let release = move |()| drop(admitted);
         match port {
             Port::Json => {
-                let serving = json_port::handle(socket, peer, conn, ctx);
+                let serving = json_port::handle(socket, peer, conn, unnamed, ctx);
                 self.tracker.spawn(serving.map(release));
             }
             Port::Line => {
-                let serving = line_port::handle(socket, peer, conn, ctx);
+                let serving = line_port::handle(socket, peer, conn, unnamed, ctx);
                 self.tracker.spawn(serving.map(release));
             }
             Port::Tls(acceptor) => {
-                let serving = json_port::handle_tls(socket, acceptor.clone(), peer, conn, ctx);
+                let serving =
+                    json_port::handle_tls(socket, acceptor.clone(), peer, conn, unnamed, ctx);
                 self.tracker.spawn(serving.map(release));
             }
         }

@@ -179,7 +179,7 @@ async fn the_handshake_brings_the_service_up_with_the_brokers_users() {
     peer.handshake(&["zoe"]).await;
     s.up.wait_for(|u| *u).await.expect("up");
     assert!(s.hub.is_up());
-    assert_eq!(s.hub.users(), ["zoe"]);
+    assert_eq!(&*s.hub.users(), ["zoe"]);
     peer.send(&ToServer::Joined {
         name: "amy".into(),
         id: 7,
@@ -197,7 +197,7 @@ async fn the_handshake_brings_the_service_up_with_the_brokers_users() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(s.hub.users(), ["amy", "zoe"]);
+    assert_eq!(&*s.hub.users(), ["amy", "zoe"]);
     // And keeps the link alive with a beat every interval, which the broker answers.
     let t0 = Instant::now();
     for _ in 0..5 {
