@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use chat_common::link::{self, ConnId, Origin, ServerId, ToBroker, ToServer};
+use chat_common::name::{NameTable, Taken};
 use chat_common::{Refusal, Sender, Unroutable};
 
 /// A link message to send.
@@ -23,17 +24,18 @@ pub enum Out {
     AllBut(ServerId, Bytes),
 }
 
+/// Where a user is connected.
 struct User {
     server: ServerId,
     conn: ConnId,
-    ip: String,
 }
 
 #[derive(Default)]
 struct Server {
     label: String,
-    /// Names registered through this server, by connection.
-    conns: HashMap<ConnId, String>,
+    /// The users registered through this server, by connection: their names as they typed
+    /// them and their addresses, stamped on their messages.
+    conns: HashMap<ConnId, Sender>,
     /// Ids of the messages sent to this server that it has not acknowledged yet, in order.
     unacked: VecDeque<u64>,
 }
@@ -41,7 +43,8 @@ struct Server {
 /// The global user directory and event sequence.
 #[derive(Default)]
 pub struct Directory {
-    users: HashMap<String, User>,
+    /// Who is online, by name: no two names that clash (PROTOCOL.md §2.2).
+    users: NameTable<User>,
     servers: HashMap<ServerId, Server>,
     seq: u64,
     /// The id of the last public or private message.
@@ -73,7 +76,7 @@ impl Directory {
 
     /// A server completed its handshake: it gets its id and the users online.
     pub fn attach(&mut self, id: ServerId, label: String, out: &mut Vec<Out>) {
-        let users = self.users.keys().cloned().collect();
+        let users = self.users.names().map(str::to_string).collect();
         self.servers.insert(
             id,
             Server {
@@ -101,7 +104,7 @@ impl Directory {
         if !server.conns.is_empty() {
             tracing::info!(server = %server.label, users = server.conns.len(), "server gone; its users leave");
         }
-        let mut names: Vec<String> = server.conns.into_values().collect();
+        let mut names: Vec<String> = server.conns.into_values().map(|s| s.name).collect();
         names.sort();
         for name in names {
             self.users.remove(&name);
@@ -115,16 +118,7 @@ impl Directory {
     }
 
     fn sender(&self, server: ServerId, conn: ConnId) -> Option<Sender> {
-        let name = self.servers.get(&server)?.conns.get(&conn)?;
-        let ip = self
-            .users
-            .get(name)
-            .map(|u| u.ip.clone())
-            .unwrap_or_default();
-        Some(Sender {
-            name: name.clone(),
-            ip,
-        })
+        self.servers.get(&server)?.conns.get(&conn).cloned()
     }
 
     /// Handles one message from server `from`.
@@ -144,7 +138,7 @@ impl Directory {
                     .servers
                     .get_mut(&from)
                     .and_then(|s| s.conns.remove(&conn));
-                if let Some(name) = removed {
+                if let Some(Sender { name, .. }) = removed {
                     self.users.remove(&name);
                     self.announce_left(name, now, out);
                 }
@@ -178,7 +172,9 @@ impl Directory {
                 let Some(sender) = self.sender(from, conn) else {
                     return not_logged_in(from, conn, req, out);
                 };
-                let Some(target) = self.users.get(&to) else {
+                // Any look-alike of a name reaches its one holder, under the name it typed
+                // (PROTOCOL.md §4.1).
+                let Some((holder, target)) = self.users.holder(&to) else {
                     let reason = Unroutable::NotOnline { to };
                     out.push(Out::To(
                         from,
@@ -186,7 +182,7 @@ impl Directory {
                     ));
                     return;
                 };
-                let (server, to_conn) = (target.server, target.conn);
+                let (server, to_conn, to) = (target.server, target.conn, holder.to_string());
                 let id = self.next_id();
                 let event = ToServer::Private {
                     id,
@@ -236,7 +232,8 @@ impl Directory {
     }
 
     /// Connection `conn` of server `from` asks for `name`: it gets it unless the name breaks
-    /// the rules or someone online has it (PROTOCOL.md §2.2, the refusals: §2.4).
+    /// the rules or someone online has a name that clashes with it, which the refusal names
+    /// (PROTOCOL.md §2.2, the refusals: §2.4).
     fn register(
         &mut self,
         from: ServerId,
@@ -255,24 +252,21 @@ impl Directory {
         if let Err(e) = chat_common::name::validate_name(&name) {
             return refuse(Refusal::from(e), out);
         }
-        if self.users.contains_key(&name) {
-            return refuse(Refusal::NameTaken { name }, out);
-        }
         let Some(server) = self.servers.get_mut(&from) else {
             return;
         };
         if server.conns.contains_key(&conn) {
             return refuse(Refusal::AlreadyLoggedIn, out);
         }
-        server.conns.insert(conn, name.clone());
-        self.users.insert(
-            name.clone(),
-            User {
-                server: from,
-                conn,
-                ip,
-            },
-        );
+        let user = User { server: from, conn };
+        if let Err(Taken { holder }) = self.users.insert(name.clone(), user) {
+            return refuse(Refusal::NameTaken { name: holder }, out);
+        }
+        let sender = Sender {
+            name: name.clone(),
+            ip,
+        };
+        server.conns.insert(conn, sender);
         let id = self.next_id();
         out.push(Out::To(
             from,
@@ -410,6 +404,84 @@ mod tests {
             matches!(&got[..], [(2, ToServer::Refused { conn: 10, reason: Refusal::NameTaken { name } })] if name == "alice")
         );
         assert_eq!(d.user_count(), 1);
+    }
+
+    /// A look-alike of an online name (PROTOCOL.md §2.2) is refused, naming the holder.
+    #[test]
+    fn a_look_alike_of_an_online_name_is_taken() {
+        let mut d = two_servers();
+        reg(&mut d, 1, 10, "Teacher");
+        for (conn, name) in [(20, "teacher"), (21, "TEACHER"), (22, "T\u{435}acher")] {
+            let got = reg(&mut d, 2, conn, name);
+            assert!(
+                matches!(&got[..], [(2, ToServer::Refused { reason: Refusal::NameTaken { name }, .. })] if name == "Teacher"),
+                "{name:?}: {got:?}"
+            );
+        }
+        assert_eq!(d.user_count(), 1);
+        // Look-alikes of reserved words are refused as reserved, not taken.
+        let got = reg(&mut d, 2, 23, "\u{405}\u{415}RV\u{415}R");
+        assert!(
+            matches!(
+                &got[..],
+                [(
+                    2,
+                    ToServer::Refused {
+                        reason: Refusal::NameInvalid { .. },
+                        ..
+                    }
+                )]
+            ),
+            "{got:?}"
+        );
+    }
+
+    /// A private message addressed by any look-alike reaches the one holder, under the
+    /// name it typed (PROTOCOL.md §4.1).
+    #[test]
+    fn a_private_message_to_a_look_alike_reaches_the_holder() {
+        let mut d = two_servers();
+        reg(&mut d, 1, 10, "Teacher");
+        reg(&mut d, 2, 20, "pupil");
+        for (req, to) in [(1, "teacher"), (2, "T\u{435}acher"), (3, "Teacher")] {
+            let mut out = Vec::new();
+            d.handle(
+                2,
+                ToBroker::Private {
+                    conn: 20,
+                    req,
+                    to: to.into(),
+                    msg: "homework".into(),
+                },
+                9,
+                &mut out,
+            );
+            let got = deliveries(&out, &[1, 2]);
+            assert!(
+                matches!(&got[0], (1, ToServer::Private { to_conn: 10, to, from, .. }) if to == "Teacher" && from.name == "pupil"),
+                "{to:?}: {got:?}"
+            );
+            assert!(matches!(got[1], (2, ToServer::Routed { .. })), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn after_the_holder_leaves_a_look_alike_can_log_in() {
+        let mut d = two_servers();
+        reg(&mut d, 1, 10, "Teacher");
+        d.handle(1, ToBroker::Unregister { conn: 10 }, 9, &mut Vec::new());
+        let got = reg(&mut d, 2, 20, "teacher");
+        assert!(
+            matches!(&got[..], [(2, ToServer::Registered { name, .. }), ..] if name == "teacher"),
+            "{got:?}"
+        );
+        // And after the holder's server goes away.
+        d.detach(2, 9, &mut Vec::new());
+        let got = reg(&mut d, 1, 11, "TEACHER");
+        assert!(
+            matches!(&got[..], [(1, ToServer::Registered { name, .. }), ..] if name == "TEACHER"),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -137,10 +137,11 @@ impl std::fmt::Display for ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Refusal {
-    /// Someone online has exactly this name.
+    /// Someone online has this name, or one that clashes with it (PROTOCOL.md §2.2).
     #[error("the name '{name}' is already in use")]
     NameTaken {
-        /// The name asked for.
+        /// The holder's name, as they typed it: the name asked for, or its look-alike
+        /// (`Teacher` when `teacher` was asked for).
         name: String,
     },
     /// The name breaks a rule.
@@ -372,7 +373,8 @@ pub enum ChatError {
 }
 
 fn everyone_hint(to: &str) -> &'static str {
-    if to.eq_ignore_ascii_case(crate::EVERYONE) {
+    // Any look-alike of `Everyone` is refused as that reserved word (PROTOCOL.md §2.2).
+    if crate::name::clash(to, crate::EVERYONE) {
         " (to talk to everyone, send to /shout or *)"
     } else {
         ""
@@ -519,6 +521,13 @@ mod tests {
                     to: "everyone".into(),
                 },
                 "user 'everyone' is not online (to talk to everyone, send to /shout or *)",
+                ErrorCode::NotOnline,
+            ),
+            (
+                ChatError::NoSuchUser {
+                    to: "\u{ff25}very\u{43e}ne".into(),
+                },
+                "user '\u{ff25}very\u{43e}ne' is not online (to talk to everyone, send to /shout or *)",
                 ErrorCode::NotOnline,
             ),
             (

@@ -8,7 +8,8 @@ use chat_common::frame::{ClientFrame, FrameKind, Sender, ServerFrame};
 use chat_common::json_stream::JsonStreamDecoder;
 use chat_common::login::{split_at_timeout, split_login};
 use chat_common::name::{
-    FORBIDDEN_FIRST, MAX_NAME_CHARS, NameError, RESERVED_NAMES, parse_name, validate_name,
+    FORBIDDEN_FIRST, MAX_NAME_CHARS, NameError, NameKey, RESERVED_NAMES, Skeleton, clash,
+    parse_name, validate_name,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -52,7 +53,7 @@ fn valid_name() -> impl Strategy<Value = String> {
         "[a-z\u{e9}\u{df}\u{674e}\u{1f600}0-9]{1,32}",
     ]
     .prop_filter("not reserved", |n| {
-        !RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(n))
+        !RESERVED_NAMES.iter().any(|r| clash(r, n))
     })
 }
 
@@ -81,6 +82,7 @@ proptest! {
             prop_assert!(!['/', '!', '@', '\\', '#'].contains(&first));
             for reserved in ["SERVER", "Everyone", "*"] {
                 prop_assert!(!name.eq_ignore_ascii_case(reserved), "{} accepted", name);
+                prop_assert!(!clash(&name, reserved), "{} accepted", name);
             }
             // A valid name survives the raw login unchanged.
             let mut wire = name.clone().into_bytes();
@@ -274,12 +276,8 @@ proptest! {
     }
 }
 
-/// BUG (reported, not fixed here): `is_forbidden_char` means to keep invisible and
-/// bidirectional formatting characters out of names ("make look-alike names"), but only
-/// lists U+200B–U+200F, U+202A–U+202E, U+2060–U+206F and U+FEFF. Other invisible format
-/// characters (Unicode category Cf) pass, so `bob\u{AD}` renders as "bob":
-/// U+00AD soft hyphen, U+061C ARABIC LETTER MARK (a bidi mark), U+180E, U+FFF9–U+FFFB,
-/// U+1D173–U+1D17A, the tag characters U+E0001 and U+E0020–U+E007F.
+/// Invisible format characters make look-alike names (`bob\u{AD}` renders as "bob"):
+/// every character of category Cf is refused, these among them (PROTOCOL.md §2.2).
 #[test]
 fn invisible_format_characters_are_refused() {
     for c in [
@@ -298,5 +296,61 @@ fn invisible_format_characters_are_refused() {
             "U+{:04X}",
             c as u32
         );
+    }
+}
+
+/// Letters with case, accents and scripts the look-alike rules touch (no dotless `ı`,
+/// whose capital is the Latin `I`: Unicode folds it to itself, as Turkish wants).
+fn cased_name() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9_.\\-\u{c0}-\u{d6}\u{d8}-\u{f6}\u{f8}-\u{ff}\u{391}-\u{3a9}\u{3b1}-\u{3c9}\u{410}-\u{44f}]{1,16}"
+}
+
+/// `s` with every printable ASCII character in its fullwidth form (`A` is `Ａ`).
+fn fullwidth(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(c as u32 + 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Folding is idempotent: the form of a form is the form itself, for any string
+    /// (PROTOCOL.md §2.2).
+    #[test]
+    fn each_form_of_a_name_is_a_fixed_point(name in prop_oneof![
+        any::<String>(),
+        nasty_string(36),
+        cased_name(),
+    ]) {
+        let key = NameKey::of(&name);
+        prop_assert_eq!(NameKey::of(key.as_str()), key);
+        let skeleton = Skeleton::of(&name);
+        prop_assert_eq!(Skeleton::of(skeleton.as_str()), skeleton);
+        prop_assert!(clash(&name, &name));
+    }
+
+    /// A name in other case, in fullwidth letters, or composed (NFC) or decomposed (NFD)
+    /// is the same name: one folded form, so it clashes.
+    #[test]
+    fn case_width_and_normalization_variants_are_one_name(name in cased_name()) {
+        use unicode_normalization::UnicodeNormalization;
+        let key = NameKey::of(&name);
+        let variants = [
+            name.to_uppercase(),
+            name.to_lowercase(),
+            fullwidth(&name),
+            fullwidth(&name.to_uppercase()),
+            name.nfd().collect(),
+            name.nfc().collect(),
+            name.to_uppercase().nfd().collect(),
+        ];
+        for v in variants {
+            prop_assert_eq!(&NameKey::of(&v), &key, "{:?} and {:?}", v, name);
+            prop_assert!(clash(&v, &name));
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use chat_common::link::ConnId;
+use chat_common::name::{NameTable, Taken};
 use chat_common::{Refusal, Sender, Unroutable};
 
 use crate::backend::{Backend, Unavailable};
@@ -16,22 +17,17 @@ use crate::core::requests::ReqId;
 
 #[derive(Default)]
 struct Directory {
-    /// Who has which name, and their address.
-    names: HashMap<String, (ConnId, String)>,
-    by_conn: HashMap<ConnId, String>,
+    /// Who has which name (no two that clash, like the broker: PROTOCOL.md §2.2).
+    names: NameTable<ConnId>,
+    /// Each registered connection's name and address.
+    by_conn: HashMap<ConnId, Sender>,
     seq: u64,
 }
 
 impl Directory {
     /// The sender of `conn`'s messages, if it is registered.
     fn sender(&self, conn: ConnId) -> Option<Sender> {
-        let name = self.by_conn.get(&conn)?.clone();
-        let ip = self
-            .names
-            .get(&name)
-            .map(|(_, ip)| ip.clone())
-            .unwrap_or_default();
-        Some(Sender { name, ip })
+        self.by_conn.get(&conn).cloned()
     }
 
     /// The next event id.
@@ -89,19 +85,23 @@ impl Backend for FakeBackend {
     ) -> impl Future<Output = Result<(), Unavailable>> + Send {
         let result = self.reachable().map(|()| {
             let mut d = self.dir();
-            let event = if d.names.contains_key(name) {
-                Event::Refused {
+            let event = match d.names.insert(name.into(), conn) {
+                Err(Taken { holder }) => Event::Refused {
                     conn,
-                    reason: Refusal::NameTaken { name: name.into() },
-                }
-            } else {
-                d.names.insert(name.into(), (conn, ip.into()));
-                d.by_conn.insert(conn, name.into());
-                Event::Registered {
-                    conn,
-                    name: name.into(),
-                    id: d.next_id(),
-                    ts: Self::ts(),
+                    reason: Refusal::NameTaken { name: holder },
+                },
+                Ok(()) => {
+                    let sender = Sender {
+                        name: name.into(),
+                        ip: ip.into(),
+                    };
+                    d.by_conn.insert(conn, sender);
+                    Event::Registered {
+                        conn,
+                        name: name.into(),
+                        id: d.next_id(),
+                        ts: Self::ts(),
+                    }
                 }
             };
             drop(d);
@@ -112,7 +112,7 @@ impl Backend for FakeBackend {
 
     fn unregister(&self, conn: ConnId) -> impl Future<Output = ()> + Send {
         let mut d = self.dir();
-        if let Some(name) = d.by_conn.remove(&conn) {
+        if let Some(Sender { name, .. }) = d.by_conn.remove(&conn) {
             d.names.remove(&name);
             let id = d.next_id();
             drop(d);
@@ -169,7 +169,8 @@ impl Backend for FakeBackend {
     ) -> impl Future<Output = Result<(), Unavailable>> + Send {
         let result = self.reachable().map(|()| {
             let mut d = self.dir();
-            let target = d.names.get(&to).map(|(c, _)| *c);
+            // The one holder of any look-alike of `to`, under its own name (PROTOCOL.md §4.1).
+            let target = d.names.holder(&to).map(|(name, c)| (*c, name.to_string()));
             let events = match (d.sender(conn), target) {
                 (None, _) => vec![Event::Undeliverable {
                     req,
@@ -179,7 +180,7 @@ impl Backend for FakeBackend {
                     req,
                     reason: Unroutable::NotOnline { to },
                 }],
-                (Some(from), Some(to_conn)) => {
+                (Some(from), Some((to_conn, to))) => {
                     let id = d.next_id();
                     vec![
                         Event::Private {
