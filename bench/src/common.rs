@@ -31,6 +31,10 @@ pub struct Common {
     /// Spread client sockets over this many source addresses 127.0.0.1..127.0.0.N.
     #[arg(long, default_value_t = 1)]
     pub sources: u32,
+    /// Log in the way the seed clients do: the bare name, with no newline (the server must
+    /// tell when it has ended).
+    #[arg(long)]
+    pub bare_name: bool,
     /// Prefix of the generated user names (make it unique per run on a shared server).
     #[arg(long, default_value = "b")]
     pub prefix: String,

@@ -14,6 +14,7 @@ use crate::proto::{Client, Proto};
 pub struct Sources {
     count: u32,
     next: AtomicU32,
+    bare_name: bool,
 }
 
 impl Sources {
@@ -22,7 +23,14 @@ impl Sources {
         Sources {
             count: count.clamp(1, 250),
             next: AtomicU32::new(0),
+            bare_name: false,
         }
+    }
+
+    /// Chat logins send the bare name, with no newline, as the seed clients do.
+    pub fn with_bare_name(mut self, bare: bool) -> Self {
+        self.bare_name = bare;
+        self
     }
 
     /// Connects to `target` (which must be on loopback) from the next source address.
@@ -56,6 +64,6 @@ impl Sources {
         let stream = tokio::time::timeout(timeout, self.connect(target))
             .await
             .context("connect timed out")??;
-        Client::login(stream, proto, name, timeout, join).await
+        Client::login(stream, proto, name, timeout, join, self.bare_name).await
     }
 }

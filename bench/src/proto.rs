@@ -145,6 +145,7 @@ impl Client {
         name: &str,
         timeout: Duration,
         join: bool,
+        bare_name: bool,
     ) -> anyhow::Result<Client> {
         let _ = stream.set_nodelay(true);
         let (rd, mut writer) = stream.into_split();
@@ -152,7 +153,8 @@ impl Client {
         let handshake = async {
             match proto {
                 Proto::Chat => {
-                    writer.write_all(format!("{name}\n").as_bytes()).await?;
+                    let end = if bare_name { "" } else { "\n" };
+                    writer.write_all(format!("{name}{end}").as_bytes()).await?;
                     let line = reader.line().await?.context("closed before the welcome")?;
                     if memmem::find(&line, b"\"type\":\"welcome\"").is_none() {
                         bail!("login refused: {}", String::from_utf8_lossy(&line));

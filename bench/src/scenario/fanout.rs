@@ -85,7 +85,7 @@ const DELIVERY: &str = "one message received by one client (listener or sender)"
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
     let c = &a.common;
-    let sources = Arc::new(Sources::new(c.sources));
+    let sources = Arc::new(Sources::new(c.sources).with_bare_name(c.bare_name));
     let names = (0..a.listeners)
         .map(|i| format!("{}l{i}", c.prefix))
         .collect();

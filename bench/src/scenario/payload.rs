@@ -89,7 +89,7 @@ const DELIVERY: &str = "one message received by one client";
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
     let c = &a.common;
-    let sources = Arc::new(Sources::new(c.sources));
+    let sources = Arc::new(Sources::new(c.sources).with_bare_name(c.bare_name));
     let names = (0..a.clients)
         .map(|i| format!("{}p{i}", c.prefix))
         .collect();

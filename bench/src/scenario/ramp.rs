@@ -74,7 +74,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     }
     let c = &a.common;
     let nofile = netkit::fdlimit::raise_nofile();
-    let sources = Arc::new(Sources::new(c.sources));
+    let sources = Arc::new(Sources::new(c.sources).with_bare_name(c.bare_name));
     let targets: Vec<std::net::SocketAddr> = std::iter::once(c.addr)
         .chain(a.also_addr.iter().copied())
         .collect();

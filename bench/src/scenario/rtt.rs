@@ -41,7 +41,7 @@ const DELIVERY: &str = "one round trip (a message received by its sender)";
 /// Runs the scenario.
 pub async fn run(a: Args) -> anyhow::Result<Report> {
     let c = &a.common;
-    let sources = Arc::new(Sources::new(c.sources));
+    let sources = Arc::new(Sources::new(c.sources).with_bare_name(c.bare_name));
     let names = (0..a.users).map(|i| format!("{}r{i}", c.prefix)).collect();
     let clients = login_all(c, &sources, names, c.login_parallel)
         .await

@@ -59,7 +59,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     if c.proto != proto::Proto::Chat {
         bail!("stress speaks the chat protocol only");
     }
-    let sources = Arc::new(Sources::new(c.sources));
+    let sources = Arc::new(Sources::new(c.sources).with_bare_name(c.bare_name));
     let names: Vec<String> = (0..a.bots).map(|i| format!("{}t{i}", c.prefix)).collect();
     let clients = login_all(c, &sources, names.clone(), 16)
         .await

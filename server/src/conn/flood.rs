@@ -92,15 +92,24 @@ pub const FRAME_OVERHEAD: u64 = 128;
 /// core busy with them).
 pub const ITEM_COST: u64 = 256;
 
+/// The least one copy of a frame costs, however short: each copy is a write to a socket
+/// and a read on the other side, whatever its size. Without it a flood of tiny messages to
+/// a large room is cheap in bytes and dear in deliveries (before this floor, one flooder's
+/// burst was 300,000 deliveries to 50 bots).
+pub const DELIVERY_COST: u64 = 1024;
+
 /// What an answer from the server to its asker costs (`/time`, `/help`, an error frame).
 pub const REPLY_COST: u64 = 1024;
 
-/// What carrying out `req` will make the server send, in bytes: the frame times the users
-/// it reaches (`users` online, the sender included), or the answer. Estimated before it
-/// is carried out, from the encoded sizes ([`encoded_len`]). `list_bytes` is the size of
-/// the user list (what `/list` sends back).
+/// What carrying out `req` will make the server send, in bytes: each copy of the frame (at
+/// least [`DELIVERY_COST`]) times the users it reaches (`users` online, the sender
+/// included), or the answer. Estimated before it is carried out, from the encoded sizes
+/// ([`encoded_len`]). `list_bytes` is the size of the user list (what `/list` sends back).
 pub fn request_cost(req: &Request, sender: &str, users: usize, list_bytes: usize) -> u64 {
-    let frame = |text: &str| FRAME_OVERHEAD + as_u64(encoded_len(sender) + encoded_len(text));
+    let frame = |text: &str| {
+        let bytes = FRAME_OVERHEAD + as_u64(encoded_len(sender) + encoded_len(text));
+        bytes.max(DELIVERY_COST)
+    };
     let cost = match req {
         Request::Public { text, confirm } => {
             let others = as_u64(users.saturating_sub(1).max(1));
@@ -196,6 +205,12 @@ mod tests {
             request_cost(&public, "bob", 1, 0),
             FRAME_OVERHEAD + 3 + 6000
         );
+        // A short one costs a delivery's least to each.
+        let hi = Request::Public {
+            text: "hi".into(),
+            confirm: false,
+        };
+        assert_eq!(request_cost(&hi, "bob", 51, 0), DELIVERY_COST * 50);
         let private = Request::Private {
             to: "al".into(),
             text,
@@ -214,10 +229,11 @@ mod tests {
         );
         assert_eq!(request_cost(&Request::Time, "bob", 1, 0), REPLY_COST);
         assert_eq!(request_cost(&Request::List, "bob", 1, 3), ITEM_COST);
-        let empty = Request::Public {
+        assert_eq!(request_cost(&Request::Quit, "bob", 1, 3), ITEM_COST);
+        let empty = Request::Private {
+            to: "a".into(),
             text: String::new(),
-            confirm: false,
         };
-        assert_eq!(request_cost(&empty, "b", 1, 0), ITEM_COST);
+        assert_eq!(request_cost(&empty, "b", 1, 0), DELIVERY_COST + 1);
     }
 }
