@@ -12,15 +12,16 @@
 //! Queues may share a [`Pool`]: a bound on what all of them hold together (a server's
 //! memory for its clients). When a push takes the pool past its limit, the pool *sheds*:
 //! it marks the queues holding the most (largest first, each holding at least
-//! [`Pool::floor`] bytes) until what is left is under the limit, and the next push to a
+//! [`Pool::floor`] bytes; only those are watched, so the pool costs a queue that keeps up
+//! nothing) until what is left is under the limit, and the next push to a
 //! marked queue fails as if it were full, so its owner is cut off as not reading with the
 //! usual last words. Readers that keep up hold little and are never chosen while a
 //! non-reader holds more; a fan-out that briefly passes the limit with small queues cuts
 //! nobody.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -42,13 +43,9 @@ pub struct Pool {
     held: AtomicUsize,
     limit: usize,
     floor: usize,
-    queues: Mutex<Registry>,
-}
-
-#[derive(Default)]
-struct Registry {
-    next: u64,
-    queues: std::collections::HashMap<u64, std::sync::Weak<Shared>>,
+    /// The queues that have held at least `floor` bytes, by address: the only ones that
+    /// can be shed. A queue that keeps up is never here, so the pool costs it nothing.
+    watched: Mutex<HashMap<usize, Weak<Shared>>>,
 }
 
 impl Pool {
@@ -58,7 +55,7 @@ impl Pool {
             held: AtomicUsize::new(0),
             limit,
             floor,
-            queues: Mutex::new(Registry::default()),
+            watched: Mutex::new(HashMap::new()),
         })
     }
 
@@ -72,42 +69,33 @@ impl Pool {
         self.floor
     }
 
-    fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.queues.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn register(&self, shared: std::sync::Weak<Shared>) -> u64 {
-        let mut r = self.registry();
-        r.next += 1;
-        let id = r.next;
-        r.queues.insert(id, shared);
-        id
+    fn watched(&self) -> MutexGuard<'_, HashMap<usize, Weak<Shared>>> {
+        self.watched.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Marks the fullest queues until the rest fits the limit (see the module docs).
-    /// Rare: only when the limit is passed, and then it looks at every queue once.
+    /// Rare: only when the limit is passed, and then it looks at the watched queues once.
     fn shed(&self) {
-        let r = self.registry();
-        let mut live: Vec<(usize, Arc<Shared>)> = r
-            .queues
+        let mut live: Vec<(usize, Arc<Shared>)> = self
+            .watched()
             .values()
-            .filter_map(std::sync::Weak::upgrade)
+            .filter_map(Weak::upgrade)
             .map(|q| (q.queued.load(Ordering::Acquire), q))
             .collect();
-        drop(r);
         // Queues already marked are as good as released.
-        let mut kept: usize = live
+        let marked: usize = live
             .iter()
-            .filter(|(_, q)| !q.shed.load(Ordering::Acquire))
+            .filter(|(_, q)| q.shed.load(Ordering::Acquire))
             .map(|(n, _)| n)
             .sum();
+        let mut kept = self.held().saturating_sub(marked);
         live.sort_unstable_by_key(|(n, _)| std::cmp::Reverse(*n));
         for (n, q) in live {
             if kept <= self.limit || n < self.floor {
                 break;
             }
             if !q.shed.swap(true, Ordering::AcqRel) {
-                kept -= n;
+                kept = kept.saturating_sub(n);
             }
         }
     }
@@ -124,10 +112,12 @@ impl std::fmt::Debug for Pool {
 
 struct Shared {
     frames: Mutex<Frames>,
-    /// The pool it counts in, and its id there.
-    pool: Option<(Arc<Pool>, u64)>,
+    /// The pool it counts in.
+    pool: Option<Arc<Pool>>,
     /// Chosen by the pool to go: the next push fails as full.
-    shed: std::sync::atomic::AtomicBool,
+    shed: AtomicBool,
+    /// In its pool's watched set (it once held the pool's floor).
+    watched: AtomicBool,
     /// Wakes the writer; a permit is kept if it is not waiting, so no wake-up is lost.
     ready: Notify,
     queued: AtomicUsize,
@@ -169,12 +159,10 @@ pub fn channel(limit: usize) -> (QueueTx, QueueRx) {
 
 /// Like [`channel`], counted in `pool` too.
 pub fn channel_in(limit: usize, pool: Option<Arc<Pool>>) -> (QueueTx, QueueRx) {
-    let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| Shared {
-        pool: pool.map(|p| {
-            let id = p.register(me.clone());
-            (p, id)
-        }),
-        shed: std::sync::atomic::AtomicBool::new(false),
+    let shared = Arc::new(Shared {
+        pool,
+        shed: AtomicBool::new(false),
+        watched: AtomicBool::new(false),
         frames: Mutex::new(Frames {
             senders: 1,
             ..Frames::default()
@@ -231,9 +219,11 @@ impl Drop for QueueRx {
         f.receiver_gone = true;
         let dropped: usize = f.frames.drain(..).map(|b| b.len()).sum();
         self.shared.queued.fetch_sub(dropped, Ordering::AcqRel);
-        if let Some((pool, id)) = &self.shared.pool {
+        if let Some(pool) = &self.shared.pool {
             pool.held.fetch_sub(dropped, Ordering::AcqRel);
-            pool.registry().queues.remove(id);
+            if self.shared.watched.load(Ordering::Acquire) {
+                pool.watched().remove(&(Arc::as_ptr(&self.shared) as usize));
+            }
         }
     }
 }
@@ -259,8 +249,16 @@ impl QueueTx {
             }
             self.shared.queued.fetch_add(len, Ordering::AcqRel);
             f.frames.push_back(frame);
+            if let Some(pool) = &self.shared.pool
+                && before + len >= pool.floor
+                && !self.shared.watched.swap(true, Ordering::AcqRel)
+            {
+                let weak = Arc::downgrade(&self.shared);
+                pool.watched()
+                    .insert(Arc::as_ptr(&self.shared) as usize, weak);
+            }
         }
-        if let Some((pool, _)) = &self.shared.pool
+        if let Some(pool) = &self.shared.pool
             && pool.held.fetch_add(len, Ordering::AcqRel) + len > pool.limit
         {
             pool.shed();
@@ -342,7 +340,7 @@ impl QueueRx {
     /// Marks `n` bytes as written.
     pub(crate) fn release(&self, n: usize) {
         self.shared.queued.fetch_sub(n, Ordering::AcqRel);
-        if let Some((pool, _)) = &self.shared.pool {
+        if let Some(pool) = &self.shared.pool {
             pool.held.fetch_sub(n, Ordering::AcqRel);
         }
     }

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use chat_common::command;
@@ -12,6 +11,7 @@ use chat_common::link::ConnId;
 use chat_common::login::{self, LoginSplit};
 use chat_common::name::parse_name;
 use chat_common::{ChatError, Refusal};
+use futures_util::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -159,17 +159,13 @@ enum Login {
     Closed,
 }
 
-/// How long a name that came whole in one read waits for more (PROTOCOL.md §2.1): the
-/// pieces of one write arrive back to back, so this only catches the rest of a split
-/// segment.
-const NAME_SETTLE: Duration = Duration::from_millis(1);
-
 /// Reads until the name is complete: a terminator arrived, or the bytes stopped (PROTOCOL.md
 /// §2.1). The seed clients send the bare name in one write and then wait for the welcome:
-/// when the first read brings several bytes and nothing follows within [`NAME_SETTLE`],
-/// that is the name (before, every such login waited the whole 50 ms grace period). A
-/// name that comes in pieces (one byte per read, or more bytes after that first wait) is
-/// someone typing or trickling: it is waited for up to the grace period after each piece.
+/// when the first read brings several bytes and a second look, after letting the runtime
+/// run, finds nothing more, that is the name, at once (before, every such login waited the
+/// whole 50 ms grace period). A name that comes in pieces (one byte per read, or more bytes
+/// at that second look) is someone typing or trickling: it is waited for up to the grace
+/// period after each piece.
 async fn read_login<B, R: ClientRead>(
     rd: &mut R,
     buf: &mut BytesMut,
@@ -179,19 +175,29 @@ async fn read_login<B, R: ClientRead>(
     let deadline = tokio::time::Instant::now() + ctx.cfg.login_timeout;
     let mut in_pieces = false;
     loop {
-        let wait_until = match buf.len() {
-            0 => deadline,
-            1 => {
-                in_pieces = true;
-                deadline.min(tokio::time::Instant::now() + ctx.cfg.login_grace)
+        if buf.len() == 1 {
+            in_pieces = true;
+        }
+        if buf.len() > 1 && !in_pieces {
+            // The name came in one piece. The bytes of one write arrive together: look once
+            // more without waiting; anything there means it is coming in pieces after all.
+            in_pieces = true;
+            tokio::task::yield_now().await;
+            match rd.read_buf(buf).now_or_never() {
+                None => return Login::Name(login::split_at_timeout(buf)),
+                Some(Ok(0) | Err(_)) => return Login::Closed,
+                Some(Ok(_)) => {
+                    if let Some(split) = login::split_login(buf) {
+                        return Login::Name(split);
+                    }
+                    continue;
+                }
             }
-            _ if in_pieces => deadline.min(tokio::time::Instant::now() + ctx.cfg.login_grace),
-            _ => {
-                // The next read, whatever it brings, means the name came in pieces.
-                in_pieces = true;
-                let settle = NAME_SETTLE.min(ctx.cfg.login_grace);
-                deadline.min(tokio::time::Instant::now() + settle)
-            }
+        }
+        let wait_until = if buf.is_empty() {
+            deadline
+        } else {
+            deadline.min(tokio::time::Instant::now() + ctx.cfg.login_grace)
         };
         tokio::select! {
             read = tokio::time::timeout_at(wait_until, rd.read_buf(buf)) => match read {
