@@ -110,7 +110,7 @@ async fn finish<W: AsyncWrite + Unpin>(rx: &QueueRx, mut sink: W, exit: WriterEx
         return finish_kicked(rx, sink).await;
     }
     if let WriterExit::Io(_) = &exit {
-        kicked.cancel();
+        rx.fail();
     }
     let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, sink.shutdown()).await;
     exit
