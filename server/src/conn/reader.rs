@@ -54,15 +54,20 @@ pub struct FrameReader<R, D> {
     due: Option<tokio::time::Instant>,
 }
 
-/// The error `next` gives for a frame left unfinished past the frame timeout: an I/O
-/// error of kind `TimedOut` (see [`is_unfinished`]).
+/// A frame left unfinished past the frame timeout. `next` gives it as the source of an
+/// I/O error (the decoders' error type carries I/O errors); [`is_unfinished`] tells it from
+/// the socket's own errors, a keepalive's `ETIMEDOUT` included.
+#[derive(Debug, thiserror::Error)]
+#[error("frame left unfinished")]
+struct Unfinished;
+
 fn unfinished() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::TimedOut, "frame left unfinished")
+    std::io::Error::other(Unfinished)
 }
 
 /// Whether a read error means a frame was left unfinished past the frame timeout.
 pub fn is_unfinished(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::TimedOut
+    e.get_ref().is_some_and(|inner| inner.is::<Unfinished>())
 }
 
 impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
@@ -179,5 +184,19 @@ impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
                 Err(e) => return Some(Err(e.into())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_frame_timeout_reads_as_unfinished() {
+        assert!(is_unfinished(&unfinished()));
+        // A keepalive or TCP_USER_TIMEOUT failure is the socket's own error.
+        let keepalive = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(!is_unfinished(&keepalive));
+        assert!(!is_unfinished(&std::io::Error::other("something else")));
     }
 }
