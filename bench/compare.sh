@@ -25,14 +25,7 @@ trap cleanup EXIT
 . bench/lib.sh
 
 start() { # BIN_DIR: fresh broker + server; sets addr, server_pid, broker_pid
-  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
-  "$1/broker" --listen 127.0.0.1:0 >"$tmp/b.out" 2>/dev/null &
-  broker_pid=$!; pids+=($!)
-  local broker; broker=$(wait_addr "$tmp/b.out" "listening on ")
-  "$1/server" --broker "$broker" --listen 127.0.0.1:0 --text-listen off \
-    --flood-rate off --max-conns-per-ip 0 >"$tmp/s.out" 2>/dev/null &
-  server_pid=$!; pids+=($!)
-  addr=$(wait_addr "$tmp/s.out" "listening on ")
+  start_chat "$1" "$tmp" --flood-rate off --max-conns-per-ip 0
 }
 
 run() { # LABEL BIN_DIR ARGS...

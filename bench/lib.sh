@@ -1,4 +1,5 @@
-# Shell helpers shared by bench/run-all.sh and bench/compare.sh (sourced, not run).
+# Shell helpers shared by bench/run-all.sh, bench/compare.sh and bench/limits.sh (sourced,
+# not run).
 
 # wait_addr FILE PREFIX: prints the address after PREFIX on the first line of FILE that
 # starts with it, waiting up to 20 s for a process to print it; fails otherwise.
@@ -8,4 +9,20 @@ wait_addr() {
     sleep 0.05
   done
   echo "timed out waiting for '$2' in $1" >&2; exit 1
+}
+
+# start_chat BIN_DIR TMP [SERVER_FLAG...]: stops what `pids` holds, then starts a fresh
+# broker and server from BIN_DIR on ephemeral loopback ports (the server without its line
+# port, with SERVER_FLAGs); sets addr, server_pid and broker_pid and puts both in pids.
+# Their output goes to TMP/{broker,server}.{out,err}.
+start_chat() {
+  local dir=$1 tmp=$2; shift 2
+  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
+  "$dir/broker" --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
+  broker_pid=$!; pids+=($!)
+  local broker; broker=$(wait_addr "$tmp/broker.out" "listening on ")
+  "$dir/server" --broker "$broker" --listen 127.0.0.1:0 --text-listen off "$@" \
+    >"$tmp/server.out" 2>"$tmp/server.err" &
+  server_pid=$!; pids+=($!)
+  addr=$(wait_addr "$tmp/server.out" "listening on ")
 }

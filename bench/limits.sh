@@ -26,16 +26,9 @@ trap cleanup EXIT
 . bench/lib.sh
 
 start() { # MODE (defaults|off): fresh broker + server; sets addr, server_pid, broker_pid
-  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
-  target/release/broker --listen 127.0.0.1:0 >"$tmp/b.out" 2>/dev/null &
-  broker_pid=$!; pids+=($!)
-  local broker; broker=$(wait_addr "$tmp/b.out" "listening on ")
   local flags=()
   [ "$1" = off ] && flags=(--flood-rate off)
-  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off \
-    "${flags[@]}" >"$tmp/s.out" 2>/dev/null &
-  server_pid=$!; pids+=($!)
-  addr=$(wait_addr "$tmp/s.out" "listening on ")
+  start_chat target/release "$tmp" "${flags[@]}"
 }
 
 run() { # LABEL MODE ARGS...

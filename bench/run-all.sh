@@ -34,16 +34,9 @@ trap cleanup EXIT
 # lag), except for the stress run, which shows that the defaults let the bots through.
 start_system() { # [defaults]: starts broker + server; sets $addr, $server_pid, $broker_pid
   # and $measure (the chat-bench flags naming both for the CPU figures)
-  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
-  target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
-  broker_pid=$!; pids+=($!)
-  local broker; broker=$(wait_addr "$tmp/broker.out" "listening on ")
   local limits=(--flood-rate off --max-conns-per-ip 0)
   if [ "${1:-}" = defaults ]; then limits=(); fi
-  target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off "${limits[@]}" \
-    >"$tmp/server.out" 2>"$tmp/server.err" &
-  server_pid=$!; pids+=($!)
-  addr=$(wait_addr "$tmp/server.out" "listening on ")
+  start_chat target/release "$tmp" "${limits[@]}"
   measure=(--server-pid "$server_pid" --broker-pid "$broker_pid")
 }
 

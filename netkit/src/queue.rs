@@ -64,11 +64,6 @@ impl Pool {
         self.held.load(Ordering::Acquire)
     }
 
-    /// The least a queue holds for the pool to shed it.
-    pub fn floor(&self) -> usize {
-        self.floor
-    }
-
     fn watched(&self) -> MutexGuard<'_, HashMap<usize, Weak<Shared>>> {
         self.watched.lock().unwrap_or_else(|p| p.into_inner())
     }

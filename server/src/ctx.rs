@@ -2,11 +2,19 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use bytes::BytesMut;
 use netkit::queue::Pool;
+use tokio::io::AsyncWrite;
+use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::Chat;
 use crate::config::Config;
+use crate::conn::flood::Budget;
+use crate::conn::outbound::Outbound;
+use crate::conn::reader::{ClientRead, FrameReader};
 
 /// The context of every connection: the chat service, the settings, the memory all
 /// clients' queues share, and the shutdown signal.
@@ -51,10 +59,29 @@ impl<B> Ctx<B> {
         }
     }
 
-    /// A full flood budget for a new connection, if flood control is on (PROTOCOL.md §6.7).
-    pub fn budget(&self) -> Option<crate::conn::flood::Budget> {
-        self.cfg
+    /// A new connection's send queue, counted in the server-wide pool (PROTOCOL.md §6.3),
+    /// and its writer; `gap` is the pause after the first frame (§2.3).
+    pub fn outbound<W>(&self, wr: W, gap: Duration) -> Outbound
+    where
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let pool = Some(self.pool.clone());
+        Outbound::start(wr, self.cfg.client_queue_bytes, gap, pool)
+    }
+
+    /// A new connection's reader with `decoder`, from `buffered` bytes: paced by a full
+    /// flood budget if flood control is on (§6.7), a frame begun bounded by the frame
+    /// timeout (§6.2).
+    pub fn reader<R: ClientRead, D: Decoder>(
+        &self,
+        rd: R,
+        decoder: D,
+        buffered: BytesMut,
+    ) -> FrameReader<R, D> {
+        let budget = self
+            .cfg
             .flood
-            .map(|limit| crate::conn::flood::Budget::new(limit, tokio::time::Instant::now()))
+            .map(|limit| Budget::new(limit, tokio::time::Instant::now()));
+        FrameReader::new(rd, decoder, buffered, budget).with_frame_timeout(self.cfg.frame_timeout)
     }
 }

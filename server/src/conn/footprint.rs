@@ -16,8 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::broker::{BrokerBackend, LinkSettings, TcpDial};
 use crate::chat::Chat;
-use crate::conn::outbound::Outbound;
-use crate::conn::reader::FrameReader;
 use crate::conn::serve::{self, Input};
 use crate::conn::{json_port, line_port};
 use crate::core::clients::ClientInfo;
@@ -71,14 +69,10 @@ async fn a_connection_costs_what_the_table_in_benchmarks_md_says() {
     let json_task = json_port::handle(connect().await, addr, 1, Unnamed::default(), ctx.clone());
     let line_task = line_port::handle(connect().await, addr, 2, Unnamed::default(), ctx.clone());
     let (rd, wr) = connect().await.into_split();
-    let out = Outbound::start(wr, 1 << 20, Duration::ZERO, None);
+    // Built as the ports build them.
+    let out = ctx.outbound(wr, Duration::ZERO);
     let session = Session::unregistered(3, out.queue.clone(), ctx.chat.clone());
-    let reader = FrameReader::new(
-        rd,
-        JsonStreamDecoder::new(1 << 20),
-        BytesMut::new(),
-        ctx.budget(),
-    );
+    let reader = ctx.reader(rd, JsonStreamDecoder::new(1 << 20), BytesMut::new());
     let logged_in = serve::serve(
         session,
         reader,

@@ -16,8 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::backend::Backend;
-use crate::conn::outbound::Outbound;
-use crate::conn::reader::{ClientRead, FrameReader};
+use crate::conn::reader::ClientRead;
 use crate::conn::serve::{self, Input};
 use crate::core::frames::Format;
 use crate::ctx::Ctx;
@@ -82,12 +81,7 @@ pub async fn serve<B, R, W>(
     R: ClientRead,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let out = Outbound::start(
-        wr,
-        ctx.cfg.client_queue_bytes,
-        ctx.cfg.welcome_gap,
-        Some(ctx.pool.clone()),
-    );
+    let out = ctx.outbound(wr, ctx.cfg.welcome_gap);
     let mut buf = BytesMut::with_capacity(256);
     let refuse = |to: &str, refusal: Refusal| {
         let err = ChatError::Refused(refusal);
@@ -137,13 +131,7 @@ pub async fn serve<B, R, W>(
     drop(name);
     tracing::debug!(%peer, name = %session.name, "logged in (json)");
 
-    let frames = FrameReader::new(
-        rd,
-        JsonStreamDecoder::new(ctx.cfg.max_frame),
-        buf,
-        ctx.budget(),
-    )
-    .with_frame_timeout(ctx.cfg.frame_timeout);
+    let frames = ctx.reader(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
     serve::serve(session, frames, out, &ctx, "frame", |item| match item {
         Ok(frame) => command::parse_json(frame.to, frame.msg).map(Some).into(),
         Err(bad) => Input::Bad(bad.into()),

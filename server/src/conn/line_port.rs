@@ -58,19 +58,8 @@ pub async fn serve<B, R, W>(
     R: ClientRead,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let out = Outbound::start(
-        wr,
-        ctx.cfg.client_queue_bytes,
-        Duration::ZERO,
-        Some(ctx.pool.clone()),
-    );
-    let mut lines = FrameReader::new(
-        rd,
-        LineDecoder::new(ctx.cfg.max_frame),
-        BytesMut::new(),
-        ctx.budget(),
-    )
-    .with_frame_timeout(ctx.cfg.frame_timeout);
+    let out = ctx.outbound(wr, Duration::ZERO);
+    let mut lines = ctx.reader(rd, LineDecoder::new(ctx.cfg.max_frame), BytesMut::new());
     out.push_raw(Bytes::from_static(PROMPT.as_bytes()));
 
     let Some(session) = login(&mut lines, peer, conn, &unnamed, &ctx, &out).await else {

@@ -93,6 +93,11 @@ impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
         self
     }
 
+    /// Whether the client has a flood budget (flood control is on).
+    pub fn is_paced(&self) -> bool {
+        self.budget.is_some()
+    }
+
     /// Charges `cost` bytes of work to the client's budget (what its last item makes the
     /// server send).
     pub fn charge(&mut self, cost: u64) {

@@ -74,7 +74,12 @@ fn within_limit(input: Input, limit: usize) -> Input {
 fn cost<B: Backend>(input: &Input, session: &Session<B>) -> u64 {
     match input {
         Input::Request(req) => {
-            let (users, list_bytes) = session.chat.hub().audience();
+            // Only a message to everyone and `/list` depend on who is online: only they
+            // take the hub's lock to ask.
+            let (users, list_bytes) = match req {
+                Request::Public { .. } | Request::List => session.chat.hub().audience(),
+                _ => (1, 0),
+            };
             flood::request_cost(req, &session.name, users, list_bytes)
         }
         Input::Ignore => ITEM_COST,
@@ -110,7 +115,9 @@ pub async fn serve<B, R, D>(
                         timer.as_mut().reset(tokio::time::Instant::now() + *after);
                     }
                     let input = within_limit(interpret(item), ctx.cfg.max_frame);
-                    reader.charge(cost(&input, &session));
+                    if reader.is_paced() {
+                        reader.charge(cost(&input, &session));
+                    }
                     match input {
                         Input::Request(req) => {
                             if cmd::execute(req, &session).await == Flow::Quit {
