@@ -20,22 +20,65 @@
 //! nobody.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
-/// The frames themselves. A `VecDeque` allocates nothing until the first push, so the
-/// thousands of idle connections of a large room cost no queue memory.
+/// The state behind the queue's lock: the frames, and who to wake.
+///
+/// The writer and the watcher are woken through wakers kept here rather than a `Notify`
+/// and a `CancellationToken`: a push already holds this lock, so waking costs nothing more
+/// than taking the waker, and a connection keeps no separate allocation for its kick
+/// signal (docs/ARCHITECTURE.md, "Memory per connection").
 #[derive(Default)]
 struct Frames {
+    /// A `VecDeque` allocates nothing until the first push, so the thousands of idle
+    /// connections of a large room cost no queue memory.
     frames: VecDeque<Bytes>,
     /// Live [`QueueTx`] handles; at zero the writer drains and stops.
     senders: usize,
     /// The [`QueueRx`] is gone: pushes fail.
     receiver_gone: bool,
+    /// Kicked, or the writer failed: the first of them counts.
+    kicked: bool,
+    /// What to send when kicked.
+    last_words: Option<Bytes>,
+    /// The writer's waker while it waits (for frames, for a kick, or both).
+    writer: Option<Waker>,
+    /// Whether a push wakes the writer: it waits for frames (not while it writes, so a
+    /// fan-out into a busy queue wakes nobody).
+    wants_frames: bool,
+    /// The task waiting in [`QueueTx::closed`].
+    watcher: Option<Waker>,
+}
+
+impl Frames {
+    /// Marks the queue kicked (once) and returns whom to wake.
+    fn kick(&mut self, last_words: Option<Bytes>) -> [Option<Waker>; 2] {
+        if self.kicked {
+            return [None, None];
+        }
+        self.kicked = true;
+        self.last_words = last_words;
+        [self.writer.take(), self.watcher.take()]
+    }
+}
+
+fn wake_all(wakers: [Option<Waker>; 2]) {
+    for w in wakers.into_iter().flatten() {
+        w.wake();
+    }
+}
+
+/// Stores `cx`'s waker in `slot` unless the same one is there.
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
 }
 
 /// The bytes held by many queues together, with a limit.
@@ -113,20 +156,27 @@ struct Shared {
     shed: AtomicBool,
     /// In its pool's watched set (it once held the pool's floor).
     watched: AtomicBool,
-    /// Wakes the writer; a permit is kept if it is not waiting, so no wake-up is lost.
-    ready: Notify,
+    /// The peer sent something since the writer last looked (see [`QueueTx::peer_spoke`]).
+    spoke: AtomicBool,
     queued: AtomicUsize,
     limit: usize,
-    kicked: CancellationToken,
-    /// Mirrors `kicked` for the hot path: `CancellationToken::is_cancelled` takes a lock,
-    /// and every push asks (it was 2 % of a fan-out's CPU).
+    /// Mirrors `Frames::kicked` for the hot path: every push asks, without the lock.
     closed: AtomicBool,
-    last_words: Mutex<Option<Bytes>>,
 }
 
 impl Shared {
     fn frames(&self) -> MutexGuard<'_, Frames> {
         self.frames.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn kick(&self, last_words: Option<Bytes>) {
+        let wake = {
+            let mut f = self.frames();
+            let wake = f.kick(last_words);
+            self.closed.store(true, Ordering::Release);
+            wake
+        };
+        wake_all(wake);
     }
 }
 
@@ -149,6 +199,17 @@ pub enum PushError {
     Closed,
 }
 
+/// What the writer finds when it looks for work.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// This many frames were moved into its batch.
+    Frames(usize),
+    /// Every producer is gone and nothing is left.
+    End,
+    /// The queue was kicked.
+    Kicked,
+}
+
 /// A queue holding at most `limit` bytes (a single frame larger than the limit is still
 /// accepted into an empty queue, so a legal frame always gets through).
 pub fn channel(limit: usize) -> (QueueTx, QueueRx) {
@@ -161,16 +222,14 @@ pub fn channel_in(limit: usize, pool: Option<Arc<Pool>>) -> (QueueTx, QueueRx) {
         pool,
         shed: AtomicBool::new(false),
         watched: AtomicBool::new(false),
+        spoke: AtomicBool::new(false),
         frames: Mutex::new(Frames {
             senders: 1,
             ..Frames::default()
         }),
-        ready: Notify::new(),
         queued: AtomicUsize::new(0),
         limit,
-        kicked: CancellationToken::new(),
         closed: AtomicBool::new(false),
-        last_words: Mutex::new(None),
     });
     (
         QueueTx {
@@ -201,13 +260,17 @@ impl Clone for QueueTx {
 
 impl Drop for QueueTx {
     fn drop(&mut self) {
-        let last = {
+        let wake = {
             let mut f = self.shared.frames();
             f.senders -= 1;
-            f.senders == 0
+            if f.senders == 0 {
+                f.writer.take()
+            } else {
+                None
+            }
         };
-        if last {
-            self.shared.ready.notify_one();
+        if let Some(w) = wake {
+            w.wake();
         }
     }
 }
@@ -234,9 +297,9 @@ impl QueueTx {
             return Err(PushError::Closed);
         }
         let len = frame.len();
-        {
+        let wake = {
             let mut f = self.shared.frames();
-            if f.receiver_gone {
+            if f.receiver_gone || f.kicked {
                 return Err(PushError::Closed);
             }
             let before = self.shared.queued.load(Ordering::Acquire);
@@ -256,27 +319,28 @@ impl QueueTx {
                 pool.watched()
                     .insert(Arc::as_ptr(&self.shared) as usize, weak);
             }
-        }
+            if f.wants_frames {
+                f.wants_frames = false;
+                f.writer.take()
+            } else {
+                None
+            }
+        };
         if let Some(pool) = &self.shared.pool
             && pool.held.fetch_add(len, Ordering::AcqRel) + len > pool.limit
         {
             pool.shed();
         }
-        self.shared.ready.notify_one();
+        if let Some(w) = wake {
+            w.wake();
+        }
         Ok(())
     }
 
     /// Tells the writer to drop the backlog, write `last_words` if the socket takes them
     /// at once, and close. Only the first kick counts.
     pub fn kick(&self, last_words: Option<Bytes>) {
-        if let Ok(mut slot) = self.shared.last_words.lock() {
-            if self.shared.kicked.is_cancelled() {
-                return;
-            }
-            *slot = last_words;
-        }
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.kicked.cancel();
+        self.shared.kick(last_words);
     }
 
     /// Whether the queue was kicked.
@@ -289,34 +353,97 @@ impl QueueTx {
         self.shared.queued.load(Ordering::Acquire)
     }
 
-    /// Resolves when the queue is kicked (or the writer ended on an error).
+    /// Tells the writer that the peer just sent something, so what is queued next is
+    /// likely its answer: the writer writes it without coalescing (see
+    /// [`crate::writer::Pacing::coalesce`]). Cheap: one atomic store.
+    pub fn peer_spoke(&self) {
+        self.shared.spoke.store(true, Ordering::Release);
+    }
+
+    /// Resolves when the queue is kicked (or the writer ended on an error). One task at a
+    /// time may wait here: the connection that owns the queue.
     pub async fn closed(&self) {
-        self.shared.kicked.cancelled().await
+        poll_fn(|cx| {
+            let mut f = self.shared.frames();
+            if f.kicked {
+                return Poll::Ready(());
+            }
+            register(&mut f.watcher, cx);
+            Poll::Pending
+        })
+        .await
     }
 }
 
 impl QueueRx {
-    /// Moves up to `limit` frames into `out`, waiting for at least one. Returns 0 once
-    /// every producer is gone and the queue is empty.
-    pub(crate) async fn recv_many(&mut self, out: &mut Vec<Bytes>, limit: usize) -> usize {
-        loop {
-            {
-                let mut f = self.shared.frames();
-                if !f.frames.is_empty() {
-                    let n = f.frames.len().min(limit.max(1));
-                    out.extend(f.frames.drain(..n));
-                    if f.frames.is_empty() && f.frames.capacity() > 64 {
-                        // A burst is over: give its memory back.
-                        f.frames = VecDeque::new();
-                    }
-                    return n;
-                }
-                if f.senders == 0 {
-                    return 0;
-                }
-            }
-            self.shared.ready.notified().await;
+    /// Moves up to `limit` frames into `out`; without frames, waits for one, the end (every
+    /// producer gone) or a kick, whichever comes first.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Bytes>,
+        limit: usize,
+    ) -> Poll<Next> {
+        let mut f = self.shared.frames();
+        if f.kicked {
+            return Poll::Ready(Next::Kicked);
         }
+        if !f.frames.is_empty() {
+            let n = f.frames.len().min(limit.max(1));
+            out.extend(f.frames.drain(..n));
+            if f.frames.is_empty() && f.frames.capacity() > 64 {
+                // A burst is over: give its memory back.
+                f.frames = VecDeque::new();
+            }
+            f.wants_frames = false;
+            return Poll::Ready(Next::Frames(n));
+        }
+        if f.senders == 0 {
+            return Poll::Ready(Next::End);
+        }
+        register(&mut f.writer, cx);
+        f.wants_frames = true;
+        Poll::Pending
+    }
+
+    /// Moves up to `limit` frames that are queued now into `out`, without waiting.
+    pub(crate) fn take(&mut self, out: &mut Vec<Bytes>, limit: usize) -> usize {
+        let mut f = self.shared.frames();
+        let n = f.frames.len().min(limit);
+        out.extend(f.frames.drain(..n));
+        n
+    }
+
+    /// Waits for frames as [`QueueRx::poll_next`] does.
+    pub(crate) async fn next(&mut self, out: &mut Vec<Bytes>, limit: usize) -> Next {
+        poll_fn(|cx| self.poll_next(cx, out, limit)).await
+    }
+
+    /// Resolves when the queue is kicked; pushes do not wake it.
+    pub(crate) async fn kicked(&self) {
+        self.stopped(false).await
+    }
+
+    /// Resolves when the queue is kicked or every producer is gone; pushes do not wake it.
+    pub(crate) async fn kicked_or_ended(&self) {
+        self.stopped(true).await
+    }
+
+    async fn stopped(&self, or_ended: bool) {
+        poll_fn(|cx| {
+            let mut f = self.shared.frames();
+            if f.kicked || or_ended && f.senders == 0 {
+                return Poll::Ready(());
+            }
+            register(&mut f.writer, cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Whether the peer sent something since the last call (see [`QueueTx::peer_spoke`]).
+    pub(crate) fn take_spoke(&self) -> bool {
+        self.shared.spoke.swap(false, Ordering::AcqRel)
     }
 
     /// Takes the oldest queued frame, if any, without waiting, and counts it as written
@@ -345,24 +472,15 @@ impl QueueRx {
         }
     }
 
-    /// The kick signal.
-    pub(crate) fn kicked(&self) -> &CancellationToken {
-        &self.shared.kicked
-    }
-
-    /// The writer failed: pushes fail from now on, and whoever waits for the close hears it.
+    /// The writer failed: pushes fail from now on, and whoever waits for the close hears
+    /// it. There are no last words.
     pub(crate) fn fail(&self) {
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.kicked.cancel();
+        self.shared.kick(None);
     }
 
     /// The frame to send when kicked, if any.
     pub fn take_last_words(&self) -> Option<Bytes> {
-        self.shared
-            .last_words
-            .lock()
-            .ok()
-            .and_then(|mut s| s.take())
+        self.shared.frames().last_words.take()
     }
 }
 
@@ -386,7 +504,7 @@ mod tests {
         assert_eq!(tx.push(Bytes::from_static(b"1234")), Ok(()));
         assert_eq!(tx.queued_bytes(), 10);
         let mut got = Vec::new();
-        block_on_ready(rx.recv_many(&mut got, 1));
+        block_on_ready(rx.next(&mut got, 1));
         rx.release(got[0].len());
         assert_eq!(tx.queued_bytes(), 4);
     }
@@ -417,9 +535,9 @@ mod tests {
         drop(tx);
         drop(tx2);
         let mut got = Vec::new();
-        assert_eq!(rx.recv_many(&mut got, 10).await, 2);
+        assert_eq!(rx.next(&mut got, 10).await, Next::Frames(2));
         assert_eq!(got, [Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
-        assert_eq!(rx.recv_many(&mut got, 10).await, 0, "no producer left");
+        assert_eq!(rx.next(&mut got, 10).await, Next::End, "no producer left");
     }
 
     #[tokio::test]
@@ -427,7 +545,7 @@ mod tests {
         let (tx, mut rx) = channel(100);
         let task = tokio::spawn(async move {
             let mut got = Vec::new();
-            rx.recv_many(&mut got, 10).await;
+            rx.next(&mut got, 10).await;
             got
         });
         tokio::task::yield_now().await;

@@ -3,13 +3,23 @@
 //! Frames queued while a write is in progress are written together in the next one
 //! (small frames are copied into one buffer, large ones written as they are), so a busy
 //! connection costs one system call per batch instead of one per frame.
+//!
+//! A client's writer may also *coalesce* ([`Pacing::coalesce`]): after a write it waits a
+//! few milliseconds before the next, so that a connection that only listens to a busy room
+//! gets many frames per system call rather than a few. On loopback and on real networks
+//! alike, most of a fan-out's CPU is the kernel's cost per `send` (BENCHMARKS.md, issue
+//! 11), so fewer, larger writes are what makes a delivery cheap. A frame that finds the
+//! writer idle is written at once, and so is the answer to a peer that just sent something
+//! ([`crate::queue::QueueTx::peer_spoke`]): coalescing delays only frames that arrive in a
+//! stream, by at most the pause.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
-use crate::queue::QueueRx;
+use crate::queue::{Next, QueueRx};
 
 /// Frames popped from the queue per batch.
 const BATCH_FRAMES: usize = 256;
@@ -29,64 +39,67 @@ pub enum WriterExit {
     Io(std::io::Error),
 }
 
-/// Writes queued frames to `sink` until the queue is drained and closed, kicked, or a write
-/// fails; then shuts the sink down. After an error the queue is marked kicked so the
-/// producers notice that nobody is listening.
-pub async fn run<W: AsyncWrite + Unpin>(rx: QueueRx, sink: W) -> WriterExit {
-    run_with_gap(rx, sink, Duration::ZERO).await
+/// When a writer writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pacing {
+    /// The first frame is written alone and followed by a pause this long (zero: none).
+    ///
+    /// The class-chat clients parse one JSON object per `recv()`, so their welcome frame
+    /// must not arrive glued to the next one (PROTOCOL.md §2.3). Frames queued meanwhile
+    /// wait, they are not lost.
+    pub first_gap: Duration,
+    /// After a write, wait this long before the next one, unless the peer sent something
+    /// meanwhile (zero: write as soon as frames are queued). See the module docs.
+    pub coalesce: Duration,
 }
 
-/// Like [`run`], but the first frame is written alone and followed by a pause of `gap`.
-///
-/// The class-chat clients parse one JSON object per `recv()`, so their welcome frame must
-/// not arrive glued to the next one (PROTOCOL.md §2.3). Frames queued meanwhile wait, they are
-/// not lost.
-pub async fn run_with_gap<W: AsyncWrite + Unpin>(
+/// Writes queued frames to `sink` as soon as they are queued, until the queue is drained
+/// and closed, kicked, or a write fails; then shuts the sink down. After an error the
+/// queue is marked kicked so the producers notice that nobody is listening.
+pub async fn run<W: AsyncWrite + Unpin>(rx: QueueRx, sink: W) -> WriterExit {
+    run_paced(rx, sink, Pacing::default()).await
+}
+
+/// Like [`run`], writing when `pacing` says.
+pub async fn run_paced<W: AsyncWrite + Unpin>(
     mut rx: QueueRx,
     mut sink: W,
-    gap: Duration,
+    pacing: Pacing,
 ) -> WriterExit {
-    let kicked = rx.kicked().clone();
-    let mut batch: Vec<Bytes> = Vec::with_capacity(8);
+    let mut batch: Vec<Bytes> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
-    if !gap.is_zero() {
-        let first = tokio::select! {
-            biased;
-            _ = kicked.cancelled() => None,
-            first = async {
-                let mut one = Vec::with_capacity(1);
-                (rx.recv_many(&mut one, 1).await > 0).then(|| one.remove(0))
-            } => first,
-        };
-        if let Some(first) = first {
-            let len = first.len();
-            let written = tokio::select! {
-                biased;
-                _ = kicked.cancelled() => Ok(()),
-                r = sink.write_all(&first) => r,
-            };
-            rx.release(len);
-            if let Err(e) = written {
-                return finish(&rx, sink, WriterExit::Io(e)).await;
-            }
-            tokio::select! {
-                _ = kicked.cancelled() => {}
-                _ = tokio::time::sleep(gap) => {}
-            }
-        }
-    }
+    // The pacing as milliseconds: every connection's writer carries it.
+    let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    let (mut gap_ms, coalesce_ms) = (ms(pacing.first_gap), ms(pacing.coalesce));
+    let mut first = gap_ms > 0;
+    // No write before this: (when, whether the peer's speaking lifts it).
+    let mut hold: Option<(Instant, bool)> = None;
     let exit = loop {
-        let n = tokio::select! {
-            biased;
-            _ = kicked.cancelled() => break WriterExit::Kicked,
-            n = rx.recv_many(&mut batch, BATCH_FRAMES) => n,
-        };
-        if n == 0 {
-            break WriterExit::Drained;
+        let limit = if first { 1 } else { BATCH_FRAMES };
+        match rx.next(&mut batch, limit).await {
+            Next::Frames(_) => {}
+            Next::End => break WriterExit::Drained,
+            Next::Kicked => break WriterExit::Kicked,
+        }
+        // Frames that come after a quiet spell are written at once; only those that come
+        // within the pause after a write wait for its end, and take what came meanwhile.
+        // So an idle connection arms no timer, and a busy one one per write.
+        if let Some((until, liftable)) = hold.take()
+            && !(liftable && rx.take_spoke())
+            && Instant::now() < until
+        {
+            // A kick or the last producer's going ends the pause: neither waits for it.
+            tokio::select! {
+                biased;
+                _ = rx.kicked_or_ended() => {}
+                _ = tokio::time::sleep_until(until) => {}
+            }
+            let room = BATCH_FRAMES.saturating_sub(batch.len());
+            rx.take(&mut batch, room);
         }
         let written = tokio::select! {
             biased;
-            _ = kicked.cancelled() => break WriterExit::Kicked,
+            _ = rx.kicked() => break WriterExit::Kicked,
             r = write_batch(&mut sink, &batch, &mut buf) => r,
         };
         let bytes: usize = batch.iter().map(Bytes::len).sum();
@@ -100,27 +113,44 @@ pub async fn run_with_gap<W: AsyncWrite + Unpin>(
         if let Err(e) = written {
             break WriterExit::Io(e);
         }
+        if std::mem::take(&mut first) {
+            let gap = Duration::from_millis(std::mem::take(&mut gap_ms).into());
+            hold = Some((Instant::now() + gap, false));
+        } else if coalesce_ms > 0 {
+            let pause = Duration::from_millis(coalesce_ms.into());
+            hold = Some((Instant::now() + pause, true));
+        }
     };
-    finish(&rx, sink, exit).await
+    drop((batch, buf));
+    // Boxed: the end runs once, and inline its timeouts would widen every writer's future.
+    Box::pin(finish(&rx, sink, exit)).await
 }
 
-async fn finish<W: AsyncWrite + Unpin>(rx: &QueueRx, mut sink: W, exit: WriterExit) -> WriterExit {
-    let kicked = rx.kicked();
-    if kicked.is_cancelled() && !matches!(exit, WriterExit::Io(_)) {
-        return finish_kicked(rx, sink).await;
+async fn finish<W: AsyncWrite + Unpin>(rx: &QueueRx, sink: W, exit: WriterExit) -> WriterExit {
+    match exit {
+        WriterExit::Io(e) => {
+            rx.fail();
+            shut_down(sink).await;
+            WriterExit::Io(e)
+        }
+        // A kick that came as the last producer went still gets its last words.
+        _ if rx.is_kicked() => finish_kicked(rx, sink).await,
+        exit => {
+            shut_down(sink).await;
+            exit
+        }
     }
-    if let WriterExit::Io(_) = &exit {
-        rx.fail();
-    }
+}
+
+async fn shut_down<W: AsyncWrite + Unpin>(mut sink: W) {
     let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, sink.shutdown()).await;
-    exit
 }
 
 async fn finish_kicked<W: AsyncWrite + Unpin>(rx: &QueueRx, mut sink: W) -> WriterExit {
     if let Some(words) = rx.take_last_words() {
         let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, sink.write_all(&words)).await;
     }
-    let _ = tokio::time::timeout(LAST_WORDS_TIMEOUT, sink.shutdown()).await;
+    shut_down(sink).await;
     WriterExit::Kicked
 }
 
@@ -198,7 +228,11 @@ mod tests {
         let (client, mut server) = tokio::io::duplex(1 << 16);
         tx.push(Bytes::from_static(b"welcome\n")).unwrap();
         tx.push(Bytes::from_static(b"next\n")).unwrap();
-        let task = tokio::spawn(run_with_gap(rx, client, Duration::from_millis(300)));
+        let pacing = Pacing {
+            first_gap: Duration::from_millis(300),
+            coalesce: Duration::ZERO,
+        };
+        let task = tokio::spawn(run_paced(rx, client, pacing));
         let mut first = vec![0u8; 64];
         let n = server.read(&mut first).await.unwrap();
         assert_eq!(
@@ -222,5 +256,99 @@ mod tests {
         let exit = run(rx, client).await;
         assert!(matches!(exit, WriterExit::Io(_)));
         assert!(tx.is_kicked());
+    }
+
+    /// A writer that coalesces by 3 ms, its queue, and the reading end of its socket.
+    fn coalescing() -> (
+        crate::queue::QueueTx,
+        tokio::io::DuplexStream,
+        tokio::task::JoinHandle<WriterExit>,
+    ) {
+        let (tx, rx) = channel(1 << 20);
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let pacing = Pacing {
+            first_gap: Duration::ZERO,
+            coalesce: Duration::from_millis(3),
+        };
+        (tx, server, tokio::spawn(run_paced(rx, client, pacing)))
+    }
+
+    async fn read_some(server: &mut tokio::io::DuplexStream) -> String {
+        let mut buf = vec![0u8; 256];
+        let n = server.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_in_a_stream_wait_for_the_pause_and_go_out_together() {
+        let (tx, mut server, _task) = coalescing();
+        let t0 = tokio::time::Instant::now();
+        tx.push(Bytes::from_static(b"a")).unwrap();
+        assert_eq!(
+            read_some(&mut server).await,
+            "a",
+            "an idle writer writes at once"
+        );
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tx.push(Bytes::from_static(b"b")).unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tx.push(Bytes::from_static(b"c")).unwrap();
+        assert_eq!(
+            read_some(&mut server).await,
+            "bc",
+            "one write at the pause's end"
+        );
+        assert_eq!(t0.elapsed(), Duration::from_millis(3));
+        // After a quiet spell longer than the pause, a frame goes out at once again.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let t1 = tokio::time::Instant::now();
+        tx.push(Bytes::from_static(b"d")).unwrap();
+        assert_eq!(read_some(&mut server).await, "d");
+        assert_eq!(t1.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_answer_to_a_peer_that_spoke_is_not_held() {
+        let (tx, mut server, _task) = coalescing();
+        tx.push(Bytes::from_static(b"a")).unwrap();
+        assert_eq!(read_some(&mut server).await, "a");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let t1 = tokio::time::Instant::now();
+        tx.peer_spoke();
+        tx.push(Bytes::from_static(b"answer")).unwrap();
+        assert_eq!(read_some(&mut server).await, "answer");
+        assert_eq!(t1.elapsed(), Duration::ZERO, "not held for the pause");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kick_or_the_end_does_not_wait_for_the_pause() {
+        let (tx, mut server, task) = coalescing();
+        tx.push(Bytes::from_static(b"a")).unwrap();
+        assert_eq!(read_some(&mut server).await, "a");
+        let t0 = tokio::time::Instant::now();
+        tx.push(Bytes::from_static(b"b")).unwrap();
+        drop(tx);
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"b", "what was queued is still written");
+        assert!(matches!(task.await.unwrap(), WriterExit::Drained));
+        assert_eq!(
+            t0.elapsed(),
+            Duration::ZERO,
+            "the last producer's going ends the pause"
+        );
+
+        let (tx, mut server, task) = coalescing();
+        tx.push(Bytes::from_static(b"a")).unwrap();
+        assert_eq!(read_some(&mut server).await, "a");
+        let t0 = tokio::time::Instant::now();
+        tx.push(Bytes::from_static(b"never")).unwrap();
+        tx.kick(Some(Bytes::from_static(b"bye")));
+        assert!(matches!(task.await.unwrap(), WriterExit::Kicked));
+        assert_eq!(t0.elapsed(), Duration::ZERO, "a kick ends the pause");
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"bye", "the backlog is dropped, the last words sent");
     }
 }

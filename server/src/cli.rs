@@ -68,6 +68,12 @@ pub struct Args {
     #[arg(long, env = "CHAT_FRAME_TIMEOUT_MS", default_value_t = 30_000)]
     pub frame_timeout_ms: u64,
 
+    /// After writing to a client, wait this many milliseconds before the next write, so a
+    /// client that only listens gets many frames per system call (0: write at once). The
+    /// answer to a client that just sent something is never delayed.
+    #[arg(long, env = "CHAT_COALESCE_MS", default_value_t = 3)]
+    pub coalesce_ms: u64,
+
     /// Bytes that may wait for the broker link before clients are held back.
     #[arg(long, env = "CHAT_LINK_QUEUE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub link_queue_bytes: usize,
@@ -264,6 +270,7 @@ impl Args {
             client_queue_bytes: self.client_queue_bytes.max(self.max_frame + 64 * 1024),
             total_queue_bytes: self.total_queue_bytes,
             frame_timeout: Duration::from_millis(self.frame_timeout_ms.max(1)),
+            coalesce: Duration::from_millis(self.coalesce_ms),
             login_timeout: Duration::from_millis(self.login_timeout_ms),
             login_grace: Duration::from_millis(self.login_grace_ms),
             welcome_gap: Duration::from_millis(self.welcome_gap_ms),

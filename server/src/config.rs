@@ -21,6 +21,9 @@ pub struct Config {
     /// A frame (or line) begun must be complete within this, or the connection is closed:
     /// a half-sent frame holds its buffer (PROTOCOL.md §6.2).
     pub frame_timeout: Duration,
+    /// After a write to a client, the pause before the next one unless the client spoke
+    /// meanwhile (PROTOCOL.md §6.3; `netkit::writer::Pacing::coalesce`).
+    pub coalesce: Duration,
     /// A connection that sends no name within this is closed.
     pub login_timeout: Duration,
     /// How long to wait for more bytes of a raw name sent without a terminator.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use netkit::queue::Pool;
+use netkit::writer::Pacing;
 use tokio::io::AsyncWrite;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
@@ -60,13 +61,18 @@ impl<B> Ctx<B> {
     }
 
     /// A new connection's send queue, counted in the server-wide pool (PROTOCOL.md §6.3),
-    /// and its writer; `gap` is the pause after the first frame (§2.3).
+    /// and its writer; `gap` is the pause after the first frame (§2.3). The writer
+    /// coalesces by `--coalesce-ms` (§6.3, docs/ARCHITECTURE.md "Writing to a client").
     pub fn outbound<W>(&self, wr: W, gap: Duration) -> Outbound
     where
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let pool = Some(self.pool.clone());
-        Outbound::start(wr, self.cfg.client_queue_bytes, gap, pool)
+        let pacing = Pacing {
+            first_gap: gap,
+            coalesce: self.cfg.coalesce,
+        };
+        Outbound::start(wr, self.cfg.client_queue_bytes, pacing, pool)
     }
 
     /// A new connection's reader with `decoder`, from `buffered` bytes: paced by a full

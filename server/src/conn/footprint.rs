@@ -86,7 +86,11 @@ async fn a_connection_costs_what_the_table_in_benchmarks_md_says() {
     );
     let (_q, rx) = netkit::queue::channel(10);
     let (_rd, wr) = connect().await.into_split();
-    let writer = netkit::writer::run_with_gap(rx, wr, Duration::from_millis(50));
+    let pacing = netkit::writer::Pacing {
+        first_gap: Duration::from_millis(50),
+        coalesce: Duration::from_millis(3),
+    };
+    let writer = netkit::writer::run_paced(rx, wr, pacing);
     let (q, _rx) = netkit::queue::channel(10);
     let probe = Session::unregistered(4, q.clone(), ctx.chat.clone());
     let publish = crate::cmd::execute(
@@ -125,7 +129,7 @@ async fn a_connection_costs_what_the_table_in_benchmarks_md_says() {
             640,
         ),
         (
-            "writer task (netkit::writer::run_with_gap)",
+            "writer task (netkit::writer::run_paced)",
             size_of_val(&writer),
             560,
         ),

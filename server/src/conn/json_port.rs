@@ -69,74 +69,89 @@ pub async fn handle_tls<B: Backend>(
 }
 
 /// The JSON port over any stream's halves (plain TCP, TLS, or an in-memory pipe in tests).
-pub async fn serve<B, R, W>(
+///
+/// Not an `async fn`, and the login's values live in a block that ends before the
+/// logged-in loop is awaited: an `async fn` keeps its arguments twice, and a value that was
+/// borrowed keeps its room in the future until its scope ends, even after it is moved into
+/// the loop. Every idle connection of a large room pays for that room (BENCHMARKS.md,
+/// "Memory per connection").
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice in every connection's future"
+)]
+pub fn serve<B, R, W>(
     mut rd: R,
     wr: W,
     peer: SocketAddr,
     conn: ConnId,
     unnamed: Unnamed,
     ctx: Ctx<B>,
-) where
+) -> impl Future<Output = ()> + Send
+where
     B: Backend,
     R: ClientRead,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let out = ctx.outbound(wr, ctx.cfg.welcome_gap);
-    let mut buf = BytesMut::with_capacity(256);
-    let refuse = |to: &str, refusal: Refusal| {
-        let err = ChatError::Refused(refusal);
-        out.push_raw(login_error(ctx.chat.server_ip(), to, &err, Format::Json));
-    };
+    async move {
+        let logged_in = {
+            let out = ctx.outbound(wr, ctx.cfg.welcome_gap);
+            let mut buf = BytesMut::with_capacity(256);
+            let refuse = |to: &str, refusal: Refusal| {
+                let err = ChatError::Refused(refusal);
+                out.push_raw(login_error(ctx.chat.server_ip(), to, &err, Format::Json));
+            };
 
-    let split = match read_login(&mut rd, &mut buf, &unnamed, &ctx).await {
-        Login::Name(split) => split,
-        Login::Evicted => {
-            refuse("", unnamed.eviction());
-            return out.finish().await;
-        }
-        Login::TimedOut => {
-            let timeout_ms = u64::try_from(ctx.cfg.login_timeout.as_millis()).unwrap_or(u64::MAX);
-            refuse("", Refusal::LoginTimeout { timeout_ms });
-            return out.finish().await;
-        }
-        Login::Closed => return out.finish().await,
-    };
-    let name = match parse_name(&buf[..split.name_len]) {
-        Ok(name) => name,
-        Err(e) => {
-            let shown = String::from_utf8_lossy(&buf[..split.name_len]).into_owned();
-            refuse(&shown, e.into());
-            return out.finish().await;
-        }
-    };
-    buf.advance(split.consumed);
-    // It sent a name: no longer one of its address's idle unnamed connections.
-    drop(unnamed);
-    let login = Session::login(
-        &ctx.chat,
-        conn,
-        name.clone(),
-        peer,
-        Format::Json,
-        &out.queue,
-    );
-    let session = match login.await {
-        Ok(s) => s,
-        Err(refusal) => {
-            refuse(&name, refusal);
-            return out.finish().await;
-        }
-    };
-    // The session has the name; this copy would live as long as the connection.
-    drop(name);
-    tracing::debug!(%peer, name = %session.name, "logged in (json)");
-
-    let frames = ctx.reader(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
-    serve::serve(session, frames, out, &ctx, "frame", |item| match item {
-        Ok(frame) => command::parse_json(frame.to, frame.msg).map(Some).into(),
-        Err(bad) => Input::Bad(bad.into()),
-    })
-    .await;
+            let split = match read_login(&mut rd, &mut buf, &unnamed, &ctx).await {
+                Login::Name(split) => split,
+                Login::Evicted => {
+                    refuse("", unnamed.eviction());
+                    return out.finish().await;
+                }
+                Login::TimedOut => {
+                    let timeout_ms =
+                        u64::try_from(ctx.cfg.login_timeout.as_millis()).unwrap_or(u64::MAX);
+                    refuse("", Refusal::LoginTimeout { timeout_ms });
+                    return out.finish().await;
+                }
+                Login::Closed => return out.finish().await,
+            };
+            let name = match parse_name(&buf[..split.name_len]) {
+                Ok(name) => name,
+                Err(e) => {
+                    let shown = String::from_utf8_lossy(&buf[..split.name_len]).into_owned();
+                    refuse(&shown, e.into());
+                    return out.finish().await;
+                }
+            };
+            buf.advance(split.consumed);
+            // It sent a name: no longer one of its address's idle unnamed connections.
+            drop(unnamed);
+            // Boxed: the login runs once, and inline its state would widen every
+            // connection's future for as long as it lives.
+            let login = Box::pin(Session::login(
+                &ctx.chat,
+                conn,
+                name.clone(),
+                peer,
+                Format::Json,
+                &out.queue,
+            ));
+            let session = match login.await {
+                Ok(s) => s,
+                Err(refusal) => {
+                    refuse(&name, refusal);
+                    return out.finish().await;
+                }
+            };
+            tracing::debug!(%peer, name = %session.name, "logged in (json)");
+            let frames = ctx.reader(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
+            serve::serve(session, frames, out, &ctx, "frame", |item| match item {
+                Ok(frame) => command::parse_json(frame.to, frame.msg).map(Some).into(),
+                Err(bad) => Input::Bad(bad.into()),
+            })
+        };
+        logged_in.await;
+    }
 }
 
 enum Login {

@@ -46,33 +46,46 @@ pub fn handle<B: Backend>(
 }
 
 /// The line port over any stream's halves.
-pub async fn serve<B, R, W>(
+///
+/// Not an `async fn`, and the login's values live in a block that ends before the
+/// logged-in loop is awaited, for the reason given at [`super::json_port::serve`].
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice in every connection's future"
+)]
+pub fn serve<B, R, W>(
     rd: R,
     wr: W,
     peer: SocketAddr,
     conn: ConnId,
     unnamed: Unnamed,
     ctx: Ctx<B>,
-) where
+) -> impl Future<Output = ()> + Send
+where
     B: Backend,
     R: ClientRead,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let out = ctx.outbound(wr, Duration::ZERO);
-    let mut lines = ctx.reader(rd, LineDecoder::new(ctx.cfg.max_frame), BytesMut::new());
-    out.push_raw(Bytes::from_static(PROMPT.as_bytes()));
+    async move {
+        let logged_in = {
+            let out = ctx.outbound(wr, Duration::ZERO);
+            let mut lines = ctx.reader(rd, LineDecoder::new(ctx.cfg.max_frame), BytesMut::new());
+            out.push_raw(Bytes::from_static(PROMPT.as_bytes()));
 
-    let Some(session) = login(&mut lines, peer, conn, &unnamed, &ctx, &out).await else {
-        return out.finish().await;
-    };
-    // Logged in: no longer one of its address's unnamed connections.
-    drop(unnamed);
-    tracing::debug!(%peer, name = %session.name, "logged in (line)");
-    serve::serve(session, lines, out, &ctx, "line", |item| match item {
-        Ok(line) => command::parse_typed(&line).into(),
-        Err(_) => Input::Bad(ChatError::BadLine),
-    })
-    .await;
+            let login = Box::pin(login(&mut lines, peer, conn, &unnamed, &ctx, &out));
+            let Some(session) = login.await else {
+                return out.finish().await;
+            };
+            // Logged in: no longer one of its address's unnamed connections.
+            drop(unnamed);
+            tracing::debug!(%peer, name = %session.name, "logged in (line)");
+            serve::serve(session, lines, out, &ctx, "line", |item| match item {
+                Ok(line) => command::parse_typed(&line).into(),
+                Err(_) => Input::Bad(ChatError::BadLine),
+            })
+        };
+        logged_in.await;
+    }
 }
 
 /// Asks for a nickname until one is accepted, the attempts run out, or the peer goes.

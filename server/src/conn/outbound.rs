@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use netkit::queue::{self, Pool, QueueTx};
-use netkit::writer::WriterExit;
+use netkit::writer::{Pacing, WriterExit};
 use tokio::io::AsyncWrite;
 use tokio::task::JoinHandle;
 
@@ -23,19 +23,20 @@ pub struct Outbound {
 
 impl Outbound {
     /// Starts the writer task for `wr`, with a queue of `limit` bytes counted in `pool`
-    /// (the server-wide bound). `gap` is the pause after the first frame (see
-    /// [`netkit::writer::run_with_gap`]).
-    pub fn start<W>(wr: W, limit: usize, gap: Duration, pool: Option<Arc<Pool>>) -> Self
+    /// (the server-wide bound), writing when `pacing` says (see [`Pacing`]).
+    pub fn start<W>(wr: W, limit: usize, pacing: Pacing, pool: Option<Arc<Pool>>) -> Self
     where
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (queue, rx) = queue::channel_in(limit, pool);
-        let writer = tokio::spawn(netkit::writer::run_with_gap(rx, wr, gap));
+        let writer = tokio::spawn(netkit::writer::run_paced(rx, wr, pacing));
         Outbound { queue, writer }
     }
 
-    /// Queues raw bytes (the line port's prompt, frames before login).
+    /// Queues raw bytes (the line port's prompt, frames before login). They answer what
+    /// the client just did, so they are written without coalescing.
     pub fn push_raw(&self, bytes: Bytes) {
+        self.queue.peer_spoke();
         let _ = self.queue.push(bytes);
     }
 

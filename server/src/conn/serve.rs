@@ -89,76 +89,89 @@ fn cost<B: Backend>(input: &Input, session: &Session<B>) -> u64 {
 
 /// Serves a logged-in client until it is done. `unit` names an item in errors (`frame`,
 /// `line`); `interpret` turns a decoded item into an [`Input`].
-pub async fn serve<B, R, D>(
+///
+/// Not an `async fn`: that would keep its arguments twice in every connection's future
+/// (see `conn::json_port::serve`).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice in every connection's future"
+)]
+pub fn serve<'a, B, R, D>(
     session: Session<B>,
     mut reader: FrameReader<R, D>,
     out: Outbound,
-    ctx: &Ctx<B>,
+    ctx: &'a Ctx<B>,
     unit: &'static str,
-    interpret: impl Fn(D::Item) -> Input,
-) where
+    interpret: impl Fn(D::Item) -> Input + Send + 'a,
+) -> impl Future<Output = ()> + Send + 'a
+where
     B: Backend,
     R: ClientRead,
-    D: Decoder<Error = StreamError>,
+    D: Decoder<Error = StreamError> + Send + 'a,
+    D::Item: Send,
 {
-    // With an idle timeout, a timer that every item pushes back; without, no timer at all
-    // (thousands of quiet connections should not each keep one armed).
-    let mut idle = ctx
-        .cfg
-        .idle_timeout
-        .map(|after| (after, Box::pin(tokio::time::sleep(after))));
-    loop {
-        tokio::select! {
-            item = reader.next() => match item {
-                Some(Ok(item)) => {
-                    if let Some((after, timer)) = idle.as_mut() {
-                        timer.as_mut().reset(tokio::time::Instant::now() + *after);
-                    }
-                    let input = within_limit(interpret(item), ctx.cfg.max_frame);
-                    if reader.is_paced() {
-                        reader.charge(cost(&input, &session));
-                    }
-                    match input {
-                        Input::Request(req) => {
-                            if cmd::execute(req, &session).await == Flow::Quit {
-                                break;
-                            }
+    async move {
+        // With an idle timeout, a timer that every item pushes back; without, no timer at all
+        // (thousands of quiet connections should not each keep one armed).
+        let mut idle = ctx
+            .cfg
+            .idle_timeout
+            .map(|after| (after, Box::pin(tokio::time::sleep(after))));
+        loop {
+            tokio::select! {
+                item = reader.next() => match item {
+                    Some(Ok(item)) => {
+                        // Its answer is written without coalescing.
+                        out.queue.peer_spoke();
+                        if let Some((after, timer)) = idle.as_mut() {
+                            timer.as_mut().reset(tokio::time::Instant::now() + *after);
                         }
-                        Input::Ignore => {}
-                        Input::Bad(why) => session.error(&why),
+                        let input = within_limit(interpret(item), ctx.cfg.max_frame);
+                        if reader.is_paced() {
+                            reader.charge(cost(&input, &session));
+                        }
+                        match input {
+                            Input::Request(req) => {
+                                if cmd::execute(req, &session).await == Flow::Quit {
+                                    break;
+                                }
+                            }
+                            Input::Ignore => {}
+                            Input::Bad(why) => session.error(&why),
+                        }
                     }
-                }
-                Some(Err(StreamError::TooLarge { limit })) => {
-                    session.error(&ChatError::TooLarge { unit, limit });
+                    Some(Err(StreamError::TooLarge { limit })) => {
+                        session.error(&ChatError::TooLarge { unit, limit });
+                        break;
+                    }
+                    Some(Err(StreamError::Io(e))) if is_unfinished(&e) => {
+                        let after_ms = u64::try_from(ctx.cfg.frame_timeout.as_millis()).unwrap_or(u64::MAX);
+                        session.error(&ChatError::Unfinished { unit, after_ms });
+                        break;
+                    }
+                    Some(Err(StreamError::Io(_))) | None => break,
+                },
+                after = idle_elapsed(&mut idle) => {
+                    if reader.held_back() {
+                        // Not idle: sending, and held back by its budget.
+                        if let Some((after, timer)) = idle.as_mut() {
+                            timer.as_mut().reset(tokio::time::Instant::now() + *after);
+                        }
+                        continue;
+                    }
+                    tracing::info!(user = %session.name, "disconnecting an idle client");
+                    let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+                    session.error(&ChatError::Idle { after_ms });
                     break;
                 }
-                Some(Err(StreamError::Io(e))) if is_unfinished(&e) => {
-                    let after_ms = u64::try_from(ctx.cfg.frame_timeout.as_millis()).unwrap_or(u64::MAX);
-                    session.error(&ChatError::Unfinished { unit, after_ms });
+                _ = out.queue.closed() => break,
+                _ = ctx.shutdown.cancelled() => {
+                    session.system("The server is shutting down. Goodbye!");
                     break;
                 }
-                Some(Err(StreamError::Io(_))) | None => break,
-            },
-            after = idle_elapsed(&mut idle) => {
-                if reader.held_back() {
-                    // Not idle: sending, and held back by its budget.
-                    if let Some((after, timer)) = idle.as_mut() {
-                        timer.as_mut().reset(tokio::time::Instant::now() + *after);
-                    }
-                    continue;
-                }
-                tracing::info!(user = %session.name, "disconnecting an idle client");
-                let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-                session.error(&ChatError::Idle { after_ms });
-                break;
-            }
-            _ = out.queue.closed() => break,
-            _ = ctx.shutdown.cancelled() => {
-                session.system("The server is shutting down. Goodbye!");
-                break;
             }
         }
+        session.leave().await;
+        out.finish().await;
     }
-    session.leave().await;
-    out.finish().await;
 }
