@@ -15,7 +15,8 @@
 #
 # Writes JSON lines to bench/results/efficiency-<date>.jsonl and prints the table
 # (bench/efficiency_summary.py). ROWS=a,b limits the rows (fan100x10, fan1000x1,
-# rtt1000x20, p99, ramp).
+# rtt1000x20, p99, ramp); TOOL_ARGS adds chat-bench flags to every run (e.g.
+# TOOL_ARGS="--threads 2"); OUT names the results file instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:?rounds}; shift
@@ -23,7 +24,8 @@ rounds=${1:?rounds}; shift
 rows=${ROWS:-fan100x10,fan1000x1,rtt1000x20,p99,ramp}
 cargo build --release -p bench >&2
 tool=target/release/chat-bench
-out="bench/results/efficiency-$(date +%Y-%m-%d).jsonl"
+out=${OUT:-"bench/results/efficiency-$(date +%Y-%m-%d).jsonl"}
+read -r -a tool_args <<<"${TOOL_ARGS:-}"
 mkdir -p bench/results
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 export CHAT_TOKEN=efficiency-token
@@ -62,7 +64,7 @@ run() { # SIDE ROW CHAT-BENCH-ARGS...
   local name=${side%%=*}
   echo "--- $name $row: chat-bench $*" >&2
   local line
-  if line=$("$tool" "$@" "${proto_args[@]}" --addr "$addr" "${pid_args[@]}" --json 2>"$tmp/err" | tail -1); then
+  if line=$("$tool" "$@" "${tool_args[@]}" "${proto_args[@]}" --addr "$addr" "${pid_args[@]}" --json 2>"$tmp/err" | tail -1); then
     echo "{\"side\":\"$name\",\"row\":\"$row\",\"result\":$line}" >>"$out"
   else
     echo "    failed: $(tail -3 "$tmp/err")" >&2

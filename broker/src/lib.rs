@@ -19,6 +19,7 @@
 //!
 //! - [`config`]: the settings of a broker;
 //! - [`directory`]: who is online where, and the sequence of events (pure logic, no I/O);
+//! - [`history`]: the durable log of events and the resume sessions (SQLite);
 //! - [`serve`]: a running broker, its routing task and its link tasks.
 //!
 //! Inside, each server link is served by a link task (handshake, heartbeat timeout, the
@@ -29,6 +30,7 @@
 
 pub mod config;
 pub mod directory;
+pub mod history;
 mod link;
 mod router;
 pub mod serve;

@@ -15,12 +15,14 @@
 //! - [`command`]: the command vocabulary, one table for the JSON port's `to`, typed lines
 //!   (line port and desktop client) and their help;
 //! - [`error`]: every error a user can be told, typed, with its stable `code`;
+//! - [`history`]: the history query (`latest`, `before`, `after`) and its bounds;
 //! - [`clock`]: timestamps and the `HH:MM:SS` rendering used by `/time` and the line port.
 
 pub mod clock;
 pub mod command;
 pub mod error;
 pub mod frame;
+pub mod history;
 pub mod json_stream;
 pub mod line;
 pub mod link;

@@ -1,0 +1,552 @@
+//! The durable, ordered log of events and the resume sessions, in one SQLite database
+//! (PROTOCOL.md §7; docs/HISTORY.md for the schema and why).
+//!
+//! Only the broker's routing thread touches it, so one connection, no pool. The database
+//! is opened in WAL mode with `synchronous=NORMAL`: a committed transaction survives the
+//! broker being killed at any moment (what §7.6 promises), though not a power loss in the
+//! last moments before it; and with `locking_mode=EXCLUSIVE`, so a second broker on the
+//! same data directory is refused at start instead of writing beside the first.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chat_common::history::{Anchor, Query};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+/// The file in the data directory.
+pub const DB_FILE: &str = "history.sqlite3";
+
+/// The version of the schema below, in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    from_name TEXT NOT NULL,
+    from_ip TEXT NOT NULL,
+    to_name TEXT,
+    msg TEXT NOT NULL,
+    from_chain INTEGER,
+    to_chain INTEGER
+);
+CREATE INDEX events_ts ON events (ts);
+CREATE TABLE sessions (
+    chain INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash BLOB NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    expires INTEGER NOT NULL
+);
+";
+
+/// What kind of event a record is (PROTOCOL.md §7.2: the kinds history returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A public message.
+    Chat,
+    /// A private message, visible to its two chains only.
+    Private,
+    /// A user joined.
+    Join,
+    /// A user left.
+    Leave,
+}
+
+impl Kind {
+    fn code(self) -> i64 {
+        match self {
+            Kind::Chat => 0,
+            Kind::Private => 1,
+            Kind::Join => 2,
+            Kind::Leave => 3,
+        }
+    }
+
+    fn from_code(code: i64) -> Option<Kind> {
+        Some(match code {
+            0 => Kind::Chat,
+            1 => Kind::Private,
+            2 => Kind::Join,
+            3 => Kind::Leave,
+            _ => return None,
+        })
+    }
+}
+
+/// One event of the log, as it was delivered live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Its id: its position in the global order.
+    pub id: u64,
+    /// Broker time, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// What it is.
+    pub kind: Kind,
+    /// Who sent it (for a join or leave: who joined or left).
+    pub from_name: String,
+    /// The sender's address as stamped on the frame.
+    pub from_ip: String,
+    /// A private message's recipient, as the frame names them.
+    pub to_name: Option<String>,
+    /// The text (empty for a join or leave).
+    pub msg: String,
+    /// A private message's sender's session chain.
+    pub from_chain: Option<u64>,
+    /// A private message's recipient's session chain.
+    pub to_chain: Option<u64>,
+}
+
+/// What a query found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The events, ascending by id.
+    pub events: Vec<Record>,
+    /// More events exist in the asked direction beyond these.
+    pub more: bool,
+    /// The log no longer holds every event of the asked range (retention), or the anchor
+    /// is not an id of this log (another epoch).
+    pub gap: bool,
+}
+
+/// How long events are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Events older than this are removed (`None`: kept whatever their age).
+    pub max_age: Option<Duration>,
+    /// At most this many events are kept, the newest (`None`: no bound).
+    pub max_events: Option<u64>,
+}
+
+/// Why the log could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite could not open the file.
+    #[error("cannot open the history database {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The file is not a database of ours, or it is damaged. It is left untouched.
+    #[error(
+        "{path} is not a chat history database or is damaged ({detail}); it was left as it is: \
+         move it away (or start with another --data-dir) to begin a new history"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite or the check said.
+        detail: String,
+    },
+    /// Another broker holds the database.
+    #[error("the history database {path} is in use by another broker")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A read or write failed (a full disk, an I/O error).
+    #[error("history database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// Whether the error is the disk being full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Sql(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+}
+
+/// The log and the sessions.
+pub struct Store {
+    conn: Connection,
+    epoch: String,
+    last_id: u64,
+    /// The highest id removed by retention (0: none ever).
+    pruned_upto: u64,
+    retention: Retention,
+}
+
+/// A fresh random token of 128 bits, as 32 hex digits.
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS's generator; it failing is not something a chat can recover from sensibly,
+    // so fall back to the clock and the address of a stack value rather than panic.
+    if getrandom::fill(&mut bytes).is_err() {
+        let seed = chat_common::clock::now_ms() as u128 ^ ((&bytes as *const _ as u128) << 64);
+        bytes = seed.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Whether an SQLite error says the file is not a usable database.
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+impl Store {
+    /// Opens (or creates) the log in `dir`, creating the directory if missing.
+    pub fn open(dir: &Path, retention: Retention) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Store::init(conn, &path, retention)
+    }
+
+    /// A log that lives in memory only (tests, `--data-dir` of a throwaway broker).
+    pub fn in_memory(retention: Retention) -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        Store::init(conn, Path::new(":memory:"), retention)
+    }
+
+    fn init(conn: Connection, path: &Path, retention: Retention) -> Result<Store, StoreError> {
+        let corrupt = |e: rusqlite::Error| {
+            if is_corruption(&e) {
+                StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                }
+            } else if is_busy(&e) {
+                StoreError::Locked {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                StoreError::Sql(e)
+            }
+        };
+        // No waiting on a lock: another broker holding it is an error, at once.
+        conn.busy_timeout(Duration::ZERO).map_err(corrupt)?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(corrupt)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if mode != "wal" && mode != "memory" {
+            tracing::warn!(%mode, "the history database is not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(corrupt)?;
+        // The first write takes the exclusive lock and keeps it while the broker runs.
+        conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
+            .map_err(corrupt)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: check,
+            });
+        }
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        match (version, tables) {
+            (0, 0) => {
+                let tx = conn.unchecked_transaction()?;
+                tx.execute_batch(SCHEMA)?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('epoch', ?1), ('last_id', '0'), ('pruned_upto', '0')",
+                    params![random_hex()],
+                )?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                tx.commit()?;
+            }
+            (SCHEMA_VERSION, _) => {}
+            (v, _) => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
+                });
+            }
+        }
+        let meta = |key: &str| -> Result<String, StoreError> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(corrupt)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: format!("no {key} in its meta table"),
+                })
+        };
+        let number = |key: &str| -> Result<u64, StoreError> {
+            meta(key)?.parse().map_err(|_| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!("its {key} is not a number"),
+            })
+        };
+        let epoch = meta("epoch")?;
+        let last_id = number("last_id")?;
+        let pruned_upto = number("pruned_upto")?;
+        Ok(Store {
+            conn,
+            epoch,
+            last_id,
+            pruned_upto,
+            retention,
+        })
+    }
+
+    /// The log's epoch: changes only with a new database (PROTOCOL.md §7.1).
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// The id of the last event ever appended (0 for a new log): the broker's ids go on
+    /// from it.
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
+    /// Appends `batch` (ascending ids above [`Store::last_id`]) in one transaction: all or
+    /// nothing.
+    pub fn append(&mut self, batch: &[Record]) -> Result<(), StoreError> {
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (id, ts, kind, from_name, from_ip, to_name, msg, from_chain, to_chain)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for r in batch {
+                insert.execute(params![
+                    to_i64(r.id),
+                    to_i64(r.ts),
+                    r.kind.code(),
+                    r.from_name,
+                    r.from_ip,
+                    r.to_name,
+                    r.msg,
+                    r.from_chain.map(to_i64),
+                    r.to_chain.map(to_i64),
+                ])?;
+            }
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'last_id'",
+                [last.id.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        self.last_id = last.id;
+        Ok(())
+    }
+
+    /// The events `query` asks for that `viewer` (a session chain) may see: public events
+    /// and the viewer's own private messages (PROTOCOL.md §7.2, §7.3).
+    pub fn query(&self, query: &Query, viewer: Option<u64>) -> Result<Page, StoreError> {
+        const COLUMNS: &str =
+            "id, ts, kind, from_name, from_ip, to_name, msg, from_chain, to_chain";
+        const VISIBLE: &str = "(kind <> 1 OR from_chain = ?2 OR to_chain = ?2)";
+        let (sql, from, descending) = match query.anchor {
+            Anchor::Latest => (
+                format!("SELECT {COLUMNS} FROM events WHERE id <= ?1 AND {VISIBLE} ORDER BY id DESC LIMIT ?3"),
+                i64::MAX,
+                true,
+            ),
+            Anchor::Before(id) => (
+                format!("SELECT {COLUMNS} FROM events WHERE id < ?1 AND {VISIBLE} ORDER BY id DESC LIMIT ?3"),
+                to_i64(id),
+                true,
+            ),
+            Anchor::After(id) => (
+                format!("SELECT {COLUMNS} FROM events WHERE id > ?1 AND {VISIBLE} ORDER BY id ASC LIMIT ?3"),
+                to_i64(id),
+                false,
+            ),
+        };
+        let viewer = viewer.map_or(-1, to_i64);
+        let limit = i64::from(query.count) + 1;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut events = stmt
+            .query_map(params![from, viewer, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                ))
+            })?
+            .filter_map(|row| {
+                // A row of an unknown kind (a newer broker's) is skipped, not fatal.
+                let (id, ts, kind, from_name, from_ip, to_name, msg, fc, tc) = match row {
+                    Ok(row) => row,
+                    Err(e) => return Some(Err(e)),
+                };
+                Some(Ok(Record {
+                    id: to_u64(id),
+                    ts: to_u64(ts),
+                    kind: Kind::from_code(kind)?,
+                    from_name,
+                    from_ip,
+                    to_name,
+                    msg,
+                    from_chain: fc.map(to_u64),
+                    to_chain: tc.map(to_u64),
+                }))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let count = usize::try_from(query.count).unwrap_or(usize::MAX);
+        let more = events.len() > count;
+        events.truncate(count);
+        if descending {
+            events.reverse();
+        }
+        // Events this log never had (an anchor of another epoch), or had and removed.
+        let foreign = match query.anchor {
+            Anchor::Latest => false,
+            Anchor::Before(id) => id > self.last_id.saturating_add(1),
+            Anchor::After(id) => id > self.last_id,
+        };
+        let pruned = match query.anchor {
+            Anchor::After(id) => id < self.pruned_upto,
+            Anchor::Latest | Anchor::Before(_) => !more && self.pruned_upto > 0,
+        };
+        Ok(Page {
+            events,
+            more,
+            gap: foreign || pruned,
+        })
+    }
+
+    /// Removes what retention says is too old or too many, as of `now_ms`; returns how many
+    /// events went.
+    pub fn prune(&mut self, now_ms: u64) -> Result<u64, StoreError> {
+        let mut cutoff: u64 = 0;
+        if let Some(age) = self.retention.max_age {
+            let oldest_ts = now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
+            let below: Option<i64> = self.conn.query_row(
+                "SELECT max(id) FROM events WHERE ts < ?1",
+                [to_i64(oldest_ts)],
+                |r| r.get(0),
+            )?;
+            cutoff = cutoff.max(below.map_or(0, to_u64));
+        }
+        if let Some(max) = self.retention.max_events {
+            let nth: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1",
+                    [to_i64(max)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            cutoff = cutoff.max(nth.map_or(0, to_u64));
+        }
+        if cutoff <= self.pruned_upto {
+            return Ok(0);
+        }
+        let tx = self.conn.transaction()?;
+        let removed = tx.execute("DELETE FROM events WHERE id <= ?1", [to_i64(cutoff)])?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'pruned_upto'",
+            [cutoff.to_string()],
+        )?;
+        tx.commit()?;
+        self.pruned_upto = cutoff;
+        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+
+    /// Starts a session chain for `name`: returns its resume token (given to the client
+    /// once, stored only as a hash) and the chain's id. It expires `ttl` after `now_ms`
+    /// unless resumed.
+    pub fn new_session(
+        &mut self,
+        name: &str,
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<(String, u64), StoreError> {
+        let token = random_hex();
+        let expires = now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        self.conn
+            .prepare_cached("INSERT INTO sessions (token_hash, name, expires) VALUES (?1, ?2, ?3)")?
+            .execute(params![hash(&token), name, to_i64(expires)])?;
+        Ok((token, to_u64(self.conn.last_insert_rowid())))
+    }
+
+    /// The chain of `token` if it is known, not expired and was given to `name` (compared by
+    /// its folded form: PROTOCOL.md §2.2); resuming pushes its expiry to `ttl` after
+    /// `now_ms`.
+    pub fn resume(
+        &mut self,
+        token: &str,
+        name: &str,
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StoreError> {
+        let found: Option<(i64, String, i64)> = self
+            .conn
+            .prepare_cached("SELECT chain, name, expires FROM sessions WHERE token_hash = ?1")?
+            .query_row([hash(token)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((chain, owner, expires)) = found else {
+            return Ok(None);
+        };
+        if to_u64(expires) <= now_ms
+            || chat_common::name::NameKey::of(&owner) != chat_common::name::NameKey::of(name)
+        {
+            return Ok(None);
+        }
+        let expires = now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        self.conn
+            .prepare_cached("UPDATE sessions SET expires = ?1 WHERE chain = ?2")?
+            .execute(params![to_i64(expires), chain])?;
+        Ok(Some(to_u64(chain)))
+    }
+
+    /// Removes the sessions that expired before `now_ms`; returns how many.
+    pub fn expire_sessions(&mut self, now_ms: u64) -> Result<u64, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM sessions WHERE expires <= ?1", [to_i64(now_ms)])?;
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
