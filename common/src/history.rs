@@ -104,7 +104,11 @@ pub fn parse_query(q: &str) -> Result<Query, QueryError> {
     let anchor = match keyword {
         "latest" => Anchor::Latest,
         "before" | "after" => {
-            let which = if keyword == "before" { "before" } else { "after" };
+            let which = if keyword == "before" {
+                "before"
+            } else {
+                "after"
+            };
             let id = number(words.next().ok_or(QueryError::MissingId(which))?)?;
             if which == "before" {
                 Anchor::Before(id)

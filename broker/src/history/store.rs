@@ -383,17 +383,23 @@ impl Store {
         const VISIBLE: &str = "(kind <> 1 OR from_chain = ?2 OR to_chain = ?2)";
         let (sql, from, descending) = match query.anchor {
             Anchor::Latest => (
-                format!("SELECT {COLUMNS} FROM events WHERE id <= ?1 AND {VISIBLE} ORDER BY id DESC LIMIT ?3"),
+                format!(
+                    "SELECT {COLUMNS} FROM events WHERE id <= ?1 AND {VISIBLE} ORDER BY id DESC LIMIT ?3"
+                ),
                 i64::MAX,
                 true,
             ),
             Anchor::Before(id) => (
-                format!("SELECT {COLUMNS} FROM events WHERE id < ?1 AND {VISIBLE} ORDER BY id DESC LIMIT ?3"),
+                format!(
+                    "SELECT {COLUMNS} FROM events WHERE id < ?1 AND {VISIBLE} ORDER BY id DESC LIMIT ?3"
+                ),
                 to_i64(id),
                 true,
             ),
             Anchor::After(id) => (
-                format!("SELECT {COLUMNS} FROM events WHERE id > ?1 AND {VISIBLE} ORDER BY id ASC LIMIT ?3"),
+                format!(
+                    "SELECT {COLUMNS} FROM events WHERE id > ?1 AND {VISIBLE} ORDER BY id ASC LIMIT ?3"
+                ),
                 to_i64(id),
                 false,
             ),
@@ -462,7 +468,8 @@ impl Store {
     pub fn prune(&mut self, now_ms: u64) -> Result<u64, StoreError> {
         let mut cutoff: u64 = 0;
         if let Some(age) = self.retention.max_age {
-            let oldest_ts = now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
+            let oldest_ts =
+                now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
             let below: Option<i64> = self.conn.query_row(
                 "SELECT max(id) FROM events WHERE ts < ?1",
                 [to_i64(oldest_ts)],
