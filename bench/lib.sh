@@ -18,7 +18,8 @@ wait_addr() {
 start_chat() {
   local dir=$1 tmp=$2; shift 2
   kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
-  "$dir/broker" --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
+  # A fresh history for every run (PROTOCOL.md §10; older builds ignore the variable).
+  CHAT_DATA_DIR="$tmp/data-$RANDOM$RANDOM" "$dir/broker" --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
   broker_pid=$!; pids+=($!)
   local broker; broker=$(wait_addr "$tmp/broker.out" "listening on ")
   "$dir/server" --broker "$broker" --listen 127.0.0.1:0 --text-listen off "$@" \

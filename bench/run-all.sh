@@ -75,7 +75,7 @@ bench "echo ceiling rtt 60x25" rtt --addr "$echo_addr" --server-pid "$echo_pid" 
 bench "echo ceiling rtt 1000x20" rtt --addr "$echo_addr" --server-pid "$echo_pid" --users 1000 --messages 20 --sources 8 --prefix eb
 # Three servers on one broker, the ramp spread over three load-generator processes.
 kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
-target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
+CHAT_DATA_DIR="$tmp/data" target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
 broker_pid=$!; pids+=($!)
 broker=$(wait_addr "$tmp/broker.out" "listening on ")
 addrs=(); spids=(--broker-pid "$broker_pid")

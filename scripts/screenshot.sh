@@ -36,7 +36,7 @@ wait_addr() {
   exit 1
 }
 
-target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" &
+CHAT_DATA_DIR="$tmp/data" target/release/broker --listen 127.0.0.1:0 >"$tmp/broker.out" &
 pids+=($!)
 broker=$(wait_addr "$tmp/broker.out" "listening on ")
 target/release/server --broker "$broker" --listen 127.0.0.1:0 --text-listen off >"$tmp/server.out" &

@@ -3,12 +3,14 @@
 //! they set: "The broker link").
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use broker::Config;
 use broker::config::{
     DEFAULT_HEARTBEAT_MS, DEFAULT_INBOX_BYTES, DEFAULT_LINK_QUEUE_BYTES, DEFAULT_PRE_AUTH_LIMIT,
 };
+use broker::history::store::Retention;
 use clap::Parser;
 
 /// The chat broker: owns the global user directory and the order of messages; front-end
@@ -57,6 +59,99 @@ pub struct Args {
     /// Links in all, at most; more are closed at once. 0: the open-file limit less 100.
     #[arg(long, env = "CHAT_MAX_LINKS", default_value_t = 0)]
     pub max_links: usize,
+
+    /// Keep the history (`on`) or not (`off`: no log, ids start at 1 at every start).
+    #[arg(long, env = "CHAT_HISTORY", default_value = "on", value_parser = ["on", "off"])]
+    pub history: String,
+
+    /// Where the history lives (created if missing); default `$XDG_DATA_HOME/chat`, else
+    /// `~/.local/share/chat`.
+    #[arg(long, env = "CHAT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Events older than this are removed: a number with `s`, `m`, `h` or `d` (0: kept
+    /// whatever their age).
+    #[arg(long, env = "CHAT_HISTORY_MAX_AGE", default_value = "30d", value_parser = parse_age)]
+    pub history_max_age: Duration,
+
+    /// At most this many events are kept, the newest (0: no bound).
+    #[arg(long, env = "CHAT_HISTORY_MAX_EVENTS", default_value_t = 1_000_000)]
+    pub history_max_events: u64,
+
+    /// A resume token unused for this long expires (same units as --history-max-age).
+    #[arg(long, env = "CHAT_RESUME_TTL", default_value = "7d", value_parser = parse_age)]
+    pub resume_ttl: Duration,
+
+    /// Caps the history file at this many 4 KiB pages (0: no cap); past it writes fail as
+    /// on a full disk. For tests of that path.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub history_max_pages: u64,
+}
+
+/// Parses `90s`, `15m`, `12h`, `30d` or `0`.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: a number followed by s, m, h or d"))?;
+    let secs = match unit {
+        "" if n == 0 => 0,
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{text:?}: a number followed by s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// The history settings the flags give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryFlags {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// The retention.
+    pub retention: Retention,
+    /// A cap on the file, in pages (0: none).
+    pub max_pages: u64,
+}
+
+impl Args {
+    /// Where and how to keep the history; `None` with `--history off`, or when no data
+    /// directory is given and no home is known.
+    pub fn history(&self) -> Result<Option<HistoryFlags>, String> {
+        if self.history == "off" {
+            return Ok(None);
+        }
+        let dir = match &self.data_dir {
+            Some(d) => d.clone(),
+            None => data_dir()
+                .ok_or("no data directory: set --data-dir (or HOME), or run with --history off")?,
+        };
+        Ok(Some(HistoryFlags {
+            dir,
+            retention: Retention {
+                max_age: (!self.history_max_age.is_zero()).then_some(self.history_max_age),
+                max_events: (self.history_max_events > 0).then_some(self.history_max_events),
+            },
+            max_pages: self.history_max_pages,
+        }))
+    }
+}
+
+/// The chat's data folder: `$XDG_DATA_HOME/chat`, else `$HOME/.local/share/chat`.
+fn data_dir() -> Option<PathBuf> {
+    let var = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let data = var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local/share")))?;
+    Some(data.join("chat"))
 }
 
 impl Args {
@@ -121,6 +216,38 @@ mod tests {
         // The library's default link cap stands for an unknown open-file limit.
         let nofile = lib.max_links as u64 + 100;
         assert_eq!(flags.config("t".into(), nofile), lib);
+    }
+
+    #[test]
+    fn history_flags() {
+        let args = Args::try_parse_from([
+            "broker",
+            "--data-dir",
+            "/tmp/x",
+            "--history-max-age",
+            "12h",
+            "--history-max-events",
+            "0",
+        ])
+        .expect("parse");
+        let h = args.history().expect("ok").expect("on");
+        assert_eq!(h.dir, PathBuf::from("/tmp/x"));
+        assert_eq!(
+            h.retention,
+            Retention {
+                max_age: Some(Duration::from_secs(12 * 3600)),
+                max_events: None
+            }
+        );
+        let off = Args::try_parse_from(["broker", "--history", "off"]).expect("parse");
+        assert_eq!(off.history(), Ok(None));
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_age("5").is_err(), "a unit is needed");
+        assert!(parse_age("5w").is_err());
+        assert!(parse_age("").is_err());
+        assert!(Args::try_parse_from(["broker", "--history", "maybe"]).is_err());
     }
 
     #[test]

@@ -7,11 +7,14 @@
 //! server. The I/O around it lives in the broker's routing task.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 
 use bytes::Bytes;
 use chat_common::link::{self, ConnId, Origin, ServerId, ToBroker, ToServer};
 use chat_common::name::{NameTable, Taken};
 use chat_common::{Refusal, Sender, Unroutable};
+
+use crate::history::record::{Kind, Record};
 
 /// A link message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +25,34 @@ pub enum Out {
     All(Bytes),
     /// To every server but one.
     AllBut(ServerId, Bytes),
+    /// Nothing: a message taken back because its batch could not be stored.
+    Withdrawn,
+}
+
+/// A message ordered in the current batch, so that the router can take it back when the
+/// batch cannot be stored (PROTOCOL.md §10.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ordered {
+    /// Its id.
+    pub id: u64,
+    /// The server it came from.
+    pub from: ServerId,
+    /// The sender's connection there.
+    pub conn: ConnId,
+    /// The sender's request.
+    pub req: u64,
+    /// Where its link messages are in the batch's output.
+    pub outs: Range<usize>,
+}
+
+/// What the directory ordered since the journal was last taken: the records for the log
+/// and the messages among them.
+#[derive(Debug, Default)]
+pub struct Journal {
+    /// Every event, in order.
+    pub records: Vec<Record>,
+    /// The public and private messages among them.
+    pub messages: Vec<Ordered>,
 }
 
 /// Where a user is connected.
@@ -51,12 +82,55 @@ pub struct Directory {
     last_msg: u64,
     /// The last [`ToServer::Stable`] sent.
     stable_sent: u64,
+    /// With a history: what was ordered since the router last took it.
+    journal: Option<Journal>,
 }
 
 impl Directory {
     /// An empty directory.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty directory whose ids go on after `last_id` (the log's last), keeping a
+    /// journal of what it orders for the log (PROTOCOL.md §10.1).
+    pub fn with_history(last_id: u64) -> Self {
+        Directory {
+            seq: last_id,
+            last_msg: last_id,
+            stable_sent: last_id,
+            journal: Some(Journal::default()),
+            ..Self::default()
+        }
+    }
+
+    /// What was ordered since the last call (empty without a history).
+    pub fn take_journal(&mut self) -> Journal {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Takes back messages of a batch that could not be stored: no server is waiting for
+    /// their acknowledgement any more.
+    pub fn withdraw(&mut self, ids: &[u64]) {
+        for server in self.servers.values_mut() {
+            server.unacked.retain(|id| !ids.contains(id));
+        }
+    }
+
+    fn log(&mut self, record: Record) {
+        if let Some(j) = &mut self.journal {
+            j.records.push(record);
+        }
+    }
+
+    fn log_message(&mut self, record: Record, ordered: Ordered) {
+        if let Some(j) = &mut self.journal {
+            j.records.push(record);
+            j.messages.push(ordered);
+        }
     }
 
     /// Number of users online.
@@ -104,17 +178,40 @@ impl Directory {
         if !server.conns.is_empty() {
             tracing::info!(server = %server.label, users = server.conns.len(), "server gone; its users leave");
         }
-        let mut names: Vec<String> = server.conns.into_values().map(|s| s.name).collect();
-        names.sort();
-        for name in names {
-            self.users.remove(&name);
-            self.announce_left(name, now, out);
+        let mut gone: Vec<Sender> = server.conns.into_values().collect();
+        gone.sort_by(|a, b| a.name.cmp(&b.name));
+        for sender in gone {
+            self.users.remove(&sender.name);
+            self.announce_left(sender, now, out);
         }
     }
 
-    fn announce_left(&mut self, name: String, ts: u64, out: &mut Vec<Out>) {
+    fn announce_left(&mut self, sender: Sender, ts: u64, out: &mut Vec<Out>) {
         let id = self.next_id();
-        out.push(Out::All(link::encode(&ToServer::Left { name, id, ts })));
+        let Sender { name, ip } = sender;
+        out.push(Out::All(link::encode(&ToServer::Left {
+            name: name.clone(),
+            id,
+            ts,
+        })));
+        self.log(Record {
+            id,
+            ts,
+            kind: Kind::Leave,
+            from_name: name,
+            from_ip: ip,
+            to_name: None,
+            msg: String::new(),
+            from_chain: None,
+            to_chain: None,
+        });
+    }
+
+    /// Whether `conn` of `server` is a registered user.
+    pub fn is_registered(&self, server: ServerId, conn: ConnId) -> bool {
+        self.servers
+            .get(&server)
+            .is_some_and(|s| s.conns.contains_key(&conn))
     }
 
     fn sender(&self, server: ServerId, conn: ConnId) -> Option<Sender> {
@@ -131,6 +228,8 @@ impl Directory {
                 tracing::warn!(server = from, "second Hello on a link ignored");
             }
             ToBroker::Ping => out.push(Out::To(from, link::encode(&ToServer::Pong))),
+            // Answered by the router from the log, which the directory does not hold.
+            ToBroker::History { .. } => {}
             ToBroker::Ack { upto } => self.ack(from, upto),
             ToBroker::Register { conn, name, ip } => self.register(from, conn, name, ip, now, out),
             ToBroker::Unregister { conn } => {
@@ -138,9 +237,9 @@ impl Directory {
                     .servers
                     .get_mut(&from)
                     .and_then(|s| s.conns.remove(&conn));
-                if let Some(Sender { name, .. }) = removed {
-                    self.users.remove(&name);
-                    self.announce_left(name, now, out);
+                if let Some(sender) = removed {
+                    self.users.remove(&sender.name);
+                    self.announce_left(sender, now, out);
                 }
             }
             ToBroker::Public { conn, req, msg } => {
@@ -162,11 +261,40 @@ impl Directory {
                     },
                     recipients,
                 };
+                let start = out.len();
                 out.push(Out::All(link::encode(&event)));
                 for server in self.servers.values_mut() {
                     server.unacked.push_back(id);
                 }
                 self.last_msg = id;
+                if self.journal.is_some()
+                    && let ToServer::Public {
+                        from: sender, msg, ..
+                    } = event
+                {
+                    let record = Record {
+                        id,
+                        ts: now,
+                        kind: Kind::Chat,
+                        from_name: sender.name,
+                        from_ip: sender.ip,
+                        to_name: None,
+                        msg,
+                        from_chain: None,
+                        to_chain: None,
+                    };
+                    let outs = start..out.len();
+                    self.log_message(
+                        record,
+                        Ordered {
+                            id,
+                            from,
+                            conn,
+                            req,
+                            outs,
+                        },
+                    );
+                }
             }
             ToBroker::Private { conn, req, to, msg } => {
                 let Some(sender) = self.sender(from, conn) else {
@@ -192,12 +320,46 @@ impl Directory {
                     to,
                     msg,
                 };
+                let start = out.len();
                 out.push(Out::To(server, link::encode(&event)));
                 if let Some(s) = self.servers.get_mut(&server) {
                     s.unacked.push_back(id);
                 }
                 self.last_msg = id;
                 out.push(Out::To(from, link::encode(&ToServer::Routed { req, id })));
+                if self.journal.is_some()
+                    && let ToServer::Private {
+                        from: sender,
+                        to,
+                        msg,
+                        ..
+                    } = event
+                {
+                    // The session chains come with resume (PROTOCOL.md §10.4); until
+                    // then a private message is in the log for nobody to read.
+                    let record = Record {
+                        id,
+                        ts: now,
+                        kind: Kind::Private,
+                        from_name: sender.name,
+                        from_ip: sender.ip,
+                        to_name: Some(to),
+                        msg,
+                        from_chain: None,
+                        to_chain: None,
+                    };
+                    let outs = start..out.len();
+                    self.log_message(
+                        record,
+                        Ordered {
+                            id,
+                            from,
+                            conn,
+                            req,
+                            outs,
+                        },
+                    );
+                }
             }
         }
     }
@@ -264,10 +426,21 @@ impl Directory {
         }
         let sender = Sender {
             name: name.clone(),
-            ip,
+            ip: ip.clone(),
         };
         server.conns.insert(conn, sender);
         let id = self.next_id();
+        self.log(Record {
+            id,
+            ts: now,
+            kind: Kind::Join,
+            from_name: name.clone(),
+            from_ip: ip,
+            to_name: None,
+            msg: String::new(),
+            from_chain: None,
+            to_chain: None,
+        });
         out.push(Out::To(
             from,
             link::encode(&ToServer::Registered {
@@ -316,6 +489,7 @@ mod tests {
                 Out::AllBut(x, b) => {
                     v.extend(servers.iter().filter(|s| *s != x).map(|s| (*s, decode(b))))
                 }
+                Out::Withdrawn => {}
             }
         }
         v

@@ -36,4 +36,4 @@ mod router;
 pub mod serve;
 
 pub use config::Config;
-pub use serve::{Broker, run};
+pub use serve::{Broker, run, run_with};

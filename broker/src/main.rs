@@ -21,14 +21,38 @@ async fn main() -> anyhow::Result<()> {
         .read_or_create()
         .context("the broker link needs a token")?;
     tracing::info!("link token from {}", source.describe());
+    // The history first: a broker that cannot keep it must not start (PROTOCOL.md §10.6).
+    let history = match args.history().map_err(anyhow::Error::msg)? {
+        None => None,
+        Some(h) => {
+            let mut store =
+                broker::history::store::Store::open(&h.dir, h.retention).with_context(|| {
+                    format!(
+                        "opening the history in {} (--history off runs without one)",
+                        h.dir.display()
+                    )
+                })?;
+            if h.max_pages > 0 {
+                store.limit_pages(h.max_pages)?;
+            }
+            tracing::info!(
+                dir = %h.dir.display(),
+                last_id = store.last_id(),
+                epoch = store.epoch(),
+                "history"
+            );
+            Some(store)
+        }
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     netkit::logging::announce(&format!("listening on {addr}"));
     tracing::info!("broker listening on {addr}");
-    broker::run(
+    broker::run_with(
         args.config(token, nofile),
+        history,
         listener,
         netkit::shutdown::signal(),
     )

@@ -11,12 +11,21 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use chat_common::Unroutable;
 use chat_common::clock::now_ms;
 use chat_common::link::{self, Rejection, ServerId, ToBroker, ToServer};
 use netkit::queue::{PushError, QueueTx};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
-use crate::directory::{Directory, Out};
+use crate::directory::{Directory, Journal, Out};
+use crate::history::store::Store;
+
+/// Inputs handled into one batch at most before it is stored and sent, even if more are
+/// waiting: under a steady stream the inbox may never be empty (PROTOCOL.md §10.6).
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// How often retention runs, in milliseconds of broker time.
+const PRUNE_EVERY_MS: u64 = 60_000;
 
 /// What the link tasks tell the router.
 pub(crate) enum Input {
@@ -45,42 +54,83 @@ pub(crate) enum Input {
     },
 }
 
-/// Runs until every sender of the inbox is dropped.
-pub(crate) async fn run(mut inbox: mpsc::Receiver<Input>) {
-    let mut router = Router::new();
+/// Runs until every sender of the inbox is dropped; with a `store`, every event is in the
+/// log before it is sent (PROTOCOL.md §10.6).
+pub(crate) async fn run(mut inbox: mpsc::Receiver<Input>, store: Option<Store>) {
+    let mut router = Router::new(store);
     while let Some(input) = inbox.recv().await {
         router.handle(input, now_ms(), inbox.is_empty());
     }
 }
 
-/// What the routing task owns: the directory and the queue of every attached server.
-/// Handling an input never waits, so it is tested without a runtime's worth of sockets.
+/// What the routing task owns: the directory, the queue of every attached server and the
+/// log. Handling an input never waits, so it is tested without a runtime's worth of
+/// sockets.
 pub(crate) struct Router {
     dir: Directory,
     queues: HashMap<ServerId, QueueTx>,
     out: Vec<Out>,
+    store: Option<Store>,
+    /// Inputs handled into the batch not yet stored and sent.
+    held: usize,
+    /// Broker time of the last retention pass.
+    pruned_at: u64,
 }
 
 impl Router {
-    /// No server attached yet.
-    pub fn new() -> Router {
+    /// No server attached yet; with a `store`, ids go on from its last.
+    pub fn new(store: Option<Store>) -> Router {
+        let dir = match &store {
+            Some(s) => Directory::with_history(s.last_id()),
+            None => Directory::new(),
+        };
         Router {
-            dir: Directory::new(),
+            dir,
             queues: HashMap::new(),
             out: Vec::new(),
+            store,
+            held: 0,
+            pruned_at: 0,
         }
     }
 
-    /// Applies one input at broker time `now` and delivers what it produced. `drained` says
-    /// no input is waiting after this one: the moment to tell the servers how far everyone
-    /// has got (once per batch, not once per message).
+    /// Applies one input at broker time `now`. `drained` says no input is waiting after
+    /// this one: the moment to store the batch, tell the servers how far everyone has got
+    /// (once per batch, not once per message) and send it. Without a log every input is
+    /// sent at once.
     pub fn handle(&mut self, input: Input, now: u64, drained: bool) {
-        let Router { dir, queues, out } = self;
+        self.apply(input, now);
+        self.held += 1;
+        if drained || self.store.is_none() || self.held >= MAX_BATCH {
+            self.finish_batch(now, drained);
+        }
+    }
+
+    fn apply(&mut self, input: Input, now: u64) {
+        let Router {
+            dir, queues, out, ..
+        } = self;
         match input {
             Input::Attach { id, label, queue } => {
                 tracing::info!(server = id, %label, "server attached");
                 queues.insert(id, queue);
                 dir.attach(id, label, out);
+            }
+            Input::Message {
+                id,
+                msg:
+                    ToBroker::History {
+                        conn,
+                        query,
+                        chat_only,
+                    },
+                permit,
+            } => {
+                drop(permit);
+                if dir.is_registered(id, conn) {
+                    let answer = history_answer(self.store.as_ref(), conn, &query, chat_only);
+                    out.push(Out::To(id, link::encode(&answer)));
+                }
             }
             Input::Message { id, msg, permit } => {
                 dir.handle(id, msg, now, out);
@@ -98,11 +148,124 @@ impl Router {
                 );
             }
         }
-        if drained {
-            dir.stable_update(out);
-        }
-        flush(dir, queues, out, now);
     }
+
+    /// Stores what the batch ordered, then sends it.
+    fn finish_batch(&mut self, now: u64, drained: bool) {
+        self.held = 0;
+        let journal = self.dir.take_journal();
+        if let Some(store) = &mut self.store {
+            if let Err(e) = store.append(&journal.records) {
+                tracing::error!(
+                    "history: the batch could not be stored ({e}); its messages are refused"
+                );
+                withdraw(&mut self.dir, &mut self.out, journal);
+            }
+            if now.saturating_sub(self.pruned_at) >= PRUNE_EVERY_MS {
+                self.pruned_at = now;
+                match store.prune(now) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "history: retention"),
+                    Err(e) => tracing::warn!("history: retention failed: {e}"),
+                }
+                if let Err(e) = store.expire_sessions(now) {
+                    tracing::warn!("history: expiring sessions failed: {e}");
+                }
+            }
+        }
+        if drained {
+            self.dir.stable_update(&mut self.out);
+        }
+        flush(&mut self.dir, &mut self.queues, &mut self.out, now);
+    }
+}
+
+/// The most text one history answer carries: a client's send queue (8 MiB by default) must
+/// hold it with room to spare, or asking for 500 long messages would get the asker cut
+/// off as not reading. What does not fit is left for the next page (`more`).
+const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
+
+/// Drops events from the far end of `events` until their texts fit in `max` bytes (always
+/// keeping one); returns whether any were dropped.
+fn within_bytes(
+    events: &mut Vec<crate::history::record::Record>,
+    max: usize,
+    keep_newest: bool,
+) -> bool {
+    let mut total = 0usize;
+    let mut keep = 0usize;
+    let sizes: Vec<usize> = if keep_newest {
+        events.iter().rev().map(|e| e.msg.len() + 128).collect()
+    } else {
+        events.iter().map(|e| e.msg.len() + 128).collect()
+    };
+    for size in sizes {
+        if keep > 0 && total + size > max {
+            break;
+        }
+        total += size;
+        keep += 1;
+    }
+    if keep == events.len() {
+        return false;
+    }
+    if keep_newest {
+        events.drain(..events.len() - keep);
+    } else {
+        events.truncate(keep);
+    }
+    true
+}
+
+/// The answer to a history query of `conn` (PROTOCOL.md §10.2): what the log holds up to
+/// the last stored batch. The session chains come with resume (§10.4): until then nobody's
+/// private messages are shown.
+fn history_answer(
+    store: Option<&Store>,
+    conn: chat_common::link::ConnId,
+    query: &chat_common::history::Query,
+    chat_only: bool,
+) -> ToServer {
+    let Some(store) = store else {
+        return ToServer::HistoryOff { conn };
+    };
+    match store.query_kinds(query, None, chat_only) {
+        Ok(mut page) => {
+            // Newest first for `latest` and `before`, oldest first for `after`: the end
+            // nearest the anchor is kept.
+            let keep_newest = !matches!(query.anchor, chat_common::history::Anchor::After(_));
+            let cut = within_bytes(&mut page.events, MAX_ANSWER_BYTES, keep_newest);
+            ToServer::History {
+                conn,
+                epoch: store.epoch().to_string(),
+                events: page.events.into_iter().map(Into::into).collect(),
+                more: page.more || cut,
+                gap: page.gap,
+            }
+        }
+        Err(e) => {
+            tracing::error!("history: a query failed: {e}");
+            ToServer::HistoryOff { conn }
+        }
+    }
+}
+
+/// The batch could not be stored: its messages go to nobody, and their senders are told
+/// (PROTOCOL.md §10.6). Joins and leaves still go out, or the servers' lists would drift.
+fn withdraw(dir: &mut Directory, out: &mut Vec<Out>, journal: Journal) {
+    let ids: Vec<u64> = journal.messages.iter().map(|m| m.id).collect();
+    for m in journal.messages {
+        for o in &mut out[m.outs] {
+            *o = Out::Withdrawn;
+        }
+        let reason = Unroutable::NotStored;
+        let (conn, req) = (m.conn, m.req);
+        out.push(Out::To(
+            m.from,
+            link::encode(&ToServer::Undeliverable { conn, req, reason }),
+        ));
+    }
+    dir.withdraw(&ids);
 }
 
 /// Delivers `out`. Delivering can cut off slow servers, whose departure produces more
@@ -129,6 +292,7 @@ fn flush(
                         deliver(queues, *id, bytes.clone(), &mut slow);
                     }
                 }
+                Out::Withdrawn => {}
             }
         }
         slow.sort_unstable();
@@ -219,7 +383,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_whose_queue_overflows_is_cut_off_and_its_users_leave() {
-        let mut r = Router::new();
+        let mut r = Router::new(None);
         // Room for the handshake and a registration, not for a flood of 100-byte messages.
         let (slow, slow_rx) = queue::channel(1024);
         let (ok, ok_rx) = queue::channel(1 << 20);
@@ -299,6 +463,144 @@ mod tests {
                 .filter(|m| matches!(m, ToServer::Left { .. }))
                 .count(),
             1
+        );
+    }
+
+    fn attach(r: &mut Router, id: ServerId) -> QueueRx {
+        let (q, rx) = queue::channel(1 << 20);
+        let label = format!("s{id}");
+        r.handle(
+            Input::Attach {
+                id,
+                label,
+                queue: q,
+            },
+            1,
+            true,
+        );
+        rx
+    }
+
+    fn keep_all() -> Store {
+        use crate::history::store::Retention;
+        Store::in_memory(Retention {
+            max_age: None,
+            max_events: None,
+        })
+        .expect("a log")
+    }
+
+    /// Drops the router (so the queues end) and returns what each server was sent, without
+    /// the handshake and the stability notices.
+    async fn sent(r: Router, rxs: Vec<QueueRx>) -> Vec<Vec<ToServer>> {
+        drop(r);
+        let mut all = Vec::new();
+        for rx in rxs {
+            let got = written(rx)
+                .await
+                .into_iter()
+                .filter(|m| !matches!(m, ToServer::Stable { .. } | ToServer::Hello { .. }))
+                .collect();
+            all.push(got);
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn with_a_log_a_batch_is_stored_before_any_of_it_is_sent_and_ids_go_on() {
+        let mut store = keep_all();
+        store.append(&[]).expect("nothing");
+        let mut r = Router::new(Some(store));
+        let rx1 = attach(&mut r, 1);
+        let rx2 = attach(&mut r, 2);
+        r.handle(message(1, register(1, "alice")), 5, false);
+        r.handle(message(1, public(7, "hello")), 6, false);
+        assert_eq!(r.out.len(), 3, "held while the inbox is not empty");
+        assert_eq!(
+            r.store.as_ref().map(Store::last_id),
+            Some(0),
+            "not stored yet"
+        );
+        r.handle(message(2, register(1, "bob")), 7, true);
+        assert!(r.out.is_empty(), "sent once drained");
+        let store = r.store.as_ref().expect("the log");
+        assert_eq!(store.last_id(), 3);
+        let page = store
+            .query(&chat_common::history::Query::latest(10), None)
+            .expect("read");
+        let kinds: Vec<_> = page.events.iter().map(|e| (e.id, e.kind)).collect();
+        use crate::history::record::Kind;
+        assert_eq!(kinds, [(1, Kind::Join), (2, Kind::Chat), (3, Kind::Join)]);
+        assert_eq!(page.events[1].msg, "hello");
+        let got = sent(r, vec![rx1, rx2]).await;
+        assert!(
+            got[1]
+                .iter()
+                .any(|m| matches!(m, ToServer::Public { id: 2, .. }))
+        );
+
+        // A broker started on that log goes on from its last id.
+        let mut again = keep_all();
+        again
+            .append(&[crate::history::record::Record {
+                id: 41,
+                ts: 1,
+                kind: Kind::Chat,
+                from_name: "x".into(),
+                from_ip: "y".into(),
+                to_name: None,
+                msg: String::new(),
+                from_chain: None,
+                to_chain: None,
+            }])
+            .expect("stored");
+        let mut r = Router::new(Some(again));
+        let rx = attach(&mut r, 1);
+        r.handle(message(1, register(1, "carol")), 1, true);
+        let got = sent(r, vec![rx]).await;
+        assert!(
+            matches!(got[0][0], ToServer::Registered { id: 42, .. }),
+            "{:?}",
+            got[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_cannot_be_stored_is_refused_to_its_senders_and_sent_to_nobody() {
+        let mut store = keep_all();
+        // No page more than the schema's (SQLite keeps the cap at the file's size): a
+        // message that needs pages of its own cannot be written.
+        store.limit_pages(1).expect("a cap");
+        let mut r = Router::new(Some(store));
+        let rx1 = attach(&mut r, 1);
+        let rx2 = attach(&mut r, 2);
+        r.handle(message(1, register(1, "alice")), 1, false);
+        r.handle(message(2, register(1, "bob")), 1, false);
+        let long = "x".repeat(20_000);
+        r.handle(message(1, public(9, &long)), 1, true);
+        assert_eq!(r.dir.stable(), 3, "a withdrawn message holds nobody back");
+        let got = sent(r, vec![rx1, rx2]).await;
+        assert!(
+            got[0].contains(&ToServer::Undeliverable {
+                conn: 1,
+                req: 9,
+                reason: Unroutable::NotStored
+            }),
+            "{:?}",
+            got[0]
+        );
+        for server in &got {
+            assert!(
+                !server.iter().any(|m| matches!(m, ToServer::Public { .. })),
+                "{server:?}"
+            );
+        }
+        assert!(
+            got[1]
+                .iter()
+                .any(|m| matches!(m, ToServer::Joined { name, .. } if name == "alice")),
+            "joins still go out: {:?}",
+            got[1]
         );
     }
 }

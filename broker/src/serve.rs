@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::Config;
+use crate::history::store::Store;
 use crate::link::{self, Shared};
 use crate::router;
 
@@ -27,9 +28,19 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves server links accepted on `listener` until `shutdown` resolves, then closes every
-/// link (bounded in time: see [`Broker::shutdown`]).
+/// link (bounded in time: see [`Broker::shutdown`]). No history: see [`run_with`].
 pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    let broker = Broker::start(config);
+    run_with(config, None, listener, shutdown).await
+}
+
+/// Like [`run`], keeping every event in `history` before it is sent (PROTOCOL.md §10).
+pub async fn run_with(
+    config: Config,
+    history: Option<Store>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    let broker = Broker::start_with(config, history);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -62,12 +73,17 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts the routing task (needs a tokio runtime).
+    /// Starts the routing task (needs a tokio runtime), without a history.
     pub fn start(config: Config) -> Broker {
+        Broker::start_with(config, None)
+    }
+
+    /// Starts the routing task with `history`, the log it keeps (PROTOCOL.md §10).
+    pub fn start_with(config: Config, history: Option<Store>) -> Broker {
         let (inbox, inbox_rx) = mpsc::channel(INBOX_MESSAGES);
         Broker {
             links: Shared::new(&config, inbox),
-            router: tokio::spawn(router::run(inbox_rx)),
+            router: tokio::spawn(router::run(inbox_rx, history)),
             tasks: TaskTracker::new(),
             next_id: AtomicU32::new(1),
         }

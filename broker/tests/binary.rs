@@ -114,6 +114,7 @@ fn a_stderr_nobody_reads_never_stops_the_broker() {
     // that waits for room would stop the broker for good.
     let mut child = Command::new(testkit::bin("broker"))
         .args(["--listen", "127.0.0.1:0", "--token", testkit::TEST_TOKEN])
+        .args(["--history", "off"])
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -174,4 +175,45 @@ fn a_closed_stdout_never_stops_the_broker() {
     };
     assert!(proc.is_running(), "the broker exited");
     assert!(matches!(answer, Some(ToServer::Hello { .. })), "{answer:?}");
+}
+
+/// Starts the broker on `dir` and returns its exit status and what it printed on stderr.
+fn start_on(dir: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(testkit::bin("broker"))
+        .args(["--listen", "127.0.0.1:0", "--token", testkit::TEST_TOKEN])
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_damaged_history_or_one_in_use_stops_the_broker_with_the_file_named() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("history.sqlite3");
+    let notes = b"not a database at all, and nobody's to replace".repeat(50);
+    std::fs::write(&file, &notes).expect("write");
+    let (code, err) = start_on(dir.path());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("history.sqlite3") && err.contains("damaged"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).expect("read"), notes, "left as it was");
+
+    // A second broker on the directory of a running one.
+    let shared = tempfile::tempdir().expect("a directory");
+    let path = shared.path().to_str().expect("utf-8");
+    let (_first, _) = testkit::Proc::start(
+        "broker",
+        &["--listen", "127.0.0.1:0", "--data-dir", path],
+        1,
+    );
+    let (code, err) = start_on(shared.path());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("in use by another broker"), "{err}");
 }

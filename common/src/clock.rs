@@ -21,6 +21,17 @@ pub fn hhmm(ts_ms: u64) -> String {
     format_local(ts_ms, "%H:%M")
 }
 
+/// `HH:MM` for a `ts` of today, `YYYY-MM-DD HH:MM` for another day (local time; the line
+/// port's prefix of replayed history, PROTOCOL.md §10.2).
+pub fn dated_hhmm(ts_ms: u64, now_ms: u64) -> String {
+    let day = format_local(ts_ms, "%Y-%m-%d");
+    if day == format_local(now_ms, "%Y-%m-%d") {
+        hhmm(ts_ms)
+    } else {
+        format_local(ts_ms, "%Y-%m-%d %H:%M")
+    }
+}
+
 fn format_local(ts_ms: u64, pattern: &str) -> String {
     let millis = i64::try_from(ts_ms).unwrap_or(i64::MAX);
     match Local.timestamp_millis_opt(millis).single() {
@@ -34,6 +45,16 @@ fn format_local(ts_ms: u64, pattern: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_days_time_has_its_date() {
+        let now = now_ms();
+        assert_eq!(dated_hhmm(now, now), hhmm(now));
+        let long_ago = now - 3 * 86_400_000;
+        let shown = dated_hhmm(long_ago, now);
+        assert_eq!(shown.len(), "2026-12-01 12:00".len(), "{shown}");
+        assert!(shown.ends_with(&hhmm(long_ago)), "{shown}");
+    }
 
     #[test]
     fn hhmmss_has_the_shape_hh_mm_ss() {

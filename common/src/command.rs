@@ -51,6 +51,15 @@ pub enum Request {
     Standard,
     /// Leave.
     Quit,
+    /// Earlier events from the history (PROTOCOL.md §10.2). From a typed line (the line
+    /// port's `/history [N]`), `chat_only`: the last N public messages, joins and leaves
+    /// not counted.
+    History {
+        /// What to show.
+        query: crate::history::Query,
+        /// Only public chat messages.
+        chat_only: bool,
+    },
 }
 
 /// The commands that have a word of their own.
@@ -70,6 +79,8 @@ pub enum Verb {
     Standard,
     /// Leave.
     Quit,
+    /// Earlier messages.
+    History,
 }
 
 /// One row of the command table.
@@ -133,6 +144,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "the frame schema",
     },
     Spec {
+        verb: Verb::History,
+        words: &["/history"],
+        args: "[N]",
+        to: Some("/history"),
+        help: "earlier messages",
+    },
+    Spec {
         verb: Verb::Quit,
         words: &["/quit", "\\q", "!logout"],
         args: "",
@@ -192,6 +210,10 @@ pub fn parse_json(to: String, msg: String) -> Result<Request, ChatError> {
                 text: msg,
                 confirm: true,
             },
+            Verb::History => Request::History {
+                query: crate::history::parse_query(&msg)?,
+                chat_only: false,
+            },
             verb => simple(verb),
         }),
         None => Err(ChatError::UnknownCommand {
@@ -208,7 +230,7 @@ fn simple(verb: Verb) -> Request {
         Verb::Time => Request::Time,
         Verb::Help => Request::Help,
         Verb::Standard => Request::Standard,
-        Verb::Quit | Verb::Msg | Verb::Shout => Request::Quit,
+        Verb::Quit | Verb::Msg | Verb::Shout | Verb::History => Request::Quit,
     }
 }
 
@@ -267,6 +289,10 @@ pub fn parse_typed(line: &str) -> Result<Option<Request>, ChatError> {
             text: rest.to_string(),
             confirm: true,
         },
+        Verb::History => Request::History {
+            query: crate::history::parse_line_count(rest)?,
+            chat_only: true,
+        },
         verb => simple(verb),
     }))
 }
@@ -294,6 +320,7 @@ impl Request {
             Request::Help => (spec_to(Verb::Help), String::new()),
             Request::Standard => (spec_to(Verb::Standard), String::new()),
             Request::Quit => (spec_to(Verb::Quit), String::new()),
+            Request::History { query, .. } => (spec_to(Verb::History), query.to_string()),
         };
         ClientFrame {
             to: to.to_string(),
@@ -322,7 +349,14 @@ fn json_help() -> String {
     row("<user>", "private message to that user");
     for s in COMMANDS {
         let Some(to) = s.to else { continue };
-        row(to, s.help);
+        if s.verb == Verb::History {
+            row(
+                to,
+                "earlier messages; msg: latest [N], before ID [N] or after ID [N]",
+            );
+        } else {
+            row(to, s.help);
+        }
         if s.verb == Verb::Shout {
             row(STAR, "public message without confirmation");
         }
@@ -391,6 +425,7 @@ mod tests {
             Verb::Help,
             Verb::Standard,
             Verb::Quit,
+            Verb::History,
         ] {
             assert_eq!(COMMANDS.iter().filter(|s| s.verb == verb).count(), 1);
             assert_eq!(spec(verb).verb, verb);
@@ -538,6 +573,7 @@ mod tests {
   /time                server time\n\
   /help                this help\n\
   /standard            the frame schema\n\
+  /history [N]         earlier messages\n\
   /quit                leave (also \\q, !logout)\n\
   //text               a public message that starts with /"
         );
@@ -551,6 +587,7 @@ mod tests {
   /time       server time\n\
   /help       this help\n\
   /standard   the frame schema\n\
+  /history    earlier messages; msg: latest [N], before ID [N] or after ID [N]\n\
   /quit       leave"
         );
         // Every word of the table appears in the help of a dialect that takes it.
@@ -564,5 +601,44 @@ mod tests {
                 assert!(json.contains(to), "{to}");
             }
         }
+    }
+
+    #[test]
+    fn history_on_both_dialects() {
+        use crate::history::{Anchor, Query};
+        assert_eq!(
+            json("/history", "after 7 3").unwrap(),
+            Request::History {
+                query: Query {
+                    anchor: Anchor::After(7),
+                    count: 3,
+                    cut: false
+                },
+                chat_only: false
+            }
+        );
+        assert!(matches!(
+            json("/history", "sideways"),
+            Err(ChatError::BadQuery(_))
+        ));
+        assert_eq!(
+            parse_typed("/history").unwrap(),
+            Some(Request::History {
+                query: Query::latest(20),
+                chat_only: true
+            })
+        );
+        assert_eq!(
+            parse_typed("/history 5").unwrap(),
+            Some(Request::History {
+                query: Query::latest(5),
+                chat_only: true
+            })
+        );
+        assert!(parse_typed("/history x").is_err());
+        // What the desktop client sends reads back the same.
+        let r = json("/history", "before 9 2").unwrap();
+        let f = r.to_frame();
+        assert_eq!(json(&f.to, &f.msg).unwrap(), r);
     }
 }

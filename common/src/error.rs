@@ -47,6 +47,8 @@ pub enum ErrorCode {
     NotDelivered,
     /// A message was sent out, but the link broke before every server had it.
     Lost,
+    /// A message the broker could not store in its history: not delivered.
+    NotStored,
     /// A message larger than the size limit once encoded: not delivered; the connection
     /// stays.
     MessageTooLarge,
@@ -66,6 +68,10 @@ pub enum ErrorCode {
     UnknownCommand,
     /// A command used wrongly (missing arguments).
     Usage,
+    /// A history query that could not be read.
+    BadQuery,
+    /// The chat keeps no history.
+    HistoryOff,
     /// A code this version does not know (a newer server).
     #[serde(other)]
     Other,
@@ -87,6 +93,7 @@ impl ErrorCode {
             ErrorCode::NotLoggedIn => "not_logged_in",
             ErrorCode::NotDelivered => "not_delivered",
             ErrorCode::Lost => "lost",
+            ErrorCode::NotStored => "not_stored",
             ErrorCode::MessageTooLarge => "message_too_large",
             ErrorCode::SendQueueExceeded => "send_queue_exceeded",
             ErrorCode::Idle => "idle",
@@ -96,12 +103,14 @@ impl ErrorCode {
             ErrorCode::NoRecipient => "no_recipient",
             ErrorCode::UnknownCommand => "unknown_command",
             ErrorCode::Usage => "usage",
+            ErrorCode::BadQuery => "bad_query",
+            ErrorCode::HistoryOff => "history_off",
             ErrorCode::Other => "other",
         }
     }
 
     /// Every code but [`ErrorCode::Other`], for documentation and tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::NameTaken,
         ErrorCode::NameInvalid,
         ErrorCode::Unavailable,
@@ -114,6 +123,7 @@ impl ErrorCode {
         ErrorCode::NotLoggedIn,
         ErrorCode::NotDelivered,
         ErrorCode::Lost,
+        ErrorCode::NotStored,
         ErrorCode::MessageTooLarge,
         ErrorCode::SendQueueExceeded,
         ErrorCode::Idle,
@@ -123,6 +133,8 @@ impl ErrorCode {
         ErrorCode::NoRecipient,
         ErrorCode::UnknownCommand,
         ErrorCode::Usage,
+        ErrorCode::BadQuery,
+        ErrorCode::HistoryOff,
     ];
 }
 
@@ -234,6 +246,10 @@ pub enum Unroutable {
     /// The sender's connection is not registered (it left while the message was on its way).
     #[error("you are not logged in")]
     NotLoggedIn,
+    /// The broker could not store it in its history (its disk is full or failing), so it
+    /// sent it to nobody rather than confirm what it could lose (PROTOCOL.md §10.6).
+    #[error("not delivered: the chat service could not store it (its disk is full or failing)")]
+    NotStored,
 }
 
 impl Unroutable {
@@ -242,6 +258,7 @@ impl Unroutable {
         match self {
             Unroutable::NotOnline { .. } => ErrorCode::NotOnline,
             Unroutable::NotLoggedIn => ErrorCode::NotLoggedIn,
+            Unroutable::NotStored => ErrorCode::NotStored,
         }
     }
 }
@@ -370,6 +387,12 @@ pub enum ChatError {
     /// A command without its arguments: `usage: /msg nick text`.
     #[error("usage: {0}")]
     Usage(String),
+    /// A history query that could not be read (PROTOCOL.md §10.2).
+    #[error("bad history query: {0}")]
+    BadQuery(#[from] crate::history::QueryError),
+    /// The chat keeps no history (`broker --history off`).
+    #[error("this chat keeps no history")]
+    HistoryOff,
 }
 
 fn everyone_hint(to: &str) -> &'static str {
@@ -410,6 +433,8 @@ impl ChatError {
             ChatError::NoRecipient => ErrorCode::NoRecipient,
             ChatError::UnknownCommand { .. } => ErrorCode::UnknownCommand,
             ChatError::Usage(_) => ErrorCode::Usage,
+            ChatError::BadQuery(_) => ErrorCode::BadQuery,
+            ChatError::HistoryOff => ErrorCode::HistoryOff,
         }
     }
 }

@@ -159,6 +159,21 @@ pub struct ServerFrame {
     /// on it, never on the text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<crate::error::ErrorCode>,
+    /// Extension: `true` on an event replayed from the history (PROTOCOL.md §10.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<bool>,
+    /// Extension: on a history end frame, the log's epoch (PROTOCOL.md §10.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    /// Extension: on a history end frame, how many events it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Extension: on a history end frame, whether more events exist that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<bool>,
+    /// Extension: on a history end frame, whether the log lacks events of the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<bool>,
 }
 
 impl ServerFrame {
@@ -179,6 +194,11 @@ impl ServerFrame {
             users: None,
             user: None,
             code: None,
+            history: None,
+            epoch: None,
+            count: None,
+            more: None,
+            gap: None,
         }
     }
 

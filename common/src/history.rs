@@ -1,4 +1,4 @@
-//! The history query (PROTOCOL.md §7.2): what `{"to":"/history","msg":Q}` asks for on the
+//! The history query (PROTOCOL.md §10.2): what `{"to":"/history","msg":Q}` asks for on the
 //! JSON port, and `/history [N]` on the line port.
 //!
 //! `Q` is `latest [N]`, `before ID [N]` or `after ID [N]`: a keyword and numbers separated
@@ -7,6 +7,8 @@
 //! `after` exclude `ID` itself. Pure: the broker's log answers the query.
 
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 /// How many events a query without `N` asks for.
 pub const DEFAULT_COUNT: u32 = 50;
@@ -18,7 +20,8 @@ pub const MAX_COUNT: u32 = 500;
 pub const LINE_DEFAULT_COUNT: u32 = 20;
 
 /// Where a query looks, from which id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Anchor {
     /// The newest events.
     Latest,
@@ -29,13 +32,13 @@ pub enum Anchor {
 }
 
 /// A parsed history query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Query {
     /// Where it looks.
     pub anchor: Anchor,
     /// How many events it asks for, at most [`MAX_COUNT`].
     pub count: u32,
-    /// It asked for more than [`MAX_COUNT`]: the answer says `more` (PROTOCOL.md §7.2).
+    /// It asked for more than [`MAX_COUNT`]: the answer says `more` (PROTOCOL.md §10.2).
     pub cut: bool,
 }
 
@@ -51,7 +54,7 @@ impl Query {
 }
 
 /// Why a query could not be read. Each names the part that was wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum QueryError {
     /// Nothing was asked.
     #[error("say what to show: latest [N], before ID [N] or after ID [N]")]
@@ -96,7 +99,7 @@ fn count(word: Option<&str>) -> Result<(u32, bool), QueryError> {
     }
 }
 
-/// Parses `q` (PROTOCOL.md §7.2). Words are separated by one or more spaces; leading and
+/// Parses `q` (PROTOCOL.md §10.2). Words are separated by one or more spaces; leading and
 /// trailing whitespace is ignored.
 pub fn parse_query(q: &str) -> Result<Query, QueryError> {
     let mut words = q.split_ascii_whitespace();

@@ -211,10 +211,15 @@ fn is_hidden(c: char) -> bool {
 
 /// Renders a server frame as the line port shows it, with a `\r\n` after every line.
 pub fn render(frame: &ServerFrame) -> String {
-    let time = hhmm(frame.ts.unwrap_or_else(crate::clock::now_ms));
+    let ts = frame.ts.unwrap_or_else(crate::clock::now_ms);
+    let time = if frame.history == Some(true) {
+        crate::clock::dated_hhmm(ts, crate::clock::now_ms())
+    } else {
+        hhmm(ts)
+    };
     let kind = frame.kind.unwrap_or(FrameKind::System);
     match kind {
-        FrameKind::Chat | FrameKind::History => {
+        FrameKind::Chat => {
             format!(
                 "[{time}] {}: {}\r\n",
                 sanitize(&frame.from.name),
@@ -238,6 +243,8 @@ pub fn render(frame: &ServerFrame) -> String {
             format!("[{time}] * {} {verb}\r\n", sanitize(user))
         }
         FrameKind::Error => prefixed_lines(&time, "! ", &frame.msg),
+        // The end of a history answer: one line, whatever it holds.
+        FrameKind::History => format!("[{time}] -- {}\r\n", sanitize(&frame.msg)),
         FrameKind::System | FrameKind::Users | FrameKind::Welcome | FrameKind::Other => {
             prefixed_lines(&time, "-- ", &frame.msg)
         }

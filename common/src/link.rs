@@ -21,7 +21,7 @@ use crate::frame::Sender;
 /// Version of the link protocol; a server and a broker must agree on it. Version 3 carries
 /// refusals and routing failures as typed values ([`Refusal`], [`Unroutable`],
 /// [`Rejection`]) instead of sentences.
-pub const LINK_VERSION: u32 = 3;
+pub const LINK_VERSION: u32 = 4;
 
 /// Default largest link message: room for a maximal client frame plus the envelope.
 pub const DEFAULT_MAX_LINK_FRAME: usize = 16 * 1024 * 1024;
@@ -99,6 +99,49 @@ pub enum ToBroker {
         /// The highest event id applied.
         upto: u64,
     },
+    /// Client `conn` asks for earlier events (PROTOCOL.md §10.2); the answer is
+    /// [`ToServer::History`] or [`ToServer::HistoryOff`].
+    History {
+        /// The asking client's connection.
+        conn: ConnId,
+        /// What it asks for.
+        query: crate::history::Query,
+        /// Only public chat messages (the line port's `/history N`).
+        chat_only: bool,
+    },
+}
+
+/// What kind of event a history entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    /// A public message.
+    Chat,
+    /// A private message.
+    Private,
+    /// A user joined (`from` names them).
+    Join,
+    /// A user left (`from` names them).
+    Leave,
+}
+
+/// One event of the history as the broker logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// Its id.
+    pub id: u64,
+    /// Broker time, ms since the Unix epoch.
+    pub ts: u64,
+    /// What it is.
+    pub kind: HistoryKind,
+    /// Its sender, or who joined or left.
+    pub from: Sender,
+    /// A private message's recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The text (empty for a join or leave).
+    #[serde(default)]
+    pub msg: String,
 }
 
 /// Messages from the broker to a server.
@@ -209,6 +252,25 @@ pub enum ToServer {
     },
     /// Answer to `Ping`.
     Pong,
+    /// The answer to [`ToBroker::History`]: the events, ascending, and the end frame's
+    /// fields (PROTOCOL.md §10.2).
+    History {
+        /// The asking client's connection.
+        conn: ConnId,
+        /// The log's epoch.
+        epoch: String,
+        /// The events.
+        events: Vec<HistoryEvent>,
+        /// More events exist in the asked direction.
+        more: bool,
+        /// The log lacks events of the asked range.
+        gap: bool,
+    },
+    /// The broker keeps no history, or could not read it.
+    HistoryOff {
+        /// The asking client's connection.
+        conn: ConnId,
+    },
 }
 
 /// Why the broker refuses or drops a server's link. It never quotes what the server sent.

@@ -44,6 +44,11 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             users: None,
             user,
             code: None,
+            history: None,
+            epoch: None,
+            count: None,
+            more: None,
+            gap: None,
         })
 }
 

@@ -185,9 +185,17 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
         prop::option::of(prop::collection::vec(nasty_string(8), 0..4)),
         prop::option::of(nasty_string(8)),
         prop::option::of(select(ErrorCode::ALL.to_vec())),
+        // The history fields (PROTOCOL.md §10.2).
+        (
+            prop::option::of(any::<bool>()),
+            prop::option::of(nasty_string(8)),
+            prop::option::of(any::<u32>()),
+            prop::option::of(any::<bool>()),
+            prop::option::of(any::<bool>()),
+        ),
     )
         .prop_map(
-            |(from, to, msg, kind, ts, id, users, user, code)| ServerFrame {
+            |(
                 from,
                 to,
                 msg,
@@ -197,6 +205,24 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                 users,
                 user,
                 code,
+                (history, epoch, count, more, gap),
+            )| {
+                ServerFrame {
+                    from,
+                    to,
+                    msg,
+                    kind,
+                    ts,
+                    id,
+                    users,
+                    user,
+                    code,
+                    history,
+                    epoch,
+                    count,
+                    more,
+                    gap,
+                }
             },
         )
 }

@@ -405,7 +405,11 @@ impl ChatState {
                 self.phase = Phase::Idle;
                 self.system("You left the chat.");
             }
-            Request::List | Request::Time | Request::Standard | Request::Help => {}
+            Request::List
+            | Request::Time
+            | Request::Standard
+            | Request::Help
+            | Request::History { .. } => {}
         }
         actions
     }

@@ -127,6 +127,20 @@ impl<B: Backend> Chat<B> {
 
     /// Request `req` once the backend has taken it; if it cannot, the request fails (its
     /// sender is told through the hub).
+    /// Asks the service for earlier events for `conn` (PROTOCOL.md §10.2); the answer comes
+    /// through the hub.
+    pub fn history(
+        &self,
+        conn: ConnId,
+        query: chat_common::history::Query,
+        chat_only: bool,
+    ) -> impl Future<Output = Result<(), ChatError>> + Send + '_ {
+        self.0
+            .backend
+            .history(conn, query, chat_only)
+            .map(|sent| sent.map_err(|_| ChatError::Refused(chat_common::Refusal::Unavailable)))
+    }
+
     fn taken(
         &self,
         req: ReqId,

@@ -45,6 +45,25 @@ pub fn bin(name: &str) -> PathBuf {
 pub struct Proc {
     pub child: Child,
     lines: mpsc::Receiver<String>,
+    /// A broker's own data directory, removed after it is killed.
+    _data: Option<tempfile::TempDir>,
+}
+
+/// A broker started without `--data-dir` or `--history` gets a data directory of its own,
+/// so that tests running side by side never share (and lock) one history (PROTOCOL.md §10.6).
+fn own_data_dir(cmd: &mut Command, name: &str, args: &[&str]) -> Option<tempfile::TempDir> {
+    let chosen = args
+        .iter()
+        .any(|a| a.starts_with("--data-dir") || a.starts_with("--history"));
+    if name != "broker" || chosen {
+        return None;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("chat-test-broker-")
+        .tempdir()
+        .expect("a temporary directory");
+    cmd.env("CHAT_DATA_DIR", dir.path());
+    Some(dir)
 }
 
 impl Proc {
@@ -60,6 +79,7 @@ impl Proc {
         if std::env::var_os("CHAT_TEST_LOG").is_none() {
             cmd.stderr(Stdio::null());
         }
+        let data = own_data_dir(&mut cmd, name, args);
         let mut child = cmd.spawn().expect("spawn");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -71,7 +91,11 @@ impl Proc {
                 }
             }
         });
-        let mut proc = Proc { child, lines: rx };
+        let mut proc = Proc {
+            child,
+            lines: rx,
+            _data: data,
+        };
         let mut addrs = Vec::new();
         while addrs.len() < count {
             let line = proc
@@ -87,16 +111,20 @@ impl Proc {
     /// Starts `name` with `args` and a stdout nobody will ever read (closed at once), the
     /// way a service started with its output thrown away finds it.
     pub fn start_with_closed_stdout(name: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(bin(name))
-            .args(args)
+        let mut cmd = Command::new(bin(name));
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
+            .stderr(Stdio::null());
+        let data = own_data_dir(&mut cmd, name, args);
+        let mut child = cmd.spawn().expect("spawn");
         drop(child.stdout.take());
         let (_, lines) = mpsc::channel();
-        Proc { child, lines }
+        Proc {
+            child,
+            lines,
+            _data: data,
+        }
     }
 
     /// Whether the process is still running.

@@ -1,9 +1,9 @@
 //! The durable, ordered log of events and the resume sessions, in one SQLite database
-//! (PROTOCOL.md §7; docs/HISTORY.md for the schema and why).
+//! (PROTOCOL.md §10; docs/ARCHITECTURE.md, "The history").
 //!
 //! Only the broker's routing thread touches it, so one connection, no pool. The database
 //! is opened in WAL mode with `synchronous=NORMAL`: a committed transaction survives the
-//! broker being killed at any moment (what §7.6 promises), though not a power loss in the
+//! broker being killed at any moment (what PROTOCOL.md §10.6 promises), though not a power loss in the
 //! last moments before it; and with `locking_mode=EXCLUSIVE`, so a second broker on the
 //! same data directory is refused at start instead of writing beside the first.
 
@@ -13,6 +13,8 @@ use std::time::Duration;
 use chat_common::history::{Anchor, Query};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
+
+pub use super::record::{Kind, Record};
 
 /// The file in the data directory.
 pub const DB_FILE: &str = "history.sqlite3";
@@ -41,63 +43,6 @@ CREATE TABLE sessions (
     expires INTEGER NOT NULL
 );
 ";
-
-/// What kind of event a record is (PROTOCOL.md §7.2: the kinds history returns).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A public message.
-    Chat,
-    /// A private message, visible to its two chains only.
-    Private,
-    /// A user joined.
-    Join,
-    /// A user left.
-    Leave,
-}
-
-impl Kind {
-    fn code(self) -> i64 {
-        match self {
-            Kind::Chat => 0,
-            Kind::Private => 1,
-            Kind::Join => 2,
-            Kind::Leave => 3,
-        }
-    }
-
-    fn from_code(code: i64) -> Option<Kind> {
-        Some(match code {
-            0 => Kind::Chat,
-            1 => Kind::Private,
-            2 => Kind::Join,
-            3 => Kind::Leave,
-            _ => return None,
-        })
-    }
-}
-
-/// One event of the log, as it was delivered live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Its id: its position in the global order.
-    pub id: u64,
-    /// Broker time, milliseconds since the Unix epoch.
-    pub ts: u64,
-    /// What it is.
-    pub kind: Kind,
-    /// Who sent it (for a join or leave: who joined or left).
-    pub from_name: String,
-    /// The sender's address as stamped on the frame.
-    pub from_ip: String,
-    /// A private message's recipient, as the frame names them.
-    pub to_name: Option<String>,
-    /// The text (empty for a join or leave).
-    pub msg: String,
-    /// A private message's sender's session chain.
-    pub from_chain: Option<u64>,
-    /// A private message's recipient's session chain.
-    pub to_chain: Option<u64>,
-}
 
 /// What a query found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,7 +274,19 @@ impl Store {
         })
     }
 
-    /// The log's epoch: changes only with a new database (PROTOCOL.md §7.1).
+    /// Caps the database file at `pages` pages (`PRAGMA max_page_count`; a page is 4 KiB):
+    /// past it every write fails as with a full disk. For operators who want a hard bound,
+    /// and for the tests of the full-disk path.
+    pub fn limit_pages(&mut self, pages: u64) -> Result<(), StoreError> {
+        let _: i64 = self
+            .conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                r.get(0)
+            })?;
+        Ok(())
+    }
+
+    /// The log's epoch: changes only with a new database (PROTOCOL.md §10.1).
     pub fn epoch(&self) -> &str {
         &self.epoch
     }
@@ -376,29 +333,44 @@ impl Store {
     }
 
     /// The events `query` asks for that `viewer` (a session chain) may see: public events
-    /// and the viewer's own private messages (PROTOCOL.md §7.2, §7.3).
+    /// and the viewer's own private messages (PROTOCOL.md §10.2, §10.3).
     pub fn query(&self, query: &Query, viewer: Option<u64>) -> Result<Page, StoreError> {
+        self.query_kinds(query, viewer, false)
+    }
+
+    /// Like [`Store::query`]; with `chat_only`, public messages only (the line port's
+    /// `/history N`: joins and leaves not counted).
+    pub fn query_kinds(
+        &self,
+        query: &Query,
+        viewer: Option<u64>,
+        chat_only: bool,
+    ) -> Result<Page, StoreError> {
         const COLUMNS: &str =
             "id, ts, kind, from_name, from_ip, to_name, msg, from_chain, to_chain";
-        const VISIBLE: &str = "(kind <> 1 OR from_chain = ?2 OR to_chain = ?2)";
+        let visible = if chat_only {
+            "kind = 0"
+        } else {
+            "(kind <> 1 OR from_chain = ?2 OR to_chain = ?2)"
+        };
         let (sql, from, descending) = match query.anchor {
             Anchor::Latest => (
                 format!(
-                    "SELECT {COLUMNS} FROM events WHERE id <= ?1 AND {VISIBLE} ORDER BY id DESC LIMIT ?3"
+                    "SELECT {COLUMNS} FROM events WHERE id <= ?1 AND {visible} ORDER BY id DESC LIMIT ?3"
                 ),
                 i64::MAX,
                 true,
             ),
             Anchor::Before(id) => (
                 format!(
-                    "SELECT {COLUMNS} FROM events WHERE id < ?1 AND {VISIBLE} ORDER BY id DESC LIMIT ?3"
+                    "SELECT {COLUMNS} FROM events WHERE id < ?1 AND {visible} ORDER BY id DESC LIMIT ?3"
                 ),
                 to_i64(id),
                 true,
             ),
             Anchor::After(id) => (
                 format!(
-                    "SELECT {COLUMNS} FROM events WHERE id > ?1 AND {VISIBLE} ORDER BY id ASC LIMIT ?3"
+                    "SELECT {COLUMNS} FROM events WHERE id > ?1 AND {visible} ORDER BY id ASC LIMIT ?3"
                 ),
                 to_i64(id),
                 false,

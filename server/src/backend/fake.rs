@@ -201,4 +201,17 @@ impl Backend for FakeBackend {
         });
         std::future::ready(result)
     }
+
+    fn history(
+        &self,
+        conn: ConnId,
+        _query: chat_common::history::Query,
+        _chat_only: bool,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        // The fake keeps no log: it answers as a broker with `--history off` does.
+        let result = self
+            .reachable()
+            .map(|()| self.apply(vec![Event::HistoryOff { conn }]));
+        std::future::ready(result)
+    }
 }

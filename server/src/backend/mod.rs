@@ -65,4 +65,13 @@ pub trait Backend: Send + Sync + 'static {
         to: String,
         text: String,
     ) -> impl Future<Output = Result<(), Unavailable>> + Send;
+
+    /// Client `conn` asks for earlier events (PROTOCOL.md §10.2); the answer is
+    /// `Event::History` or `Event::HistoryOff`.
+    fn history(
+        &self,
+        conn: ConnId,
+        query: chat_common::history::Query,
+        chat_only: bool,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send;
 }

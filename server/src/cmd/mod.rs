@@ -4,6 +4,7 @@
 
 mod flow;
 mod help;
+mod history;
 mod list;
 mod private;
 mod public;
@@ -31,12 +32,17 @@ pub fn execute<B: Backend>(
 ) -> impl Future<Output = Flow> + Send + '_ {
     let sending = match req {
         Request::Public { text, confirm } => Either::Left(public::apply(session, text, confirm)),
-        Request::Private { to, text } => Either::Right(private::apply(session, to, text)),
+        Request::Private { to, text } => {
+            Either::Right(Either::Left(private::apply(session, to, text)))
+        }
         Request::List => return Either::Left(future::ready(list::apply(session))),
         Request::Time => return Either::Left(future::ready(time::apply(session))),
         Request::Help => return Either::Left(future::ready(help::apply(session))),
         Request::Standard => return Either::Left(future::ready(standard::apply(session))),
         Request::Quit => return Either::Left(future::ready(quit::apply(session))),
+        Request::History { query, chat_only } => {
+            Either::Right(Either::Right(history::apply(session, query, chat_only)))
+        }
     };
     Either::Right(sending.map(|()| Flow::Continue))
 }

@@ -119,6 +119,10 @@ pub fn request_cost(req: &Request, sender: &str, users: usize, list_bytes: usize
         Request::List => FRAME_OVERHEAD + as_u64(list_bytes),
         Request::Time | Request::Help | Request::Standard => REPLY_COST,
         Request::Quit => 0,
+        // Up to `count` frames come back: charged as that many copies.
+        Request::History { query, .. } => {
+            DELIVERY_COST.saturating_mul(u64::from(query.count.max(1))) + REPLY_COST
+        }
     };
     cost.max(ITEM_COST)
 }

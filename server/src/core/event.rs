@@ -5,7 +5,7 @@
 //! core answers with [`FollowUp`]s the backend must carry out. See docs/ARCHITECTURE.md,
 //! "Where things go", for what a new backend must report.
 
-use chat_common::link::ConnId;
+use chat_common::link::{ConnId, HistoryEvent};
 use chat_common::{Refusal, Sender, Unroutable};
 
 use crate::core::requests::ReqId;
@@ -109,6 +109,24 @@ pub enum Event {
         req: ReqId,
         /// Why.
         reason: Unroutable,
+    },
+    /// The answer to a history query of client `conn` (PROTOCOL.md §10.2).
+    History {
+        /// The asking client.
+        conn: ConnId,
+        /// The log's epoch.
+        epoch: String,
+        /// The events, ascending.
+        events: Vec<HistoryEvent>,
+        /// More exist in the asked direction.
+        more: bool,
+        /// The log lacks events of the range.
+        gap: bool,
+    },
+    /// The service keeps no history: client `conn` is told so.
+    HistoryOff {
+        /// The asking client.
+        conn: ConnId,
     },
 }
 

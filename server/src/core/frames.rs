@@ -202,6 +202,52 @@ pub fn presence(server_ip: &str, user: &str, joined: bool, id: u64, ts: u64) -> 
     f
 }
 
+/// An event replayed from the history: the frame it was delivered as, plus `history: true`
+/// (PROTOCOL.md §10.2).
+pub fn replayed(server_ip: &str, e: chat_common::link::HistoryEvent) -> ServerFrame {
+    use chat_common::link::HistoryKind;
+    let mut f = match e.kind {
+        HistoryKind::Chat => chat(e.from, e.msg, e.id, e.ts),
+        HistoryKind::Private => {
+            let to = e.to.unwrap_or_default();
+            private(e.from, to, e.msg, e.id, e.ts)
+        }
+        HistoryKind::Join => presence(server_ip, &e.from.name, true, e.id, e.ts),
+        HistoryKind::Leave => presence(server_ip, &e.from.name, false, e.id, e.ts),
+    };
+    f.history = Some(true);
+    f
+}
+
+/// The frame that ends a history answer (PROTOCOL.md §10.2).
+pub fn history_end(
+    server_ip: &str,
+    to: &str,
+    epoch: String,
+    count: u32,
+    more: bool,
+    gap: bool,
+) -> ServerFrame {
+    let s = if count == 1 { "" } else { "s" };
+    let mut msg = format!("History: {count} event{s}");
+    if more {
+        msg.push_str("; more before them");
+    }
+    if gap {
+        msg.push_str("; some earlier events are no longer kept");
+    }
+    let mut f = stamped(
+        ServerFrame::new(server(server_ip), to, msg, FrameKind::History),
+        chat_common::clock::now_ms(),
+        None,
+    );
+    f.epoch = Some(epoch);
+    f.count = Some(count);
+    f.more = Some(more);
+    f.gap = Some(gap);
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -241,6 +241,23 @@ impl Hub {
                 st.requests.sent_out(req, id);
             }
             Event::Stable { upto } => st.requests.stable(upto),
+            Event::History {
+                conn,
+                epoch,
+                events,
+                more,
+                gap,
+            } => {
+                let count = u32::try_from(events.len()).unwrap_or(u32::MAX);
+                for e in events {
+                    st.clients.send(conn, &frames::replayed(&self.server_ip, e));
+                }
+                if let Some(name) = st.clients.name(conn) {
+                    let end = frames::history_end(&self.server_ip, name, epoch, count, more, gap);
+                    st.clients.send(conn, &end);
+                }
+            }
+            Event::HistoryOff { conn } => st.clients.send_error(conn, &ChatError::HistoryOff),
             Event::Undeliverable { req, reason } => {
                 if let Some((conn, err)) = st.requests.undeliverable(req, reason) {
                     st.clients.send_error(conn, &err);

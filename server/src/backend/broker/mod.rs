@@ -122,4 +122,17 @@ impl Backend for BrokerBackend {
             msg: text,
         })
     }
+
+    fn history(
+        &self,
+        conn: ConnId,
+        query: chat_common::history::Query,
+        chat_only: bool,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        self.send(ToBroker::History {
+            conn,
+            query,
+            chat_only,
+        })
+    }
 }

@@ -53,6 +53,20 @@ pub fn event(msg: ToServer, me: ServerId) -> Option<Event> {
         ToServer::Routed { req, id } => Event::Routed { req, id },
         ToServer::Stable { upto } => Event::Stable { upto },
         ToServer::Undeliverable { req, reason, .. } => Event::Undeliverable { req, reason },
+        ToServer::History {
+            conn,
+            epoch,
+            events,
+            more,
+            gap,
+        } => Event::History {
+            conn,
+            epoch,
+            events,
+            more,
+            gap,
+        },
+        ToServer::HistoryOff { conn } => Event::HistoryOff { conn },
         ToServer::Hello { .. } | ToServer::Pong | ToServer::Rejected { .. } => return None,
     })
 }
