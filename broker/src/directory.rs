@@ -45,6 +45,20 @@ pub struct Ordered {
     pub outs: Range<usize>,
 }
 
+/// A login the directory accepted in the current batch: it needs a session chain, whose
+/// token goes to its server just before the `Registered` at `out` (PROTOCOL.md §10.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLogin {
+    /// The server.
+    pub server: ServerId,
+    /// The connection there.
+    pub conn: ConnId,
+    /// The name.
+    pub name: String,
+    /// Where its `Registered` is in the batch's output.
+    pub out: usize,
+}
+
 /// What the directory ordered since the journal was last taken: the records for the log
 /// and the messages among them.
 #[derive(Debug, Default)]
@@ -53,6 +67,8 @@ pub struct Journal {
     pub records: Vec<Record>,
     /// The public and private messages among them.
     pub messages: Vec<Ordered>,
+    /// The logins accepted, waiting for their session chain.
+    pub logins: Vec<NewLogin>,
 }
 
 /// Where a user is connected.
@@ -84,6 +100,8 @@ pub struct Directory {
     stable_sent: u64,
     /// With a history: what was ordered since the router last took it.
     journal: Option<Journal>,
+    /// The session chain of each registered connection (PROTOCOL.md §10.3).
+    chains: HashMap<(ServerId, ConnId), u64>,
 }
 
 impl Directory {
@@ -110,6 +128,33 @@ impl Directory {
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
+    }
+
+    /// The logins accepted since the last call, waiting for their session chain.
+    pub fn take_logins(&mut self) -> Vec<NewLogin> {
+        self.journal
+            .as_mut()
+            .map(|j| std::mem::take(&mut j.logins))
+            .unwrap_or_default()
+    }
+
+    /// Puts `conn` of `server` in session chain `chain` (a new login's, or the one it
+    /// resumed): private messages it sends and receives are logged for that chain.
+    pub fn set_chain(&mut self, server: ServerId, conn: ConnId, chain: u64) {
+        if self.is_registered(server, conn) {
+            self.chains.insert((server, conn), chain);
+        }
+    }
+
+    /// The session chain of `conn` of `server`, if it has one.
+    pub fn chain(&self, server: ServerId, conn: ConnId) -> Option<u64> {
+        self.chains.get(&(server, conn)).copied()
+    }
+
+    /// The name `conn` of `server` is registered under.
+    pub fn name_of(&self, server: ServerId, conn: ConnId) -> Option<&str> {
+        let s = self.servers.get(&server)?;
+        s.conns.get(&conn).map(|c| c.name.as_str())
     }
 
     /// Takes back messages of a batch that could not be stored: no server is waiting for
@@ -175,6 +220,7 @@ impl Directory {
         };
         // Its users are gone: what it never acknowledged no longer holds anything back.
         server.unacked.clear();
+        self.chains.retain(|(s, _), _| *s != id);
         if !server.conns.is_empty() {
             tracing::info!(server = %server.label, users = server.conns.len(), "server gone; its users leave");
         }
@@ -229,7 +275,7 @@ impl Directory {
             }
             ToBroker::Ping => out.push(Out::To(from, link::encode(&ToServer::Pong))),
             // Answered by the router from the log, which the directory does not hold.
-            ToBroker::History { .. } => {}
+            ToBroker::History { .. } | ToBroker::Resume { .. } => {}
             ToBroker::Ack { upto } => self.ack(from, upto),
             ToBroker::Register { conn, name, ip } => self.register(from, conn, name, ip, now, out),
             ToBroker::Unregister { conn } => {
@@ -238,6 +284,7 @@ impl Directory {
                     .get_mut(&from)
                     .and_then(|s| s.conns.remove(&conn));
                 if let Some(sender) = removed {
+                    self.chains.remove(&(from, conn));
                     self.users.remove(&sender.name);
                     self.announce_left(sender, now, out);
                 }
@@ -311,6 +358,7 @@ impl Directory {
                     return;
                 };
                 let (server, to_conn, to) = (target.server, target.conn, holder.to_string());
+                let chains = (self.chain(from, conn), self.chain(server, to_conn));
                 let id = self.next_id();
                 let event = ToServer::Private {
                     id,
@@ -335,8 +383,7 @@ impl Directory {
                         ..
                     } = event
                 {
-                    // The session chains come with resume (PROTOCOL.md §10.4); until
-                    // then a private message is in the log for nobody to read.
+                    // Readable in the history by these two chains only (PROTOCOL.md §10.3).
                     let record = Record {
                         id,
                         ts: now,
@@ -345,8 +392,8 @@ impl Directory {
                         from_ip: sender.ip,
                         to_name: Some(to),
                         msg,
-                        from_chain: None,
-                        to_chain: None,
+                        from_chain: chains.0,
+                        to_chain: chains.1,
                     };
                     let outs = start..out.len();
                     self.log_message(
@@ -430,6 +477,14 @@ impl Directory {
         };
         server.conns.insert(conn, sender);
         let id = self.next_id();
+        if let Some(j) = &mut self.journal {
+            j.logins.push(NewLogin {
+                server: from,
+                conn,
+                name: name.clone(),
+                out: out.len(),
+            });
+        }
         self.log(Record {
             id,
             ts: now,

@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
             if h.max_pages > 0 {
                 store.limit_pages(h.max_pages)?;
             }
+            store.set_resume_ttl(args.resume_ttl);
             tracing::info!(
                 dir = %h.dir.display(),
                 last_id = store.last_id(),

@@ -128,13 +128,27 @@ impl Router {
             } => {
                 drop(permit);
                 if dir.is_registered(id, conn) {
-                    let answer = history_answer(self.store.as_ref(), conn, &query, chat_only);
+                    let viewer = dir.chain(id, conn);
+                    let answer =
+                        history_answer(self.store.as_ref(), conn, &query, viewer, chat_only);
                     out.push(Out::To(id, link::encode(&answer)));
                 }
+            }
+            Input::Message {
+                id,
+                msg: ToBroker::Resume { conn, token },
+                permit,
+            } => {
+                drop(permit);
+                let answer = resume(self.store.as_mut(), dir, id, conn, &token, now);
+                out.push(Out::To(id, link::encode(&answer)));
             }
             Input::Message { id, msg, permit } => {
                 dir.handle(id, msg, now, out);
                 drop(permit);
+                if let Some(store) = self.store.as_mut() {
+                    open_sessions(store, dir, out, now);
+                }
             }
             Input::Detach { id } => {
                 if queues.remove(&id).is_some() {
@@ -180,6 +194,52 @@ impl Router {
     }
 }
 
+/// Gives each login the directory just accepted a session chain, and its server the token
+/// just before the `Registered` that makes its welcome (PROTOCOL.md §10.4). Without a
+/// session (the write failed) the login still goes through, with no resume token.
+fn open_sessions(store: &mut Store, dir: &mut Directory, out: &mut Vec<Out>, now: u64) {
+    let mut inserted = 0;
+    for login in dir.take_logins() {
+        match store.new_session(&login.name, now, store.resume_ttl()) {
+            Ok((token, chain)) => {
+                dir.set_chain(login.server, login.conn, chain);
+                let conn = login.conn;
+                let session = link::encode(&ToServer::Session { conn, token });
+                out.insert(login.out + inserted, Out::To(login.server, session));
+                inserted += 1;
+            }
+            Err(e) => tracing::warn!("history: no session for a login: {e}"),
+        }
+    }
+}
+
+/// `conn` of `server` asks to join the chain of `token` (PROTOCOL.md §10.4).
+fn resume(
+    store: Option<&mut Store>,
+    dir: &mut Directory,
+    server: ServerId,
+    conn: chat_common::link::ConnId,
+    token: &str,
+    now: u64,
+) -> ToServer {
+    let failed = ToServer::ResumeFailed { conn };
+    let (Some(store), Some(name)) = (store, dir.name_of(server, conn)) else {
+        return failed;
+    };
+    let ttl = store.resume_ttl();
+    match store.resume(token, name, now, ttl) {
+        Ok(Some(chain)) => {
+            dir.set_chain(server, conn, chain);
+            ToServer::Resumed { conn }
+        }
+        Ok(None) => failed,
+        Err(e) => {
+            tracing::warn!("history: a resume failed: {e}");
+            failed
+        }
+    }
+}
+
 /// The most text one history answer carries: a client's send queue (8 MiB by default) must
 /// hold it with room to spare, or asking for 500 long messages would get the asker cut
 /// off as not reading. What does not fit is left for the next page (`more`).
@@ -218,18 +278,18 @@ fn within_bytes(
 }
 
 /// The answer to a history query of `conn` (PROTOCOL.md §10.2): what the log holds up to
-/// the last stored batch. The session chains come with resume (§10.4): until then nobody's
-/// private messages are shown.
+/// the last stored batch, with the private messages of the asker's session chain `viewer`.
 fn history_answer(
     store: Option<&Store>,
     conn: chat_common::link::ConnId,
     query: &chat_common::history::Query,
+    viewer: Option<u64>,
     chat_only: bool,
 ) -> ToServer {
     let Some(store) = store else {
         return ToServer::HistoryOff { conn };
     };
-    match store.query_kinds(query, None, chat_only) {
+    match store.query_kinds(query, viewer, chat_only) {
         Ok(mut page) => {
             // Newest first for `latest` and `before`, oldest first for `after`: the end
             // nearest the anchor is kept.
@@ -515,7 +575,8 @@ mod tests {
         let rx2 = attach(&mut r, 2);
         r.handle(message(1, register(1, "alice")), 5, false);
         r.handle(message(1, public(7, "hello")), 6, false);
-        assert_eq!(r.out.len(), 3, "held while the inbox is not empty");
+        // The session's token, the registration, the join, the message.
+        assert_eq!(r.out.len(), 4, "held while the inbox is not empty");
         assert_eq!(
             r.store.as_ref().map(Store::last_id),
             Some(0),
@@ -559,8 +620,14 @@ mod tests {
         r.handle(message(1, register(1, "carol")), 1, true);
         let got = sent(r, vec![rx]).await;
         assert!(
-            matches!(got[0][0], ToServer::Registered { id: 42, .. }),
-            "{:?}",
+            matches!(
+                &got[0][..2],
+                [
+                    ToServer::Session { conn: 1, .. },
+                    ToServer::Registered { id: 42, .. }
+                ]
+            ),
+            "the token comes just before the registration: {:?}",
             got[0]
         );
     }

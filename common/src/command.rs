@@ -60,6 +60,11 @@ pub enum Request {
         /// Only public chat messages.
         chat_only: bool,
     },
+    /// Join the session chain of an earlier login (PROTOCOL.md §10.4).
+    Resume {
+        /// The token that login's welcome carried.
+        token: String,
+    },
 }
 
 /// The commands that have a word of their own.
@@ -81,6 +86,8 @@ pub enum Verb {
     Quit,
     /// Earlier messages.
     History,
+    /// Resume a session.
+    Resume,
 }
 
 /// One row of the command table.
@@ -151,6 +158,13 @@ pub const COMMANDS: &[Spec] = &[
         help: "earlier messages",
     },
     Spec {
+        verb: Verb::Resume,
+        words: &["/resume"],
+        args: "token",
+        to: Some("/resume"),
+        help: "continue an earlier session (its private messages in /history)",
+    },
+    Spec {
         verb: Verb::Quit,
         words: &["/quit", "\\q", "!logout"],
         args: "",
@@ -214,6 +228,9 @@ pub fn parse_json(to: String, msg: String) -> Result<Request, ChatError> {
                 query: crate::history::parse_query(&msg)?,
                 chat_only: false,
             },
+            Verb::Resume => Request::Resume {
+                token: msg.trim().to_string(),
+            },
             verb => simple(verb),
         }),
         None => Err(ChatError::UnknownCommand {
@@ -230,7 +247,7 @@ fn simple(verb: Verb) -> Request {
         Verb::Time => Request::Time,
         Verb::Help => Request::Help,
         Verb::Standard => Request::Standard,
-        Verb::Quit | Verb::Msg | Verb::Shout | Verb::History => Request::Quit,
+        Verb::Quit | Verb::Msg | Verb::Shout | Verb::History | Verb::Resume => Request::Quit,
     }
 }
 
@@ -293,6 +310,10 @@ pub fn parse_typed(line: &str) -> Result<Option<Request>, ChatError> {
             query: crate::history::parse_line_count(rest)?,
             chat_only: true,
         },
+        Verb::Resume if rest.is_empty() => return Err(usage()),
+        Verb::Resume => Request::Resume {
+            token: rest.to_string(),
+        },
         verb => simple(verb),
     }))
 }
@@ -321,6 +342,7 @@ impl Request {
             Request::Standard => (spec_to(Verb::Standard), String::new()),
             Request::Quit => (spec_to(Verb::Quit), String::new()),
             Request::History { query, .. } => (spec_to(Verb::History), query.to_string()),
+            Request::Resume { token } => (spec_to(Verb::Resume), token.clone()),
         };
         ClientFrame {
             to: to.to_string(),
@@ -426,6 +448,7 @@ mod tests {
             Verb::Standard,
             Verb::Quit,
             Verb::History,
+            Verb::Resume,
         ] {
             assert_eq!(COMMANDS.iter().filter(|s| s.verb == verb).count(), 1);
             assert_eq!(spec(verb).verb, verb);
@@ -574,6 +597,7 @@ mod tests {
   /help                this help\n\
   /standard            the frame schema\n\
   /history [N]         earlier messages\n\
+  /resume token        continue an earlier session (its private messages in /history)\n\
   /quit                leave (also \\q, !logout)\n\
   //text               a public message that starts with /"
         );
@@ -588,6 +612,7 @@ mod tests {
   /help       this help\n\
   /standard   the frame schema\n\
   /history    earlier messages; msg: latest [N], before ID [N] or after ID [N]\n\
+  /resume     continue an earlier session (its private messages in /history)\n\
   /quit       leave"
         );
         // Every word of the table appears in the help of a dialect that takes it.

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     BadQuery,
     /// The chat keeps no history.
     HistoryOff,
+    /// A session that cannot be resumed.
+    ResumeFailed,
     /// A code this version does not know (a newer server).
     #[serde(other)]
     Other,
@@ -105,12 +107,13 @@ impl ErrorCode {
             ErrorCode::Usage => "usage",
             ErrorCode::BadQuery => "bad_query",
             ErrorCode::HistoryOff => "history_off",
+            ErrorCode::ResumeFailed => "resume_failed",
             ErrorCode::Other => "other",
         }
     }
 
     /// Every code but [`ErrorCode::Other`], for documentation and tests.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::NameTaken,
         ErrorCode::NameInvalid,
         ErrorCode::Unavailable,
@@ -135,6 +138,7 @@ impl ErrorCode {
         ErrorCode::Usage,
         ErrorCode::BadQuery,
         ErrorCode::HistoryOff,
+        ErrorCode::ResumeFailed,
     ];
 }
 
@@ -393,6 +397,9 @@ pub enum ChatError {
     /// The chat keeps no history (`broker --history off`).
     #[error("this chat keeps no history")]
     HistoryOff,
+    /// A resume token that is unknown, expired or another name's (PROTOCOL.md §10.4).
+    #[error("that session cannot be resumed (unknown or expired token, or another name's)")]
+    ResumeFailed,
 }
 
 fn everyone_hint(to: &str) -> &'static str {
@@ -435,6 +442,7 @@ impl ChatError {
             ChatError::Usage(_) => ErrorCode::Usage,
             ChatError::BadQuery(_) => ErrorCode::BadQuery,
             ChatError::HistoryOff => ErrorCode::HistoryOff,
+            ChatError::ResumeFailed => ErrorCode::ResumeFailed,
         }
     }
 }

@@ -174,6 +174,10 @@ pub struct ServerFrame {
     /// Extension: on a history end frame, whether the log lacks events of the range.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap: Option<bool>,
+    /// Extension: on the welcome, the token that resumes this session later (PROTOCOL.md
+    /// §10.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
 }
 
 impl ServerFrame {
@@ -199,6 +203,7 @@ impl ServerFrame {
             count: None,
             more: None,
             gap: None,
+            resume: None,
         }
     }
 

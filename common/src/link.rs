@@ -21,7 +21,7 @@ use crate::frame::Sender;
 /// Version of the link protocol; a server and a broker must agree on it. Version 3 carries
 /// refusals and routing failures as typed values ([`Refusal`], [`Unroutable`],
 /// [`Rejection`]) instead of sentences.
-pub const LINK_VERSION: u32 = 4;
+pub const LINK_VERSION: u32 = 5;
 
 /// Default largest link message: room for a maximal client frame plus the envelope.
 pub const DEFAULT_MAX_LINK_FRAME: usize = 16 * 1024 * 1024;
@@ -98,6 +98,14 @@ pub enum ToBroker {
     Ack {
         /// The highest event id applied.
         upto: u64,
+    },
+    /// Client `conn` joins the session chain of `token` (PROTOCOL.md §10.4); the answer is
+    /// [`ToServer::Resumed`] or [`ToServer::ResumeFailed`].
+    Resume {
+        /// The client's connection.
+        conn: ConnId,
+        /// The token its earlier login's welcome carried.
+        token: String,
     },
     /// Client `conn` asks for earlier events (PROTOCOL.md §10.2); the answer is
     /// [`ToServer::History`] or [`ToServer::HistoryOff`].
@@ -269,6 +277,24 @@ pub enum ToServer {
     /// The broker keeps no history, or could not read it.
     HistoryOff {
         /// The asking client's connection.
+        conn: ConnId,
+    },
+    /// Sent just before [`ToServer::Registered`]: the resume token of the new login's
+    /// session chain, for its welcome (PROTOCOL.md §10.4).
+    Session {
+        /// The client's connection.
+        conn: ConnId,
+        /// The token.
+        token: String,
+    },
+    /// The client joined the chain of the token it gave.
+    Resumed {
+        /// The client's connection.
+        conn: ConnId,
+    },
+    /// The token was unknown, expired, or another name's: nothing changed.
+    ResumeFailed {
+        /// The client's connection.
         conn: ConnId,
     },
 }

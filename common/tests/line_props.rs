@@ -49,6 +49,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             count: None,
             more: None,
             gap: None,
+            resume: None,
         })
 }
 

@@ -192,6 +192,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             prop::option::of(any::<u32>()),
             prop::option::of(any::<bool>()),
             prop::option::of(any::<bool>()),
+            prop::option::of(nasty_string(8)),
         ),
     )
         .prop_map(
@@ -205,7 +206,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                 users,
                 user,
                 code,
-                (history, epoch, count, more, gap),
+                (history, epoch, count, more, gap, resume),
             )| {
                 ServerFrame {
                     from,
@@ -222,6 +223,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                     count,
                     more,
                     gap,
+                    resume,
                 }
             },
         )

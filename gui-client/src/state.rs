@@ -122,6 +122,10 @@ pub struct ChatLine {
 
 /// What the network thread reports.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "frames are nearly every event: boxing them would cost an allocation each to shrink the rare ones"
+)]
 pub enum NetEvent {
     /// A frame from the server on connection `conn`.
     Frame {
@@ -409,7 +413,8 @@ impl ChatState {
             | Request::Time
             | Request::Standard
             | Request::Help
-            | Request::History { .. } => {}
+            | Request::History { .. }
+            | Request::Resume { .. } => {}
         }
         actions
     }

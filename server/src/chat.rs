@@ -141,6 +141,19 @@ impl<B: Backend> Chat<B> {
             .map(|sent| sent.map_err(|_| ChatError::Refused(chat_common::Refusal::Unavailable)))
     }
 
+    /// Asks the service to put `conn` in the session of `token` (PROTOCOL.md §10.4); the
+    /// answer comes through the hub.
+    pub fn resume(
+        &self,
+        conn: ConnId,
+        token: String,
+    ) -> impl Future<Output = Result<(), ChatError>> + Send + '_ {
+        self.0
+            .backend
+            .resume(conn, token)
+            .map(|sent| sent.map_err(|_| ChatError::Refused(chat_common::Refusal::Unavailable)))
+    }
+
     fn taken(
         &self,
         req: ReqId,

@@ -243,3 +243,97 @@ fn a_full_disk_refuses_messages_to_their_senders_instead_of_confirming_them() {
         "the reader got no message first: {next}"
     );
 }
+
+/// The texts of the private messages among `frames`.
+fn privates(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "private")
+        .map(|f| msg(f).to_string())
+        .collect()
+}
+
+/// Logs `name` in, retrying while the server's link is down; returns the client and its
+/// welcome.
+fn login_when_up(addr: std::net::SocketAddr, name: &str) -> (JsonClient, Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (c, first) = JsonClient::login_raw(addr, name.as_bytes());
+        if first["type"] == "welcome" {
+            return (c, first);
+        }
+        assert!(Instant::now() < deadline, "{name} never got in: {first}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn private_messages_in_the_history_only_for_their_session_chains_even_across_a_restart() {
+    let data = tempfile::tempdir().expect("a directory");
+    let dir = data.path().to_str().expect("utf-8").to_string();
+    let baddr = free_addr().to_string();
+    let flags = [
+        "--listen",
+        &baddr,
+        "--data-dir",
+        &dir,
+        "--heartbeat-ms",
+        "200",
+    ];
+    let (broker1, addrs) = Proc::start("broker", &flags, 1);
+    let a = server(addrs[0], &[]);
+    let b = server(addrs[0], &[]);
+    let (mut alice, welcome) = login_when_up(a.json, "alice");
+    let token = welcome["resume"]
+        .as_str()
+        .expect("a resume token")
+        .to_string();
+    assert_eq!(token.len(), 32, "{welcome}");
+    let (mut bob, bob_welcome) = login_when_up(b.json, "bob");
+    assert_ne!(bob_welcome["resume"], welcome["resume"]);
+    alice.send("bob", "secret");
+    assert_eq!(msg(&bob.recv_type("private")), "secret");
+    let (mut carol, _) = login_when_up(a.json, "carol");
+
+    assert_eq!(
+        privates(&history(&mut bob, "latest").0),
+        ["secret"],
+        "the recipient"
+    );
+    assert_eq!(
+        privates(&history(&mut alice, "latest").0),
+        ["secret"],
+        "the sender"
+    );
+    assert!(
+        privates(&history(&mut carol, "latest").0).is_empty(),
+        "anyone else"
+    );
+
+    // Alice goes; someone else takes the free name: nothing of hers.
+    drop(alice);
+    await_presence(&mut carol, "leave", &["alice"], Duration::from_secs(5));
+    let (mut impostor, _) = login_when_up(b.json, "alice");
+    assert!(privates(&history(&mut impostor, "latest").0).is_empty());
+    // Bob cannot take her session, and a made-up token changes nothing.
+    bob.send("/resume", &token);
+    assert_eq!(bob.recv_type("error")["code"], "resume_failed");
+    impostor.send("/resume", "00000000000000000000000000000000");
+    assert_eq!(impostor.recv_type("error")["code"], "resume_failed");
+    assert!(privates(&history(&mut impostor, "latest").0).is_empty());
+    drop(impostor);
+
+    // The broker restarts; the token still works for the name it was given to.
+    broker1.signal(libc::SIGKILL);
+    drop(broker1);
+    let (_broker2, _) = Proc::start("broker", &flags, 1);
+    let (mut back, _) = login_when_up(a.json, "alice");
+    assert!(
+        privates(&history(&mut back, "latest").0).is_empty(),
+        "a new chain"
+    );
+    back.send("/resume", &token);
+    let ok = back.recv_type("system");
+    assert!(msg(&ok).contains("Session resumed"), "{ok}");
+    assert_eq!(privates(&history(&mut back, "latest").0), ["secret"]);
+}

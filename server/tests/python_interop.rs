@@ -83,3 +83,22 @@ fn the_seed_client_script_fails_against_the_line_port() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("FAIL:"), "{stderr}");
 }
+
+#[test]
+fn a_seed_style_client_recovers_what_it_missed_after_a_reconnect() {
+    // The real binaries: the in-process broker keeps no history.
+    let (_b, s) = support::system();
+    let out = run_script(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/interop/recover_client.py"
+        ),
+        s.json,
+    );
+    assert_passed(&out, "PASS:");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().filter(|l| l.starts_with("ok - ")).count() >= 8,
+        "{stdout}"
+    );
+}

@@ -19,6 +19,9 @@ pub use super::record::{Kind, Record};
 /// The file in the data directory.
 pub const DB_FILE: &str = "history.sqlite3";
 
+/// How long a resume token lives unused, unless set otherwise (PROTOCOL.md §10.4).
+pub const DEFAULT_RESUME_TTL: Duration = Duration::from_secs(7 * 86_400);
+
 /// The version of the schema below, in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
 
@@ -121,6 +124,7 @@ pub struct Store {
     /// The highest id removed by retention (0: none ever).
     pruned_upto: u64,
     retention: Retention,
+    resume_ttl: Duration,
 }
 
 /// A fresh random token of 128 bits, as 32 hex digits.
@@ -271,6 +275,7 @@ impl Store {
             last_id,
             pruned_upto,
             retention,
+            resume_ttl: DEFAULT_RESUME_TTL,
         })
     }
 
@@ -284,6 +289,16 @@ impl Store {
                 r.get(0)
             })?;
         Ok(())
+    }
+
+    /// How long a resume token lives unused (`broker --resume-ttl`).
+    pub fn set_resume_ttl(&mut self, ttl: Duration) {
+        self.resume_ttl = ttl;
+    }
+
+    /// How long a resume token lives unused.
+    pub fn resume_ttl(&self) -> Duration {
+        self.resume_ttl
     }
 
     /// The log's epoch: changes only with a new database (PROTOCOL.md §10.1).

@@ -202,6 +202,18 @@ impl Backend for FakeBackend {
         std::future::ready(result)
     }
 
+    fn resume(
+        &self,
+        conn: ConnId,
+        _token: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        // No sessions without a log.
+        let result = self
+            .reachable()
+            .map(|()| self.apply(vec![Event::ResumeFailed { conn }]));
+        std::future::ready(result)
+    }
+
     fn history(
         &self,
         conn: ConnId,

@@ -66,6 +66,14 @@ pub trait Backend: Send + Sync + 'static {
         text: String,
     ) -> impl Future<Output = Result<(), Unavailable>> + Send;
 
+    /// Client `conn` resumes the session of `token` (PROTOCOL.md §10.4); the answer is
+    /// `Event::Resumed` or `Event::ResumeFailed`.
+    fn resume(
+        &self,
+        conn: ConnId,
+        token: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send;
+
     /// Client `conn` asks for earlier events (PROTOCOL.md §10.2); the answer is
     /// `Event::History` or `Event::HistoryOff`.
     fn history(

@@ -1,5 +1,6 @@
-//! `/history`: earlier events from the chat service's log (PROTOCOL.md §10.2). The
-//! events and the end frame come back later, through the hub.
+//! `/history`: earlier events from the chat service's log (PROTOCOL.md §10.2), and
+//! `/resume`, which decides whose private messages those include (§10.4). The answers come
+//! back later, through the hub.
 
 use std::future::Future;
 
@@ -16,6 +17,15 @@ pub fn apply<B: Backend>(
     chat_only: bool,
 ) -> impl Future<Output = ()> + Send + '_ {
     s.chat.history(s.conn, query, chat_only).map(|asked| {
+        if let Err(e) = asked {
+            s.error(&e);
+        }
+    })
+}
+
+/// Joins the session chain of `token`.
+pub fn resume<B: Backend>(s: &Session<B>, token: String) -> impl Future<Output = ()> + Send + '_ {
+    s.chat.resume(s.conn, token).map(|asked| {
         if let Err(e) = asked {
             s.error(&e);
         }

@@ -40,9 +40,12 @@ pub fn execute<B: Backend>(
         Request::Help => return Either::Left(future::ready(help::apply(session))),
         Request::Standard => return Either::Left(future::ready(standard::apply(session))),
         Request::Quit => return Either::Left(future::ready(quit::apply(session))),
-        Request::History { query, chat_only } => {
-            Either::Right(Either::Right(history::apply(session, query, chat_only)))
-        }
+        Request::History { query, chat_only } => Either::Right(Either::Right(Either::Left(
+            history::apply(session, query, chat_only),
+        ))),
+        Request::Resume { token } => Either::Right(Either::Right(Either::Right(history::resume(
+            session, token,
+        )))),
     };
     Either::Right(sending.map(|()| Flow::Continue))
 }

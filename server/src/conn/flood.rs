@@ -117,7 +117,7 @@ pub fn request_cost(req: &Request, sender: &str, users: usize, list_bytes: usize
         }
         Request::Private { to, text } => frame(text) + as_u64(encoded_len(to)),
         Request::List => FRAME_OVERHEAD + as_u64(list_bytes),
-        Request::Time | Request::Help | Request::Standard => REPLY_COST,
+        Request::Time | Request::Help | Request::Standard | Request::Resume { .. } => REPLY_COST,
         Request::Quit => 0,
         // Up to `count` frames come back: charged as that many copies.
         Request::History { query, .. } => {

@@ -128,6 +128,23 @@ pub enum Event {
         /// The asking client.
         conn: ConnId,
     },
+    /// Comes just before `Registered`: the resume token for the welcome of `conn`.
+    Session {
+        /// Our client.
+        conn: ConnId,
+        /// The token (PROTOCOL.md §10.4).
+        token: String,
+    },
+    /// Client `conn` resumed its earlier session.
+    Resumed {
+        /// Our client.
+        conn: ConnId,
+    },
+    /// Client `conn`'s token could not be resumed.
+    ResumeFailed {
+        /// Our client.
+        conn: ConnId,
+    },
 }
 
 /// Which of our requests a public message is.

@@ -38,6 +38,9 @@ struct State {
     requests: Requests,
     /// Whether the service is reachable.
     up: bool,
+    /// Resume tokens that came for logins whose `Registered` is next (PROTOCOL.md §10.4):
+    /// held only for that moment, not for the connection's life.
+    tokens: std::collections::HashMap<ConnId, String>,
 }
 
 /// The shared state of one server process.
@@ -57,6 +60,7 @@ impl Hub {
                 presence: Presence::new(presence),
                 requests: Requests::new(),
                 up: false,
+                tokens: std::collections::HashMap::new(),
             }),
             server_ip,
         }
@@ -188,7 +192,8 @@ impl Hub {
                 // list is what `/list` is for.
                 let online = st.users.len();
                 let users = (!st.presence.is_large(online)).then(|| st.users.list().to_vec());
-                let welcome = frames::welcome(&self.server_ip, &name, users, online);
+                let mut welcome = frames::welcome(&self.server_ip, &name, users, online);
+                welcome.resume = st.tokens.remove(&conn);
                 if st.clients.activate(conn, &welcome) {
                     self.presence(st, &name, true, (id, ts), Some(conn));
                 }
@@ -258,6 +263,20 @@ impl Hub {
                 }
             }
             Event::HistoryOff { conn } => st.clients.send_error(conn, &ChatError::HistoryOff),
+            Event::Session { conn, token } => {
+                st.tokens.insert(conn, token);
+            }
+            Event::Resumed { conn } => {
+                if let Some(name) = st.clients.name(conn) {
+                    let f = frames::system(
+                        &self.server_ip,
+                        name,
+                        "Session resumed: /history shows its private messages too.",
+                    );
+                    st.clients.send(conn, &f);
+                }
+            }
+            Event::ResumeFailed { conn } => st.clients.send_error(conn, &ChatError::ResumeFailed),
             Event::Undeliverable { req, reason } => {
                 if let Some((conn, err)) = st.requests.undeliverable(req, reason) {
                     st.clients.send_error(conn, &err);

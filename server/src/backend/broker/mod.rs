@@ -123,6 +123,14 @@ impl Backend for BrokerBackend {
         })
     }
 
+    fn resume(
+        &self,
+        conn: ConnId,
+        token: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        self.send(ToBroker::Resume { conn, token })
+    }
+
     fn history(
         &self,
         conn: ConnId,

@@ -67,6 +67,9 @@ pub fn event(msg: ToServer, me: ServerId) -> Option<Event> {
             gap,
         },
         ToServer::HistoryOff { conn } => Event::HistoryOff { conn },
+        ToServer::Session { conn, token } => Event::Session { conn, token },
+        ToServer::Resumed { conn } => Event::Resumed { conn },
+        ToServer::ResumeFailed { conn } => Event::ResumeFailed { conn },
         ToServer::Hello { .. } | ToServer::Pong | ToServer::Rejected { .. } => return None,
     })
 }
