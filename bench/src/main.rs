@@ -37,6 +37,8 @@ enum Cmd {
     Payload(scenario::payload::Args),
     /// L listeners, S senders: deliveries per second and end-to-end latency.
     Fanout(scenario::fanout::Args),
+    /// `/history` queries answered per second and their latency, after filling the log.
+    History(scenario::history::Args),
     /// A reference responder for `rtt`: echoes every frame back, doing the least work
     /// any server could; `rtt` against it measures the machine's ceiling.
     Echo(echo::Args),
@@ -51,6 +53,7 @@ impl Cmd {
             Cmd::Rtt(a) => Some(&a.common),
             Cmd::Payload(a) => Some(&a.common),
             Cmd::Fanout(a) => Some(&a.common),
+            Cmd::History(a) => Some(&a.common),
             Cmd::Echo(_) => None,
         }
     }
@@ -76,6 +79,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Rtt(a) => (scenario::rtt::run(a.clone()).await?, a.common),
             Cmd::Payload(a) => (scenario::payload::run(a.clone()).await?, a.common),
             Cmd::Fanout(a) => (scenario::fanout::run(a.clone()).await?, a.common),
+            Cmd::History(a) => (scenario::history::run(a.clone()).await?, a.common),
         };
         report.print(common.json);
         if let Some(path) = &common.plot

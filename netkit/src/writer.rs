@@ -105,7 +105,8 @@ pub async fn run_paced<W: AsyncWrite + Unpin>(
         let bytes: usize = batch.iter().map(Bytes::len).sum();
         rx.release(bytes);
         batch.clear();
-        if rx.is_empty() {
+        let drained = rx.is_empty();
+        if drained {
             // Nothing more to write right now: an idle connection keeps no buffers.
             buf = Vec::new();
             batch = Vec::new();
@@ -116,7 +117,9 @@ pub async fn run_paced<W: AsyncWrite + Unpin>(
         if std::mem::take(&mut first) {
             let gap = Duration::from_millis(std::mem::take(&mut gap_ms).into());
             hold = Some((Instant::now() + gap, false));
-        } else if coalesce_ms > 0 {
+        } else if coalesce_ms > 0 && drained {
+            // Only a write that emptied the queue pauses the next: what is still queued
+            // (a backlog, the rest of a long answer) is already a batch, and goes now.
             let pause = Duration::from_millis(coalesce_ms.into());
             hold = Some((Instant::now() + pause, true));
         }
@@ -350,5 +353,20 @@ mod tests {
         let mut rest = Vec::new();
         server.read_to_end(&mut rest).await.unwrap();
         assert_eq!(rest, b"bye", "the backlog is dropped, the last words sent");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_is_still_queued_after_a_write_is_not_held() {
+        let (tx, mut server, _task) = coalescing();
+        // More than one write's worth: 300 frames (a write takes 256).
+        for _ in 0..300 {
+            tx.push(Bytes::from_static(b"f")).unwrap();
+        }
+        let t0 = tokio::time::Instant::now();
+        let mut got = 0;
+        while got < 300 {
+            got += read_some(&mut server).await.len();
+        }
+        assert_eq!(t0.elapsed(), Duration::ZERO, "the rest went at once, not after the pause");
     }
 }
