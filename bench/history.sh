@@ -5,7 +5,7 @@
 # then `/history latest 500` answered with 1,000,000 events in the log, and the log's size
 # per event. Loopback only; every run bounded in time.
 #
-#   bench/history.sh [ROUNDS]
+#   bench/history.sh [ROUNDS]        # ROUNDS=0: only the queries and the size
 #
 # Writes JSON lines to bench/results/history-<date>.jsonl and prints a summary.
 set -euo pipefail
@@ -15,7 +15,7 @@ cargo build --release -p broker -p server -p bench >&2
 tool=target/release/chat-bench
 out="bench/results/history-$(date +%Y-%m-%d).jsonl"
 mkdir -p bench/results
-: >"$out"
+[ "$rounds" -gt 0 ] && : >"$out"  # ROUNDS=0 adds to the day's file
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 export CHAT_TOKEN=history-token
 tmp=$(mktemp -d)
@@ -47,7 +47,7 @@ done
 # The queries, with a million events (history on only); the log's size afterwards.
 unset CHAT_HISTORY
 start_chat target/release "$tmp" --flood-rate off --max-conns-per-ip 0
-data=$(ls -d "$tmp"/data-* | tail -1)
+data=$(ls -td "$tmp"/data-* | head -1) # this broker's: the newest
 echo "--- history latest 500 with 1,000,000 events" >&2
 line=$("$tool" history --fill 1000000 --queries 500 --query "latest 500" --addr "$addr" \
   --server-pid "$server_pid" --broker-pid "$broker_pid" --json 2>"$tmp/err" | tail -1)
