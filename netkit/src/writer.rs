@@ -367,6 +367,10 @@ mod tests {
         while got < 300 {
             got += read_some(&mut server).await.len();
         }
-        assert_eq!(t0.elapsed(), Duration::ZERO, "the rest went at once, not after the pause");
+        assert_eq!(
+            t0.elapsed(),
+            Duration::ZERO,
+            "the rest went at once, not after the pause"
+        );
     }
 }

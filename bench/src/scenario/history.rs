@@ -90,7 +90,8 @@ async fn fill(client: &mut Client, n: u64, size: usize) -> anyhow::Result<()> {
     let pad = "x".repeat(size.saturating_sub(16));
     let mut batch = String::new();
     for i in 0..n {
-        let frame = json!({"from": {"name": "", "ip": ""}, "to": "*", "msg": format!("fill {i} {pad}")});
+        let frame =
+            json!({"from": {"name": "", "ip": ""}, "to": "*", "msg": format!("fill {i} {pad}")});
         batch.push_str(&frame.to_string());
         if batch.len() > 64 * 1024 || i + 1 == n {
             client.writer.write_all(batch.as_bytes()).await?;
@@ -123,11 +124,15 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
             .await
             .context("logging the filler in")?;
         let mut filler = filler.pop().context("the filler")?;
-        fill(&mut filler, a.fill, a.size).await.context("filling the log")?;
+        fill(&mut filler, a.fill, a.size)
+            .await
+            .context("filling the log")?;
     }
     let fill_secs = fill_start.elapsed().as_secs_f64();
     // The askers come after the filling: they would not have read a million messages.
-    let names = (0..a.clients).map(|i| format!("{}h{i}", c.prefix)).collect();
+    let names = (0..a.clients)
+        .map(|i| format!("{}h{i}", c.prefix))
+        .collect();
     let clients = login_all(c, &sources, names, c.login_parallel)
         .await
         .context("logging in")?;

@@ -182,6 +182,8 @@ impl Hub {
             Event::Down => self.service_down(st),
             Event::Detached => st.up = false,
             Event::Registered { conn, name, id, ts } => {
+                // Taken first: a client that left meanwhile must not leave its token here.
+                let resume = st.tokens.remove(&conn);
                 // The name is online until the service says it left, even if its client
                 // already went (its registration is undone below).
                 st.users.insert(name.clone());
@@ -193,7 +195,7 @@ impl Hub {
                 let online = st.users.len();
                 let users = (!st.presence.is_large(online)).then(|| st.users.list().to_vec());
                 let mut welcome = frames::welcome(&self.server_ip, &name, users, online);
-                welcome.resume = st.tokens.remove(&conn);
+                welcome.resume = resume;
                 if st.clients.activate(conn, &welcome) {
                     self.presence(st, &name, true, (id, ts), Some(conn));
                 }
@@ -310,6 +312,8 @@ impl Hub {
     /// The service is lost: pending logins fail, every open request is reported to its
     /// sender, and everyone is told the chat is degraded.
     fn service_down(&self, st: &mut State) {
+        // A token whose `Registered` never came is for a login that just failed.
+        st.tokens.clear();
         if !std::mem::take(&mut st.up) {
             return;
         }
@@ -395,6 +399,34 @@ mod tests {
             name: name.into(),
             ip: "10.0.0.1".into(),
         }
+    }
+
+    #[test]
+    fn the_welcome_carries_the_resume_token_that_came_just_before_it() {
+        let h = hub();
+        h.apply(Event::Up { users: vec![] });
+        let (i, mut rx) = client("al", 1 << 20);
+        let _answer = h.begin_login(1, i).expect("up");
+        h.apply(Event::Session {
+            conn: 1,
+            token: "t0k3n".into(),
+        });
+        h.apply(Event::Registered {
+            conn: 1,
+            name: "al".into(),
+            id: 1,
+            ts: 1,
+        });
+        let welcome = &drain(&mut rx)[0];
+        assert_eq!(welcome.kind, Some(FrameKind::Welcome));
+        assert_eq!(welcome.resume.as_deref(), Some("t0k3n"));
+        // The next login of that connection number gets no stale token.
+        assert!(
+            h.state
+                .lock()
+                .map(|st| st.tokens.is_empty())
+                .unwrap_or(false)
+        );
     }
 
     #[test]
