@@ -302,11 +302,17 @@ impl Hub {
                 ip: info.ip.clone(),
             })
             .collect();
-        if !again.is_empty() {
-            st.clients
-                .broadcast(&frames::system(&self.server_ip, EVERYONE, BACK), None);
-        }
         again
+    }
+
+    /// Tells every client the service is back. The backend calls it once the clients'
+    /// registrations are on the new link, not before: a client that hears it and speaks at
+    /// once must reach the service after its own registration, or it would be refused as
+    /// not logged in (PROTOCOL.md §6.4).
+    pub fn announce_back(&self) {
+        let st = self.lock();
+        st.clients
+            .broadcast(&frames::system(&self.server_ip, EVERYONE, BACK), None);
     }
 
     /// The service is lost: pending logins fail, every open request is reported to its
@@ -523,6 +529,11 @@ mod tests {
                 ip: "10.0.0.1".into()
             }]
         );
+        assert!(
+            drain(&mut al).is_empty(),
+            "not told before the backend has registered it again"
+        );
+        h.announce_back();
         assert_eq!(drain(&mut al)[0].msg, BACK);
     }
 

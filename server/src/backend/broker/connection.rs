@@ -126,19 +126,27 @@ async fn connect_and_serve<D: Dial>(
         Ok(None) => bail!("the broker closed the link during the handshake"),
         Err(_) => bail!("no hello from the broker within {idle:?}"),
     };
-    set_current(current, Some(tx.clone()));
     let again = hub.apply(Event::Up { users });
+    let rejoining = again.len();
     tracing::info!(
         server_id,
-        rejoining = again.len(),
+        rejoining,
         "connected to the broker at {}",
         dial.describe()
     );
-    up.send_replace(true);
+    // Our clients' registrations go first; only then may sessions use the link and are
+    // clients told the chat is back. Otherwise a client that speaks as soon as it hears
+    // "back" would reach the broker before its own registration and be refused as not
+    // logged in (a race seen in `lifecycle.rs: broker_killed_and_restarted_...`).
     for follow in again {
         if tx.send(&follow_up(follow)).await.is_err() {
             return Ok(());
         }
+    }
+    set_current(current, Some(tx.clone()));
+    up.send_replace(true);
+    if rejoining > 0 {
+        hub.announce_back();
     }
 
     // The highest event id applied, and the highest acknowledged to the broker.
