@@ -21,8 +21,12 @@ use crate::directory::{Directory, Journal, Out};
 use crate::history::store::Store;
 
 /// Inputs handled into one batch at most before it is stored and sent, even if more are
-/// waiting: under a steady stream the inbox may never be empty (PROTOCOL.md §10.6).
-pub(crate) const MAX_BATCH: usize = 512;
+/// waiting: under a steady stream the inbox is seldom empty (PROTOCOL.md §10.6).
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// A batch is stored and sent once its first input is this old (broker time, ms), even if
+/// more are waiting: the bound on what batching adds to a message's latency.
+pub(crate) const MAX_BATCH_AGE_MS: u64 = 1;
 
 /// How often retention runs, in milliseconds of broker time.
 const PRUNE_EVERY_MS: u64 = 60_000;
@@ -73,6 +77,8 @@ pub(crate) struct Router {
     store: Option<Store>,
     /// Inputs handled into the batch not yet stored and sent.
     held: usize,
+    /// Broker time of the batch's first input.
+    batch_started: u64,
     /// Broker time of the last retention pass.
     pruned_at: u64,
 }
@@ -90,18 +96,27 @@ impl Router {
             out: Vec::new(),
             store,
             held: 0,
+            batch_started: 0,
             pruned_at: 0,
         }
     }
 
     /// Applies one input at broker time `now`. `drained` says no input is waiting after
     /// this one: the moment to store the batch, tell the servers how far everyone has got
-    /// (once per batch, not once per message) and send it. Without a log every input is
-    /// sent at once.
+    /// (once per batch, not once per message) and send it; so is a batch of
+    /// [`MAX_BATCH`] inputs, or one whose first input is [`MAX_BATCH_AGE_MS`] old. Without
+    /// a log every input is sent at once.
     pub fn handle(&mut self, input: Input, now: u64, drained: bool) {
+        if self.held == 0 {
+            self.batch_started = now;
+        }
         self.apply(input, now);
         self.held += 1;
-        if drained || self.store.is_none() || self.held >= MAX_BATCH {
+        if drained
+            || self.store.is_none()
+            || self.held >= MAX_BATCH
+            || now.saturating_sub(self.batch_started) >= MAX_BATCH_AGE_MS
+        {
             self.finish_batch(now, drained);
         }
     }
@@ -573,8 +588,9 @@ mod tests {
         let mut r = Router::new(Some(store));
         let rx1 = attach(&mut r, 1);
         let rx2 = attach(&mut r, 2);
+        // The same millisecond: the batch is young enough to wait for the rest.
         r.handle(message(1, register(1, "alice")), 5, false);
-        r.handle(message(1, public(7, "hello")), 6, false);
+        r.handle(message(1, public(7, "hello")), 5, false);
         // The session's token, the registration, the join, the message.
         assert_eq!(r.out.len(), 4, "held while the inbox is not empty");
         assert_eq!(
@@ -582,7 +598,7 @@ mod tests {
             Some(0),
             "not stored yet"
         );
-        r.handle(message(2, register(1, "bob")), 7, true);
+        r.handle(message(2, register(1, "bob")), 5, true);
         assert!(r.out.is_empty(), "sent once drained");
         let store = r.store.as_ref().expect("the log");
         assert_eq!(store.last_id(), 3);
@@ -593,6 +609,11 @@ mod tests {
         use crate::history::record::Kind;
         assert_eq!(kinds, [(1, Kind::Join), (2, Kind::Chat), (3, Kind::Join)]);
         assert_eq!(page.events[1].msg, "hello");
+        // An old batch goes even while more is waiting.
+        r.handle(message(1, public(8, "a")), 10, false);
+        assert!(!r.out.is_empty(), "held");
+        r.handle(message(1, public(9, "b")), 10 + MAX_BATCH_AGE_MS, false);
+        assert!(r.out.is_empty(), "sent when its first input is old enough");
         let got = sent(r, vec![rx1, rx2]).await;
         assert!(
             got[1]

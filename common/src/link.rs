@@ -1,7 +1,10 @@
 //! The internal link between a front-end server and the broker.
 //!
 //! Each message is a JSON object behind a 4-byte big-endian length (tokio-util's
-//! `LengthDelimitedCodec`). The link is private to our own processes, but it is still
+//! `LengthDelimitedCodec`): `{"t": kind, "c": fields}`, the kind first, so a reader decodes
+//! the fields straight into their types. (With the kind among the fields, serde buffers
+//! every message into a generic tree first: for a 500-event history answer that was the
+//! server's largest cost; BENCHMARKS.md, issue 12.) The link is private to our own processes, but it is still
 //! decoded with a size limit and every malformed message is an error value, never a panic.
 //!
 //! Ordering is the link's whole point: the broker handles every server's messages in one
@@ -21,7 +24,7 @@ use crate::frame::Sender;
 /// Version of the link protocol; a server and a broker must agree on it. Version 3 carries
 /// refusals and routing failures as typed values ([`Refusal`], [`Unroutable`],
 /// [`Rejection`]) instead of sentences.
-pub const LINK_VERSION: u32 = 5;
+pub const LINK_VERSION: u32 = 6;
 
 /// Default largest link message: room for a maximal client frame plus the envelope.
 pub const DEFAULT_MAX_LINK_FRAME: usize = 16 * 1024 * 1024;
@@ -45,7 +48,7 @@ pub struct Origin {
 
 /// Messages from a server to the broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[serde(tag = "t", content = "c", rename_all = "snake_case")]
 pub enum ToBroker {
     /// First message on a link.
     Hello {
@@ -154,7 +157,7 @@ pub struct HistoryEvent {
 
 /// Messages from the broker to a server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[serde(tag = "t", content = "c", rename_all = "snake_case")]
 pub enum ToServer {
     /// Answer to `Hello`: the server's id and everyone online now.
     Hello {
