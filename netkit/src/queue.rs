@@ -297,6 +297,7 @@ impl QueueTx {
             return Err(PushError::Closed);
         }
         let len = frame.len();
+        let mut over_pool = false;
         let wake = {
             let mut f = self.shared.frames();
             if f.receiver_gone || f.kicked {
@@ -310,6 +311,13 @@ impl QueueTx {
                 return Err(PushError::Full);
             }
             self.shared.queued.fetch_add(len, Ordering::AcqRel);
+            // Counted in the pool before the writer can see the frame: it releases the
+            // bytes once written, and a release before this add would take the pool's
+            // count below zero for a moment (an overflow seen in `hostile.rs`).
+            if let Some(pool) = &self.shared.pool {
+                let before = pool.held.fetch_add(len, Ordering::AcqRel);
+                over_pool = before.saturating_add(len) > pool.limit;
+            }
             f.frames.push_back(frame);
             if let Some(pool) = &self.shared.pool
                 && before + len >= pool.floor
@@ -326,9 +334,7 @@ impl QueueTx {
                 None
             }
         };
-        if let Some(pool) = &self.shared.pool
-            && pool.held.fetch_add(len, Ordering::AcqRel) + len > pool.limit
-        {
+        if over_pool && let Some(pool) = &self.shared.pool {
             pool.shed();
         }
         if let Some(w) = wake {
@@ -614,5 +620,28 @@ mod tests {
         drop(slow_rx);
         drop(quick_rx);
         assert_eq!(pool.held(), 20 * 19);
+    }
+
+    #[test]
+    fn the_pools_count_never_goes_below_zero_while_a_consumer_keeps_up() {
+        // A consumer that releases each frame as soon as it sees it, on another thread:
+        // the pool must have counted the frame before then (a debug build panics on the
+        // overflow the wrong order gave, as `hostile.rs` once did).
+        let pool = Pool::new(usize::MAX, 1 << 30);
+        let (tx, mut rx) = channel_in(1 << 30, Some(pool.clone()));
+        let consumer = std::thread::spawn(move || {
+            let mut got = 0;
+            while got < 200_000 {
+                if rx.try_pop().is_some() {
+                    got += 1;
+                }
+            }
+        });
+        for _ in 0..200_000 {
+            tx.push(Bytes::from_static(b"x")).unwrap();
+            assert!(pool.held() <= 200_000, "{}", pool.held());
+        }
+        consumer.join().unwrap();
+        assert_eq!(pool.held(), 0);
     }
 }
