@@ -30,6 +30,15 @@ pub const LOCK_FILE: &str = "history.lock";
 /// How often the checkpoint thread copies the WAL into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
+/// WAL frames (4 KiB pages) past which the checkpoint thread makes the writer wait for one
+/// checkpoint that lets the WAL start over: under a write flood that never pauses, passive
+/// checkpoints alone let it grow without end (737 bytes per event after a million
+/// messages at full speed, against 121 in the database).
+const MAX_WAL_FRAMES: i64 = 16_384;
+
+/// The WAL file is cut back to this many bytes when it starts over.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// How long a resume token lives unused, unless set otherwise (PROTOCOL.md §10.4).
 pub const DEFAULT_RESUME_TTL: Duration = Duration::from_secs(7 * 86_400);
 
@@ -192,11 +201,25 @@ impl Checkpointer {
     fn start(path: &Path) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(1))?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let checkpoint = move || {
             // PASSIVE: copies what it can without waiting for, or blocking, the writer.
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::warn!("history: a checkpoint failed: {e}");
+            let frames = |mode: &str| {
+                conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                    r.get::<_, i64>(1)
+                })
+            };
+            match frames("PASSIVE") {
+                Ok(n) if n > MAX_WAL_FRAMES => {
+                    // The writer never paused for the WAL to start over: RESTART waits for
+                    // its transaction, holds the next one for the checkpoint, and resets.
+                    if let Err(e) = frames("RESTART") {
+                        tracing::warn!("history: a restarting checkpoint failed: {e}");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("history: a checkpoint failed: {e}"),
             }
         };
         let thread = std::thread::Builder::new()
@@ -292,8 +315,9 @@ impl Store {
                 StoreError::Sql(e)
             }
         };
-        // The checkpoint thread's connection may hold a lock for a moment.
-        conn.busy_timeout(Duration::from_secs(1)).map_err(corrupt)?;
+        // The checkpoint thread's connection may hold the writer back for a moment (a
+        // restarting checkpoint under a flood: a fraction of a second).
+        conn.busy_timeout(Duration::from_secs(5)).map_err(corrupt)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(corrupt)?;
@@ -304,6 +328,8 @@ impl Store {
             .map_err(corrupt)?;
         // Checkpoints are the checkpoint thread's, never a commit's (see the module docs).
         conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(corrupt)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
             .map_err(corrupt)?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
