@@ -165,16 +165,32 @@ impl Directory {
         }
     }
 
+    /// Callers build the record only when there is a journal: without a history, logging
+    /// costs no allocation.
     fn log(&mut self, record: Record) {
         if let Some(j) = &mut self.journal {
             j.records.push(record);
         }
     }
 
-    fn log_message(&mut self, record: Record, ordered: Ordered) {
+    fn log_message(
+        &mut self,
+        record: Record,
+        from: ServerId,
+        conn: ConnId,
+        req: u64,
+        outs: Range<usize>,
+    ) {
         if let Some(j) = &mut self.journal {
+            let id = record.id;
             j.records.push(record);
-            j.messages.push(ordered);
+            j.messages.push(Ordered {
+                id,
+                from,
+                conn,
+                req,
+                outs,
+            });
         }
     }
 
@@ -234,23 +250,17 @@ impl Directory {
 
     fn announce_left(&mut self, sender: Sender, ts: u64, out: &mut Vec<Out>) {
         let id = self.next_id();
-        let Sender { name, ip } = sender;
-        out.push(Out::All(link::encode(&ToServer::Left {
-            name: name.clone(),
-            id,
-            ts,
-        })));
-        self.log(Record {
-            id,
-            ts,
-            kind: Kind::Leave,
-            from_name: name,
-            from_ip: ip,
-            to_name: None,
-            msg: String::new(),
-            from_chain: None,
-            to_chain: None,
-        });
+        if self.journal.is_some() {
+            self.log(Record::new(
+                Kind::Leave,
+                id,
+                ts,
+                sender.clone(),
+                String::new(),
+            ));
+        }
+        let name = sender.name;
+        out.push(Out::All(link::encode(&ToServer::Left { name, id, ts })));
     }
 
     /// Whether `conn` of `server` is a registered user.
@@ -319,28 +329,8 @@ impl Directory {
                         from: sender, msg, ..
                     } = event
                 {
-                    let record = Record {
-                        id,
-                        ts: now,
-                        kind: Kind::Chat,
-                        from_name: sender.name,
-                        from_ip: sender.ip,
-                        to_name: None,
-                        msg,
-                        from_chain: None,
-                        to_chain: None,
-                    };
-                    let outs = start..out.len();
-                    self.log_message(
-                        record,
-                        Ordered {
-                            id,
-                            from,
-                            conn,
-                            req,
-                            outs,
-                        },
-                    );
+                    let record = Record::new(Kind::Chat, id, now, sender, msg);
+                    self.log_message(record, from, conn, req, start..out.len());
                 }
             }
             ToBroker::Private { conn, req, to, msg } => {
@@ -385,27 +375,13 @@ impl Directory {
                 {
                     // Readable in the history by these two chains only (PROTOCOL.md §10.3).
                     let record = Record {
-                        id,
-                        ts: now,
                         kind: Kind::Private,
-                        from_name: sender.name,
-                        from_ip: sender.ip,
                         to_name: Some(to),
-                        msg,
                         from_chain: chains.0,
                         to_chain: chains.1,
+                        ..Record::new(Kind::Chat, id, now, sender, msg)
                     };
-                    let outs = start..out.len();
-                    self.log_message(
-                        record,
-                        Ordered {
-                            id,
-                            from,
-                            conn,
-                            req,
-                            outs,
-                        },
-                    );
+                    self.log_message(record, from, conn, req, start..out.len());
                 }
             }
         }
@@ -473,8 +449,10 @@ impl Directory {
         }
         let sender = Sender {
             name: name.clone(),
-            ip: ip.clone(),
+            ip,
         };
+        // Copied only for the log, when there is one.
+        let joined = self.journal.is_some().then(|| sender.clone());
         server.conns.insert(conn, sender);
         let id = self.next_id();
         if let Some(j) = &mut self.journal {
@@ -485,17 +463,9 @@ impl Directory {
                 out: out.len(),
             });
         }
-        self.log(Record {
-            id,
-            ts: now,
-            kind: Kind::Join,
-            from_name: name.clone(),
-            from_ip: ip,
-            to_name: None,
-            msg: String::new(),
-            from_chain: None,
-            to_chain: None,
-        });
+        if let Some(sender) = joined {
+            self.log(Record::new(Kind::Join, id, now, sender, String::new()));
+        }
         out.push(Out::To(
             from,
             link::encode(&ToServer::Registered {

@@ -172,15 +172,7 @@ fn a_broker_killed_under_traffic_keeps_every_confirmed_message_and_no_id_is_reus
     writer.join().expect("the writer");
     let (_broker2, _) = Proc::start("broker", &flags, 1);
     // The server comes back: a new user gets in.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut probe = loop {
-        let (c, first) = JsonClient::login_raw(s.json, b"probe");
-        if first["type"] == "welcome" {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "the server never came back");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut probe, _) = login_when_up(s.json, "probe");
     let (events, end) = everything(&mut probe);
     assert_eq!(end["gap"], false);
     let stored: Vec<&str> = events

@@ -60,6 +60,24 @@ pub struct Record {
     pub to_chain: Option<u64>,
 }
 
+impl Record {
+    /// A public message (or, with `kind`, a join or leave: `msg` empty) of `from`, with no
+    /// recipient and no session chains.
+    pub fn new(kind: Kind, id: u64, ts: u64, from: chat_common::Sender, msg: String) -> Record {
+        Record {
+            id,
+            ts,
+            kind,
+            from_name: from.name,
+            from_ip: from.ip,
+            to_name: None,
+            msg,
+            from_chain: None,
+            to_chain: None,
+        }
+    }
+}
+
 impl From<Record> for chat_common::link::HistoryEvent {
     fn from(r: Record) -> Self {
         use chat_common::link::HistoryKind;

@@ -129,13 +129,6 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
 }
 
-impl StoreError {
-    /// Whether the error is the disk being full.
-    pub fn is_disk_full(&self) -> bool {
-        matches!(self, StoreError::Sql(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
-    }
-}
-
 /// The log and the sessions.
 pub struct Store {
     conn: Connection,

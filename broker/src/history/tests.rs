@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chat_common::history::{Anchor, Query, parse_query};
+use chat_common::history::parse_query;
 
 use super::store::{DB_FILE, Kind, Record, Retention, Store, StoreError};
 
@@ -231,15 +231,4 @@ fn a_second_broker_on_the_same_directory_is_refused() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("two brokers on one log"),
     }
-}
-
-#[test]
-fn the_query_type_is_the_protocols() {
-    let q = Query {
-        anchor: Anchor::Before(5),
-        count: 2,
-        cut: false,
-    };
-    let s = ten();
-    assert_eq!(s.query(&q, None).unwrap().events.len(), 2);
 }
