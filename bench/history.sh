@@ -44,14 +44,23 @@ for r in $(seq "$rounds"); do
     run "$side" rtt1000x20 rtt --users 1000 --messages 20 --sources 8 --prefix "r$r$side"
   done
 done
-# The queries, with a million events (history on only); the log's size afterwards.
+# The queries, with a million events (history on only): right after the fill, while the
+# checkpoint thread may still be copying the fill's WAL into the database, and again after
+# a restart of both processes on the same log (a million events stored, nothing else
+# running); then the log's size.
 unset CHAT_HISTORY
 start_chat target/release "$tmp" --flood-rate off --max-conns-per-ip 0
-data=$(ls -td "$tmp"/data-* | head -1) # this broker's: the newest
-echo "--- history latest 500 with 1,000,000 events" >&2
-line=$("$tool" history --fill 1000000 --queries 500 --query "latest 500" --addr "$addr" \
-  --server-pid "$server_pid" --broker-pid "$broker_pid" --json 2>"$tmp/err" | tail -1)
-echo "{\"side\":\"on\",\"row\":\"latest500\",\"db_bytes\":$(du -cb "$data"/history.sqlite3* | tail -1 | cut -f1),\"result\":$line}" >>"$out"
+data=$data_dir
+query() { # ROW FILL
+  echo "--- history latest 500 with 1,000,000 events ($1)" >&2
+  local line
+  line=$("$tool" history --fill "$2" --queries 500 --query "latest 500" --addr "$addr" \
+    --server-pid "$server_pid" --broker-pid "$broker_pid" --json 2>"$tmp/err" | tail -1)
+  echo "{\"side\":\"on\",\"row\":\"$1\",\"db_bytes\":$(du -cb "$data"/history.sqlite3* | tail -1 | cut -f1),\"result\":$line}" >>"$out"
+}
+query latest500 1000000
+DATA=$data start_chat target/release "$tmp" --flood-rate off --max-conns-per-ip 0
+query latest500-restarted 0
 kill "${pids[@]}" 2>/dev/null || true; pids=()
 python3 - "$out" <<'PY'
 import json, statistics, sys
@@ -72,11 +81,12 @@ for row, k in key.items():
     print(f"| {row} | {m(on, k):,.0f} | {m(off, k):,.0f} | {m(on, k) / m(off, k):.2f} | "
           f"{m(on, 'system_us_per_delivery'):.3g} / {m(off, 'system_us_per_delivery'):.3g} µs | "
           f"{m(on, 'tool_cpu_share'):.2f} / {m(off, 'tool_cpu_share'):.2f} |")
-for r in runs[("latest500", "on")]:
+for r in runs[("latest500", "on")] + runs[("latest500-restarted", "on")]:
     f = r["result"]["figures"]
     lat = r["result"]["latency"]["query"]
     events = 1_000_000
-    print(f"\nlatest 500 with {events:,} events: {f['queries_per_s']:,.0f} answers/s, p50 {lat['p50_ms']} ms, "
+    when = "after a restart" if r["row"].endswith("restarted") else "right after the fill"
+    print(f"\nlatest 500 with {events:,} events ({when}): {f['queries_per_s']:,.0f} answers/s, p50 {lat['p50_ms']} ms, "
           f"p99 {lat['p99_ms']} ms, {f['system_us_per_delivery']:.0f} µs CPU per answer (tool {f['tool_cpu_share']}); "
           f"fill {f['fill_s']} s; log {r['db_bytes']:,} bytes = {r['db_bytes'] / events:.0f} bytes per event")
 PY

@@ -14,12 +14,15 @@ wait_addr() {
 # start_chat BIN_DIR TMP [SERVER_FLAG...]: stops what `pids` holds, then starts a fresh
 # broker and server from BIN_DIR on ephemeral loopback ports (the server without its line
 # port, with SERVER_FLAGs); sets addr, server_pid and broker_pid and puts both in pids.
-# Their output goes to TMP/{broker,server}.{out,err}.
+# Their output goes to TMP/{broker,server}.{out,err}. The broker gets a fresh data directory
+# under TMP, or the one named by DATA (to query a log an earlier run filled); data_dir says
+# which.
 start_chat() {
   local dir=$1 tmp=$2; shift 2
   kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
   # A fresh history for every run (PROTOCOL.md §10; older builds ignore the variable).
-  CHAT_DATA_DIR="$tmp/data-$RANDOM$RANDOM" "$dir/broker" --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
+  data_dir=${DATA:-$tmp/data-$RANDOM$RANDOM}
+  CHAT_DATA_DIR="$data_dir" "$dir/broker" --listen 127.0.0.1:0 >"$tmp/broker.out" 2>"$tmp/broker.err" &
   broker_pid=$!; pids+=($!)
   local broker; broker=$(wait_addr "$tmp/broker.out" "listening on ")
   "$dir/server" --broker "$broker" --listen 127.0.0.1:0 --text-listen off "$@" \

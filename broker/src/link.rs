@@ -136,7 +136,7 @@ pub(crate) async fn serve<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let idle_timeout = links.idle_timeout;
+    let mut idle_timeout = links.idle_timeout;
     // Until the peer has shown the token, nothing bigger than a Hello is read from it.
     let mut frames = FramedRead::new(rd, LinkDecoder::<ToBroker>::new(PRE_AUTH_MAX_FRAME));
     let (tx, rx) = queue::channel(links.queue_bytes);
@@ -151,6 +151,7 @@ pub(crate) async fn serve<R, W>(
             label,
             version,
             token,
+            heartbeat_ms,
         }))) if version == LINK_VERSION => {
             if !netkit::token::matches(&links.token, token.as_deref().unwrap_or_default()) {
                 let reason = Rejection::Token {
@@ -164,6 +165,7 @@ pub(crate) async fn serve<R, W>(
                 let who = format!("{peer} (\"{}\")", shown(&label));
                 return reject(tx, writer, &who, reason).await;
             }
+            idle_timeout = link_timeout(idle_timeout, heartbeat_ms);
             label
         }
         Ok(Some(Ok(ToBroker::Hello { version, .. }))) => {
@@ -240,6 +242,20 @@ pub(crate) async fn serve<R, W>(
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
 
+/// How long a link may stay silent: three of the server's declared heartbeats when that is
+/// longer than the broker's own timeout (`own`), at most [`MAX_LINK_TIMEOUT`]
+/// (RELIABILITY.md, "A server frozen"). A broker set to expect beats every 200 ms would otherwise drop every server left at
+/// the default 500 ms whenever one beat came late.
+fn link_timeout(own: Duration, declared_ms: Option<u64>) -> Duration {
+    let declared = Duration::from_millis(declared_ms.unwrap_or(0))
+        .saturating_mul(crate::config::HEARTBEATS_BEFORE_TIMEOUT);
+    own.max(declared.min(MAX_LINK_TIMEOUT))
+}
+
+/// The longest silence a server's declared heartbeat can buy its link: a dead server's
+/// users are announced gone within this, whatever it said.
+const MAX_LINK_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn reject(
     tx: queue::QueueTx,
     writer: tokio::task::JoinHandle<netkit::writer::WriterExit>,
@@ -255,6 +271,25 @@ async fn reject(
 #[cfg(test)]
 mod tests {
     use super::shown;
+
+    #[test]
+    fn a_link_gets_three_of_the_longer_heartbeat_within_a_bound() {
+        use super::{MAX_LINK_TIMEOUT, link_timeout};
+        use std::time::Duration;
+        let own = Duration::from_millis(600);
+        assert_eq!(
+            link_timeout(own, None),
+            own,
+            "an old server: the broker's own"
+        );
+        assert_eq!(
+            link_timeout(own, Some(100)),
+            own,
+            "a faster server: the broker's"
+        );
+        assert_eq!(link_timeout(own, Some(500)), Duration::from_millis(1500));
+        assert_eq!(link_timeout(own, Some(u64::MAX)), MAX_LINK_TIMEOUT);
+    }
 
     #[test]
     fn a_peers_label_is_shown_short_and_on_one_line() {

@@ -56,6 +56,7 @@ fn the_binary_prints_its_address_serves_links_and_exits_cleanly_on_sigterm() {
         label: "test".into(),
         version: LINK_VERSION,
         token: Some(testkit::TEST_TOKEN.into()),
+        heartbeat_ms: None,
     };
     stream.write_all(&link::encode(&hello)).expect("write");
     let mut buf = BytesMut::new();
@@ -81,6 +82,7 @@ fn handshake(addr: std::net::SocketAddr) -> Option<ToServer> {
         label: "test".into(),
         version: LINK_VERSION,
         token: Some(testkit::TEST_TOKEN.into()),
+        heartbeat_ms: None,
     };
     stream.write_all(&link::encode(&hello)).ok()?;
     let (mut buf, mut dec) = (BytesMut::new(), LinkDecoder::<ToServer>::new(1 << 20));
@@ -143,6 +145,7 @@ fn a_stderr_nobody_reads_never_stops_the_broker() {
             label: format!("intruder {i}"),
             version: LINK_VERSION + 1,
             token: None,
+            heartbeat_ms: None,
         };
         s.write_all(&link::encode(&hello)).expect("write");
         let mut buf = BytesMut::new();

@@ -58,6 +58,7 @@ fn hello() -> ToBroker {
         label: "test".into(),
         version: LINK_VERSION,
         token: Some(TOKEN.into()),
+        heartbeat_ms: None,
     }
 }
 
@@ -173,6 +174,7 @@ async fn a_wrong_version_is_rejected() {
         label: "old".into(),
         version: LINK_VERSION + 1,
         token: None,
+        heartbeat_ms: None,
     })
     .await;
     assert_eq!(
@@ -203,6 +205,7 @@ async fn a_link_without_the_right_token_is_rejected() {
             label: "intruder".into(),
             version: LINK_VERSION,
             token: token.clone(),
+            heartbeat_ms: None,
         })
         .await;
         match l.recv().await {
@@ -230,6 +233,7 @@ async fn a_link_without_the_right_token_is_rejected() {
         label: "intruder".into(),
         version: LINK_VERSION,
         token: None,
+        heartbeat_ms: None,
     })
     .to_vec();
     bytes.extend_from_slice(&link::encode(&register(1, "mallory", "10.0.0.66")));
@@ -517,6 +521,36 @@ async fn a_link_silent_after_its_hello_is_closed_after_three_heartbeats_and_its_
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_server_with_a_slower_heartbeat_gets_three_of_its_own_beats() {
+    let config = Config::new(TOKEN);
+    let beat = config.heartbeat;
+    let slower = beat * 4;
+    let broker = Broker::start(config);
+    let mut l = duplex(&broker);
+    l.send(&ToBroker::Hello {
+        label: "slow".into(),
+        version: LINK_VERSION,
+        token: Some(TOKEN.into()),
+        heartbeat_ms: Some(u64::try_from(slower.as_millis()).expect("ms")),
+    })
+    .await;
+    assert!(matches!(l.recv().await, Some(ToServer::Hello { .. })));
+    let since = Instant::now();
+    assert_eq!(
+        l.recv_within(3 * slower - Duration::from_millis(1)).await,
+        Err(()),
+        "still open well past three of the broker's own heartbeats"
+    );
+    assert_eq!(l.recv().await, None, "closed after three of the server's");
+    let waited = since.elapsed();
+    assert!(
+        waited >= 3 * slower && waited < 4 * slower,
+        "closed after {waited:?}"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn pings_are_answered_and_keep_a_link_open() {
     let config = Config::new(TOKEN);
     let beat = config.heartbeat;
@@ -626,6 +660,7 @@ async fn a_wrong_token_is_answered_only_after_a_pause() {
             label: "guess".into(),
             version: LINK_VERSION,
             token: Some("guess".into()),
+            heartbeat_ms: None,
         })
         .await;
         assert!(matches!(l.recv().await, Some(ToServer::Rejected { .. })));

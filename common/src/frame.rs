@@ -210,13 +210,19 @@ impl ServerFrame {
     /// Serializes the frame followed by `\n`, ready to be queued to any number of sockets.
     pub fn to_bytes(&self) -> Bytes {
         let mut out = Vec::with_capacity(96 + self.msg.len());
+        self.write_line(&mut out);
+        Bytes::from(out)
+    }
+
+    /// Appends the frame and its newline to `out` (several frames written together).
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         // Serializing plain strings and integers into a Vec cannot fail.
-        if serde_json::to_writer(&mut out, self).is_err() {
-            out.clear();
+        if serde_json::to_writer(&mut *out, self).is_err() {
+            out.truncate(start);
             out.extend_from_slice(b"{}");
         }
         out.push(b'\n');
-        Bytes::from(out)
     }
 
     /// Parses one server frame (for clients and tests).

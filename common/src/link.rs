@@ -23,8 +23,9 @@ use crate::frame::Sender;
 
 /// Version of the link protocol; a server and a broker must agree on it. Version 3 carries
 /// refusals and routing failures as typed values ([`Refusal`], [`Unroutable`],
-/// [`Rejection`]) instead of sentences.
-pub const LINK_VERSION: u32 = 6;
+/// [`Rejection`]) instead of sentences; version 7 sends history events as arrays, and a
+/// server's `Hello` says how often it beats.
+pub const LINK_VERSION: u32 = 7;
 
 /// Default largest link message: room for a maximal client frame plus the envelope.
 pub const DEFAULT_MAX_LINK_FRAME: usize = 16 * 1024 * 1024;
@@ -59,6 +60,12 @@ pub enum ToBroker {
         /// Shared secret, when the broker requires one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// How often this server sends when it has nothing else to say, in ms: the broker
+        /// gives the link three of those (or three of its own, if longer) before it calls
+        /// it dead, so two processes set up with different heartbeats do not drop each
+        /// other under load.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat_ms: Option<u64>,
     },
     /// A client asks for `name`.
     Register {
@@ -137,7 +144,7 @@ pub enum HistoryKind {
 }
 
 /// One event of the history as the broker logged it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEvent {
     /// Its id.
     pub id: u64,
@@ -148,11 +155,47 @@ pub struct HistoryEvent {
     /// Its sender, or who joined or left.
     pub from: Sender,
     /// A private message's recipient.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// The text (empty for a join or leave).
-    #[serde(default)]
     pub msg: String,
+}
+
+/// On the link, an event is an array `[id, ts, kind, name, ip, to, msg]`, not an object: a
+/// history answer carries up to 500 of them, and parsing keys was a third of the server's
+/// decoding time (BENCHMARKS.md, issue 12).
+type WireEvent = (
+    u64,
+    u64,
+    HistoryKind,
+    String,
+    String,
+    Option<String>,
+    String,
+);
+
+impl Serialize for HistoryEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = &self.from;
+        (
+            self.id, self.ts, self.kind, &f.name, &f.ip, &self.to, &self.msg,
+        )
+            .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for HistoryEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (id, ts, kind, name, ip, to, msg) = WireEvent::deserialize(d)?;
+        let from = Sender { name, ip };
+        Ok(HistoryEvent {
+            id,
+            ts,
+            kind,
+            from,
+            to,
+            msg,
+        })
+    }
 }
 
 /// Messages from the broker to a server.
@@ -482,6 +525,7 @@ mod tests {
             label: "s".into(),
             version: LINK_VERSION,
             token: Some("t".into()),
+            heartbeat_ms: Some(500),
         });
         round_trip(ToBroker::Register {
             conn: 1,
@@ -578,6 +622,55 @@ mod tests {
             round_trip(ToServer::Rejected { reason });
         }
         round_trip(ToServer::Pong);
+    }
+
+    #[test]
+    fn history_messages_round_trip_with_events_as_arrays() {
+        let from = Sender {
+            name: "ann".into(),
+            ip: "10.0.0.1".into(),
+        };
+        let private = HistoryEvent {
+            id: 7,
+            ts: 1_700_000_000_000,
+            kind: HistoryKind::Private,
+            from: from.clone(),
+            to: Some("bob".into()),
+            msg: "hi \"bob\"\n".into(),
+        };
+        let join = HistoryEvent {
+            id: 8,
+            ts: 1_700_000_000_001,
+            kind: HistoryKind::Join,
+            from,
+            to: None,
+            msg: String::new(),
+        };
+        let wire = serde_json::to_value(&join).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!([8, 1_700_000_000_001u64, "join", "ann", "10.0.0.1", null, ""])
+        );
+        round_trip(ToServer::History {
+            conn: 3,
+            epoch: "e1".into(),
+            events: vec![private, join],
+            more: true,
+            gap: false,
+        });
+        round_trip(ToServer::HistoryOff { conn: 3 });
+        round_trip(ToServer::Session {
+            conn: 3,
+            token: "t".into(),
+        });
+        round_trip(ToBroker::History {
+            conn: 3,
+            query: crate::history::Query::latest(5),
+            chat_only: true,
+        });
+        // An event of the wrong shape is an error, not a default.
+        let short = serde_json::from_str::<HistoryEvent>(r#"[1, 2, "chat"]"#);
+        assert!(short.is_err());
     }
 
     #[test]

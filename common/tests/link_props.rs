@@ -28,12 +28,14 @@ fn to_broker() -> impl Strategy<Value = ToBroker> {
         (
             text(),
             prop_oneof![Just(LINK_VERSION), any::<u32>()],
-            prop::option::of(text())
+            prop::option::of(text()),
+            prop::option::of(any::<u64>())
         )
-            .prop_map(|(label, version, token)| ToBroker::Hello {
+            .prop_map(|(label, version, token, heartbeat_ms)| ToBroker::Hello {
                 label,
                 version,
-                token
+                token,
+                heartbeat_ms
             }),
         (any::<u64>(), text(), text()).prop_map(|(conn, name, ip)| ToBroker::Register {
             conn,

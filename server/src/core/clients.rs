@@ -207,6 +207,24 @@ impl Clients {
         }
     }
 
+    /// Queues `frames` for one client as one buffer (they arrive together anyway).
+    pub fn send_all(&self, conn: ConnId, page: impl IntoIterator<Item = ServerFrame>) {
+        if let Some(c) = self.map.get(&conn) {
+            let mut buf = Vec::new();
+            for f in page {
+                frames::encode_into(&f, c.info.format, &mut buf);
+            }
+            let bytes = Bytes::from(buf);
+            deliver(
+                &c.info.out,
+                &c.info.name,
+                c.info.format,
+                bytes,
+                &self.server_ip,
+            );
+        }
+    }
+
     /// Queues an error for one client (`to` is its name).
     pub fn send_error(&self, conn: ConnId, err: &ChatError) {
         if let Some(name) = self.name(conn) {

@@ -23,6 +23,15 @@ pub fn encode(frame: &ServerFrame, format: Format) -> Bytes {
     }
 }
 
+/// Appends `frame` as `format` writes it to `out`: an answer of many frames is queued as one
+/// buffer (a history page: one push instead of 500).
+pub fn encode_into(frame: &ServerFrame, format: Format, out: &mut Vec<u8>) {
+    match format {
+        Format::Json => frame.write_line(out),
+        Format::Line => out.extend_from_slice(chat_common::line::render(frame).as_bytes()),
+    }
+}
+
 /// A frame encoded lazily, at most once per format, for a fan-out.
 pub struct Encoded<'a> {
     frame: &'a ServerFrame,
@@ -231,7 +240,7 @@ pub fn history_end(
     let s = if count == 1 { "" } else { "s" };
     let mut msg = format!("History: {count} event{s}");
     if more {
-        msg.push_str("; more before them");
+        msg.push_str("; more are kept"); // before or after them: the asker knows which
     }
     if gap {
         msg.push_str("; some earlier events are no longer kept");

@@ -256,12 +256,11 @@ impl Hub {
                 gap,
             } => {
                 let count = u32::try_from(events.len()).unwrap_or(u32::MAX);
-                for e in events {
-                    st.clients.send(conn, &frames::replayed(&self.server_ip, e));
-                }
                 if let Some(name) = st.clients.name(conn) {
-                    let end = frames::history_end(&self.server_ip, name, epoch, count, more, gap);
-                    st.clients.send(conn, &end);
+                    let ip = &self.server_ip;
+                    let end = frames::history_end(ip, name, epoch, count, more, gap);
+                    let page = events.into_iter().map(|e| frames::replayed(ip, e));
+                    st.clients.send_all(conn, page.chain([end]));
                 }
             }
             Event::HistoryOff { conn } => st.clients.send_error(conn, &ChatError::HistoryOff),

@@ -113,6 +113,7 @@ async fn connect_and_serve<D: Dial>(
         label: cfg.label.clone(),
         version: LINK_VERSION,
         token: Some(token),
+        heartbeat_ms: Some(u64::try_from(cfg.heartbeat.as_millis()).unwrap_or(u64::MAX)),
     };
     tx.send(&hello).await.ok().context("link writer stopped")?;
     let idle = cfg.heartbeat * 3;

@@ -86,7 +86,9 @@ impl Peer {
                 label,
                 version,
                 token,
+                heartbeat_ms,
             }) => {
+                assert_eq!(heartbeat_ms, Some(u64::try_from(BEAT.as_millis()).unwrap()));
                 assert_eq!(version, LINK_VERSION);
                 assert_eq!(token.as_deref(), Some("tok"));
                 assert_eq!(label, "test server");
