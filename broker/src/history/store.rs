@@ -67,6 +67,19 @@ CREATE TABLE sessions (
 );
 ";
 
+/// The most ids one retention pass removes: about 5 ms of deleting on this project's
+/// machine (BENCHMARKS.md, issue 12).
+pub const PRUNE_CHUNK: u64 = 2_000;
+
+/// What one retention pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Events removed.
+    pub removed: u64,
+    /// More are due: the pass stopped at [`PRUNE_CHUNK`].
+    pub behind: bool,
+}
+
 /// What a query found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -559,43 +572,49 @@ impl Store {
         })
     }
 
-    /// Removes what retention says is too old or too many, as of `now_ms`; returns how many
-    /// events went.
-    pub fn prune(&mut self, now_ms: u64) -> Result<u64, StoreError> {
+    /// Removes what retention says is too old or too many, as of `now_ms`, at most
+    /// [`PRUNE_CHUNK`] events per call (the router's thread waits for it: a few
+    /// milliseconds, never the whole backlog at once). Too many means more than
+    /// `max_events` ids: every id is an event of the log but those of a batch that could not
+    /// be stored, so a failed write costs a little of what is kept, and no count of a
+    /// million rows is needed (that took 70 ms, and finding the age cutoff by `max(id)`
+    /// scanned the table for 120 ms, every minute, on the router's thread).
+    pub fn prune(&mut self, now_ms: u64) -> Result<Pruned, StoreError> {
         let mut cutoff: u64 = 0;
         if let Some(age) = self.retention.max_age {
             let oldest_ts =
                 now_ms.saturating_sub(u64::try_from(age.as_millis()).unwrap_or(u64::MAX));
-            let below: Option<i64> = self.conn.query_row(
-                "SELECT max(id) FROM events WHERE ts < ?1",
-                [to_i64(oldest_ts)],
-                |r| r.get(0),
-            )?;
-            cutoff = cutoff.max(below.map_or(0, to_u64));
-        }
-        if let Some(max) = self.retention.max_events {
-            let nth: Option<i64> = self
+            // Through the `ts` index: the newest event older than the bound. Broker time
+            // goes forward with the ids, so everything at or below it is older too.
+            let below: Option<i64> = self
                 .conn
                 .query_row(
-                    "SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1",
-                    [to_i64(max)],
+                    "SELECT id FROM events WHERE ts < ?1 ORDER BY ts DESC LIMIT 1",
+                    [to_i64(oldest_ts)],
                     |r| r.get(0),
                 )
                 .optional()?;
-            cutoff = cutoff.max(nth.map_or(0, to_u64));
+            cutoff = cutoff.max(below.map_or(0, to_u64));
+        }
+        if let Some(max) = self.retention.max_events {
+            cutoff = cutoff.max(self.last_id.saturating_sub(max));
         }
         if cutoff <= self.pruned_upto {
-            return Ok(0);
+            return Ok(Pruned::default());
         }
+        let upto = cutoff.min(self.pruned_upto.saturating_add(PRUNE_CHUNK));
         let tx = self.conn.transaction()?;
-        let removed = tx.execute("DELETE FROM events WHERE id <= ?1", [to_i64(cutoff)])?;
+        let removed = tx.execute("DELETE FROM events WHERE id <= ?1", [to_i64(upto)])?;
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'pruned_upto'",
-            [cutoff.to_string()],
+            [upto.to_string()],
         )?;
         tx.commit()?;
-        self.pruned_upto = cutoff;
-        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+        self.pruned_upto = upto;
+        Ok(Pruned {
+            removed: u64::try_from(removed).unwrap_or(u64::MAX),
+            behind: upto < cutoff,
+        })
     }
 
     /// Starts a session chain for `name`: returns its resume token (given to the client

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chat_common::history::parse_query;
 
-use super::store::{DB_FILE, Kind, Record, Retention, Store, StoreError};
+use super::store::{DB_FILE, Kind, PRUNE_CHUNK, Pruned, Record, Retention, Store, StoreError};
 
 const KEEP_ALL: Retention = Retention {
     max_age: None,
@@ -128,12 +128,16 @@ fn retention_by_count_and_age_and_the_gaps_it_leaves() {
     .unwrap();
     s.append(&(1..=10).map(|id| chat(id, id)).collect::<Vec<_>>())
         .unwrap();
-    assert_eq!(s.prune(100).unwrap(), 6);
+    assert_eq!(s.prune(100).unwrap().removed, 6);
     assert_eq!(ids(&s, "latest", None), (vec![7, 8, 9, 10], false, true));
     assert_eq!(ids(&s, "latest 2", None), (vec![9, 10], true, false));
     assert_eq!(ids(&s, "after 3", None), (vec![7, 8, 9, 10], false, true));
     assert_eq!(ids(&s, "after 6", None), (vec![7, 8, 9, 10], false, false));
-    assert_eq!(s.prune(100).unwrap(), 0, "nothing more to remove");
+    assert_eq!(
+        s.prune(100).unwrap(),
+        Pruned::default(),
+        "nothing more to remove"
+    );
     assert_eq!(s.last_id(), 10, "ids go on");
 
     let mut s = Store::in_memory(Retention {
@@ -142,8 +146,38 @@ fn retention_by_count_and_age_and_the_gaps_it_leaves() {
     })
     .unwrap();
     s.append(&[chat(1, 10), chat(2, 20), chat(3, 90)]).unwrap();
-    assert_eq!(s.prune(100).unwrap(), 2, "older than 50 ms at 100");
+    assert_eq!(s.prune(100).unwrap().removed, 2, "older than 50 ms at 100");
     assert_eq!(ids(&s, "latest", None), (vec![3], false, true));
+}
+
+#[test]
+fn retention_removes_a_backlog_a_chunk_at_a_time() {
+    let mut s = Store::in_memory(Retention {
+        max_age: Some(Duration::from_millis(1_000_000)),
+        max_events: Some(5),
+    })
+    .unwrap();
+    let n = 2 * PRUNE_CHUNK + 10;
+    s.append(&(1..=n).map(|id| chat(id, id)).collect::<Vec<_>>())
+        .unwrap();
+    let first = |s: &Store| ids(s, "after 0 1", None).0[0];
+    let full = Pruned {
+        removed: PRUNE_CHUNK,
+        behind: true,
+    };
+    assert_eq!(s.prune(10).unwrap(), full);
+    assert_eq!(first(&s), PRUNE_CHUNK + 1);
+    assert_eq!(s.prune(10).unwrap(), full);
+    let rest = Pruned {
+        removed: 5,
+        behind: false,
+    };
+    assert_eq!(s.prune(10).unwrap(), rest, "the newest 5 ids stay");
+    assert_eq!(first(&s), n - 4);
+    // By age, through the index: ts of event `id` is `id`, so at 1,000,000 + n - 2
+    // everything older than n - 2 goes, the newest 5 held by count notwithstanding.
+    assert_eq!(s.prune(1_000_000 + n - 2).unwrap().removed, 2);
+    assert_eq!(ids(&s, "latest", None).0, vec![n - 2, n - 1, n]);
 }
 
 #[test]
