@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chat_common::history::{Anchor, Query};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -331,6 +332,11 @@ impl Store {
             tracing::warn!(%mode, "the history database is not in WAL mode");
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(corrupt)?;
+        // A query's plan never depends on the values bound to it. Without this, SQLite
+        // (built with STAT4) compiles a cached statement again whenever a value it compares
+        // to a key is bound anew: every query, 6 % of the broker's time on `latest 500`.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
             .map_err(corrupt)?;
         // Checkpoints are the checkpoint thread's, never a commit's (see the module docs).
         conn.pragma_update(None, "wal_autocheckpoint", 0)
