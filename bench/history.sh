@@ -7,13 +7,13 @@
 #
 #   bench/history.sh [ROUNDS]        # ROUNDS=0: only the queries and the size
 #
-# Writes JSON lines to bench/results/history-<date>.jsonl and prints a summary.
+# Writes JSON lines to bench/results/history-<date>[-$SUFFIX].jsonl and prints a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-2}
 cargo build --release -p broker -p server -p bench >&2
 tool=target/release/chat-bench
-out="bench/results/history-$(date +%Y-%m-%d).jsonl"
+out="bench/results/history-$(date +%Y-%m-%d)${SUFFIX:+-$SUFFIX}.jsonl"
 mkdir -p bench/results
 [ "$rounds" -gt 0 ] && : >"$out"  # ROUNDS=0 adds to the day's file
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
