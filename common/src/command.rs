@@ -334,6 +334,7 @@ impl Request {
                 return ClientFrame {
                     to: to.clone(),
                     msg: text.clone(),
+                    label: None,
                 };
             }
             Request::List => (spec_to(Verb::List), String::new()),
@@ -344,10 +345,7 @@ impl Request {
             Request::History { query, .. } => (spec_to(Verb::History), query.to_string()),
             Request::Resume { token } => (spec_to(Verb::Resume), token.clone()),
         };
-        ClientFrame {
-            to: to.to_string(),
-            msg,
-        }
+        ClientFrame::new(to, msg)
     }
 }
 

@@ -27,7 +27,14 @@ pub struct ClientFrame {
     pub to: String,
     /// The text. A missing or `null` `msg` reads as empty (commands like `/list` need none).
     pub msg: String,
+    /// Extension: a name the client gives this frame, at most [`MAX_LABEL`] bytes; the
+    /// frames that answer it carry it back, and a labelled message is always confirmed
+    /// (PROTOCOL.md §3.4).
+    pub label: Option<String>,
 }
+
+/// The longest `label` a client frame may carry, in bytes.
+pub const MAX_LABEL: usize = 64;
 
 #[derive(Deserialize)]
 struct WireClientFrame {
@@ -37,6 +44,8 @@ struct WireClientFrame {
     to: String,
     #[serde(default)]
     msg: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
 }
 
 impl ClientFrame {
@@ -56,16 +65,36 @@ impl ClientFrame {
                 }
             }
         })?;
+        if wire.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL) {
+            return Err(FrameError::WrongShape(format!(
+                "a label is at most {MAX_LABEL} bytes"
+            )));
+        }
         Ok(ClientFrame {
             to: wire.to,
             msg: wire.msg.unwrap_or_default(),
+            label: wire.label,
         })
     }
 
+    /// A frame to `to` with text `msg`, without a label.
+    pub fn new(to: impl Into<String>, msg: impl Into<String>) -> Self {
+        ClientFrame {
+            to: to.into(),
+            msg: msg.into(),
+            label: None,
+        }
+    }
+
     /// Encodes the frame the way the class-chat clients send it (with an empty `from`,
-    /// which the server ignores anyway). Used by clients and tests.
+    /// which the server ignores anyway), and its label if it has one. Used by clients and
+    /// tests.
     pub fn to_json(&self, from: &Sender) -> String {
-        serde_json::json!({"from": from, "to": self.to, "msg": self.msg}).to_string()
+        let mut v = serde_json::json!({"from": from, "to": self.to, "msg": self.msg});
+        if let Some(label) = &self.label {
+            v["label"] = serde_json::Value::from(label.as_str());
+        }
+        v.to_string()
     }
 }
 
@@ -178,6 +207,10 @@ pub struct ServerFrame {
     /// §10.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<String>,
+    /// Extension: the `label` of the client frame this frame answers (its confirmation or
+    /// its error), so a client knows which of its messages it is about (PROTOCOL.md §3.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 impl ServerFrame {
@@ -204,6 +237,7 @@ impl ServerFrame {
             more: None,
             gap: None,
             resume: None,
+            label: None,
         }
     }
 
@@ -269,7 +303,8 @@ mod tests {
             f,
             ClientFrame {
                 to: "bob".into(),
-                msg: "hi".into()
+                msg: "hi".into(),
+                label: None,
             }
         );
     }
@@ -360,10 +395,52 @@ mod tests {
     }
 
     #[test]
+    fn a_label_is_kept_and_bounded() {
+        let f = ClientFrame::parse(br#"{"to":"bob","msg":"hi","label":"m7"}"#).unwrap();
+        assert_eq!(f.label.as_deref(), Some("m7"));
+        let back = ClientFrame::parse(
+            f.to_json(&Sender {
+                name: String::new(),
+                ip: String::new(),
+            })
+            .as_bytes(),
+        );
+        assert_eq!(back.unwrap(), f);
+        let long = format!(
+            r#"{{"to":"bob","msg":"hi","label":"{}"}}"#,
+            "x".repeat(MAX_LABEL + 1)
+        );
+        assert!(matches!(
+            ClientFrame::parse(long.as_bytes()),
+            Err(FrameError::WrongShape(_))
+        ));
+        let just = format!(
+            r#"{{"to":"bob","msg":"hi","label":"{}"}}"#,
+            "x".repeat(MAX_LABEL)
+        );
+        assert!(ClientFrame::parse(just.as_bytes()).is_ok());
+        for bad in [
+            r#"{"to":"bob","label":7}"#,
+            r#"{"to":"bob","label":{"a":1}}"#,
+        ] {
+            assert!(
+                matches!(
+                    ClientFrame::parse(bad.as_bytes()),
+                    Err(FrameError::WrongShape(_))
+                ),
+                "{bad}"
+            );
+        }
+        let null = ClientFrame::parse(br#"{"to":"bob","label":null}"#).unwrap();
+        assert_eq!(null.label, None);
+    }
+
+    #[test]
     fn client_frame_to_json_parses_back() {
         let f = ClientFrame {
             to: "/shout".into(),
             msg: "hé \"quoted\"".into(),
+            label: None,
         };
         let json = f.to_json(&Sender {
             name: "x".into(),

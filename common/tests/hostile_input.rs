@@ -318,6 +318,7 @@ fn frame_of(to: &str, msg: &str) -> Result<ClientFrame, FrameError> {
     Ok(ClientFrame {
         to: to.into(),
         msg: msg.into(),
+        label: None,
     })
 }
 

@@ -36,7 +36,11 @@ fn enc_strategy() -> impl Strategy<Value = Enc> {
 }
 
 fn frame_strategy() -> impl Strategy<Value = ClientFrame> {
-    (nasty_string(16), nasty_string(40)).prop_map(|(to, msg)| ClientFrame { to, msg })
+    (nasty_string(16), nasty_string(40)).prop_map(|(to, msg)| ClientFrame {
+        to,
+        msg,
+        label: None,
+    })
 }
 
 /// A JSON string literal using only ASCII, escaping everything else by hand.

@@ -148,7 +148,7 @@ proptest! {
     ) {
         let from = Sender { name: "ignored".into(), ip: String::new() };
         let frames: Vec<ClientFrame> =
-            frames.into_iter().map(|(to, msg)| ClientFrame { to, msg }).collect();
+            frames.into_iter().map(|(to, msg)| ClientFrame { to, msg, label: None }).collect();
         let mut wire = name.clone().into_bytes();
         wire.extend_from_slice(term.as_bytes());
         for f in &frames {
@@ -193,6 +193,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             prop::option::of(any::<bool>()),
             prop::option::of(any::<bool>()),
             prop::option::of(nasty_string(8)),
+            prop::option::of(nasty_string(8)),
         ),
     )
         .prop_map(
@@ -206,7 +207,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                 users,
                 user,
                 code,
-                (history, epoch, count, more, gap, resume),
+                (history, epoch, count, more, gap, resume, label),
             )| {
                 ServerFrame {
                     from,
@@ -224,6 +225,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                     more,
                     gap,
                     resume,
+                    label,
                 }
             },
         )
@@ -239,7 +241,7 @@ proptest! {
         msg in prop_oneof![nasty_string(60), any::<String>()],
         from in sender(),
     ) {
-        let f = ClientFrame { to, msg };
+        let f = ClientFrame { to, msg, label: None };
         let json = f.to_json(&from);
         prop_assert_eq!(ClientFrame::parse(json.as_bytes()), Ok(f));
     }
@@ -282,7 +284,7 @@ proptest! {
         prop_assert!(out.error.is_none());
         let want: Vec<_> = frames
             .iter()
-            .map(|f| Ok(ClientFrame { to: f.to.clone(), msg: f.msg.clone() }))
+            .map(|f| Ok(ClientFrame { to: f.to.clone(), msg: f.msg.clone(), label: f.label.clone() }))
             .collect();
         prop_assert_eq!(out.items, want);
     }

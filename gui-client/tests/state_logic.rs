@@ -109,7 +109,8 @@ fn a_welcome_without_the_user_list_asks_for_it() {
             conn: 1,
             frame: ClientFrame {
                 to: "/list".into(),
-                msg: String::new()
+                msg: String::new(),
+                label: None,
             }
         }]
     );
@@ -194,7 +195,8 @@ fn typed_input_becomes_frames_and_own_lines() {
             conn: 1,
             frame: ClientFrame {
                 to: "*".into(),
-                msg: "hello all".into()
+                msg: "hello all".into(),
+                label: None,
             }
         }]
     );
@@ -211,7 +213,8 @@ fn typed_input_becomes_frames_and_own_lines() {
             conn: 1,
             frame: ClientFrame {
                 to: "bob".into(),
-                msg: "psst".into()
+                msg: "psst".into(),
+                label: None,
             }
         }]
     );
@@ -372,7 +375,8 @@ fn quit_sends_the_command_closes_and_does_not_reconnect() {
                 conn: 1,
                 frame: ClientFrame {
                     to: "/quit".into(),
-                    msg: String::new()
+                    msg: String::new(),
+                    label: None,
                 }
             },
             Action::Close { conn: 1 }

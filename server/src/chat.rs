@@ -17,7 +17,7 @@ use futures_util::future::{self, Either};
 use crate::backend::{Backend, Unavailable};
 use crate::core::clients::ClientInfo;
 use crate::core::hub::Hub;
-use crate::core::requests::ReqId;
+use crate::core::requests::{Label, ReqId};
 
 /// A handle on the chat service; cheap to clone (one pointer, held by every session).
 pub struct Chat<B>(Arc<Inner<B>>);
@@ -102,8 +102,9 @@ impl<B: Backend> Chat<B> {
         conn: ConnId,
         text: String,
         confirm: bool,
+        label: Label,
     ) -> impl Future<Output = Result<(), ChatError>> + Send + '_ {
-        match self.0.hub.open_request(conn, confirm, &text) {
+        match self.0.hub.open_request(conn, confirm, &text, label) {
             Err(e) => Either::Left(future::ready(Err(e))),
             Ok(req) => Either::Right(self.taken(req, self.0.backend.publish(conn, req, text))),
         }
@@ -116,8 +117,9 @@ impl<B: Backend> Chat<B> {
         conn: ConnId,
         to: String,
         text: String,
+        label: Label,
     ) -> impl Future<Output = Result<(), ChatError>> + Send + '_ {
-        match self.0.hub.open_request(conn, false, &text) {
+        match self.0.hub.open_request(conn, false, &text, label) {
             Err(e) => Either::Left(future::ready(Err(e))),
             Ok(req) => {
                 Either::Right(self.taken(req, self.0.backend.send_private(conn, req, to, text)))

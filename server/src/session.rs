@@ -14,6 +14,7 @@ use crate::backend::Backend;
 use crate::chat::Chat;
 use crate::core::clients::{ClientInfo, deliver};
 use crate::core::frames::{self, Format};
+use crate::core::requests::Label;
 
 /// A logged-in client.
 pub struct Session<B> {
@@ -27,6 +28,9 @@ pub struct Session<B> {
     out: QueueTx,
     /// The chat service.
     pub chat: Chat<B>,
+    /// The label of the frame being carried out, put on every reply to it (PROTOCOL.md
+    /// §3.4); set by the connection's loop around each request.
+    pub label: Label,
 }
 
 impl<B: Backend> Session<B> {
@@ -53,12 +57,20 @@ impl<B: Backend> Session<B> {
             format,
             out: out.clone(),
             chat: chat.clone(),
+            label: None,
         })
     }
 
-    /// Queues a frame for this client.
+    /// Queues a frame for this client, with the label of the request it answers.
     pub fn reply(&self, frame: &ServerFrame) {
-        self.push(frames::encode(frame, self.format));
+        match &self.label {
+            None => self.push(frames::encode(frame, self.format)),
+            Some(label) => {
+                let mut labelled = frame.clone();
+                labelled.label = Some(label.to_string());
+                self.push(frames::encode(&labelled, self.format));
+            }
+        }
     }
 
     /// Queues already encoded bytes for this client.
@@ -104,6 +116,7 @@ impl<B> Session<B> {
             format: Format::Json,
             out,
             chat,
+            label: None,
         }
     }
 }

@@ -373,3 +373,87 @@ fn a_burst_of_joins_past_the_budget_is_told_as_one_list() {
     );
     assert_eq!(list["to"], "Everyone");
 }
+
+/// Sends `{"to":TO,"msg":MSG,"label":LABEL}`.
+fn send_labelled(c: &mut JsonClient, to: &str, m: &str, label: &str) {
+    let frame = serde_json::json!({"to": to, "msg": m, "label": label});
+    c.send_raw(format!("{frame}\n").as_bytes());
+}
+
+#[test]
+fn a_labelled_message_is_confirmed_with_its_label_and_id_and_so_is_its_error() {
+    let (_b, s) = system();
+    let mut alice = JsonClient::login(s.json, "alice");
+    let mut bob = JsonClient::login(s.json, "bob");
+    alice.recv_type("join");
+
+    // A private message: unlabelled, no answer (PROTOCOL.md §4.1); labelled, a confirmation.
+    alice.send("bob", "plain");
+    send_labelled(&mut alice, "bob", "psst", "p1");
+    let plain = bob.recv_type("private");
+    assert_eq!(plain.get("label"), None, "a recipient never sees a label");
+    let psst = bob.recv_type("private");
+    assert_eq!(psst.get("label"), None, "{psst}");
+    let ok = alice.recv().expect("the confirmation");
+    assert_eq!(
+        (
+            ok["type"].as_str(),
+            msg(&ok),
+            ok["label"].as_str(),
+            &ok["id"]
+        ),
+        (
+            Some("system"),
+            "Message sent to 1 user",
+            Some("p1"),
+            &psst["id"]
+        ),
+        "the first answer is the labelled one's: {ok}"
+    );
+
+    // Public, both ways: the confirmation names the id everyone else got.
+    send_labelled(&mut alice, "*", "hello", "s1");
+    let hello = bob.recv_type("chat");
+    let ok = alice.recv().expect("a confirmation");
+    assert_eq!(
+        (ok["label"].as_str(), &ok["id"]),
+        (Some("s1"), &hello["id"]),
+        "{ok}"
+    );
+    alice.send("/shout", "unlabelled shout");
+    let shout = bob.recv_type("chat");
+    let ok = alice.recv().expect("a confirmation");
+    assert_eq!((ok.get("label"), &ok["id"]), (None, &shout["id"]), "{ok}");
+
+    // A failure carries the label: at once (a name nobody can have) or from the broker.
+    send_labelled(&mut alice, "Everyone", "x", "e1");
+    let e = alice.recv_type("error");
+    assert_eq!(
+        (e["code"].as_str(), e["label"].as_str()),
+        (Some("not_online"), Some("e1")),
+        "{e}"
+    );
+    send_labelled(&mut alice, "zed", "are you there?", "z1");
+    let e = alice.recv_type("error");
+    assert_eq!(
+        (e["code"].as_str(), e["label"].as_str()),
+        (Some("not_online"), Some("z1")),
+        "{e}"
+    );
+    let long = "x".repeat(chat_common::frame::MAX_LABEL + 1);
+    send_labelled(&mut alice, "bob", "never sent", &long);
+    let e = alice.recv_type("error");
+    assert_eq!(e.get("label"), None, "a bad label is not echoed: {e}");
+
+    // Any command's answer carries it.
+    send_labelled(&mut alice, "/list", "", "l1");
+    let list = alice.recv_type("users");
+    assert_eq!(list["label"], "l1");
+    alice.send("/time", "");
+    assert_eq!(
+        alice.recv_type("system").get("label"),
+        None,
+        "only that answer"
+    );
+    bob.expect_silence(Duration::from_millis(100));
+}

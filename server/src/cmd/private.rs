@@ -24,9 +24,13 @@ pub fn apply<B: Backend>(
         s.error(&ChatError::NoSuchUser { to });
         return Either::Left(future::ready(()));
     }
-    Either::Right(s.chat.private(s.conn, to, text).map(|sent| {
-        if let Err(e) = sent {
-            s.error(&e);
-        }
-    }))
+    Either::Right(
+        s.chat
+            .private(s.conn, to, text, s.label.clone())
+            .map(|sent| {
+                if let Err(e) = sent {
+                    s.error(&e);
+                }
+            }),
+    )
 }

@@ -16,9 +16,11 @@ pub fn apply<B: Backend>(
     text: String,
     confirm: bool,
 ) -> impl Future<Output = ()> + Send + '_ {
-    s.chat.publish(s.conn, text, confirm).map(|sent| {
-        if let Err(e) = sent {
-            s.error(&e);
-        }
-    })
+    s.chat
+        .publish(s.conn, text, confirm, s.label.clone())
+        .map(|sent| {
+            if let Err(e) = sent {
+                s.error(&e);
+            }
+        })
 }

@@ -80,8 +80,8 @@ async fn a_connection_costs_what_the_table_in_benchmarks_md_says() {
         &ctx,
         "frame",
         |item: Result<ClientFrame, FrameError>| match item {
-            Ok(f) => command::parse_json(f.to, f.msg).map(Some).into(),
-            Err(bad) => Input::Bad(bad.into()),
+            Ok(f) => (command::parse_json(f.to, f.msg).map(Some).into(), None),
+            Err(bad) => (Input::Bad(bad.into()), None),
         },
     );
     let (_q, rx) = netkit::queue::channel(10);
@@ -133,7 +133,7 @@ async fn a_connection_costs_what_the_table_in_benchmarks_md_says() {
             size_of_val(&writer),
             560,
         ),
-        ("Session", size_of::<Session<BrokerBackend>>(), 64),
+        ("Session", size_of::<Session<BrokerBackend>>(), 72),
         (
             "ClientInfo (the hub's entry, without the map)",
             size_of::<ClientInfo>(),

@@ -146,8 +146,14 @@ where
             tracing::debug!(%peer, name = %session.name, "logged in (json)");
             let frames = ctx.reader(rd, JsonStreamDecoder::new(ctx.cfg.max_frame), buf);
             serve::serve(session, frames, out, &ctx, "frame", |item| match item {
-                Ok(frame) => command::parse_json(frame.to, frame.msg).map(Some).into(),
-                Err(bad) => Input::Bad(bad.into()),
+                Ok(frame) => {
+                    let label = frame.label.map(String::into_boxed_str);
+                    (
+                        command::parse_json(frame.to, frame.msg).map(Some).into(),
+                        label,
+                    )
+                }
+                Err(bad) => (Input::Bad(bad.into()), None),
             })
         };
         logged_in.await;

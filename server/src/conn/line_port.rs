@@ -79,9 +79,10 @@ where
             // Logged in: no longer one of its address's unnamed connections.
             drop(unnamed);
             tracing::debug!(%peer, name = %session.name, "logged in (line)");
+            // A line has no label (PROTOCOL.md §3.4 is the JSON port's).
             serve::serve(session, lines, out, &ctx, "line", |item| match item {
-                Ok(line) => command::parse_typed(&line).into(),
-                Err(_) => Input::Bad(ChatError::BadLine),
+                Ok(line) => (command::parse_typed(&line).into(), None),
+                Err(_) => (Input::Bad(ChatError::BadLine), None),
             })
         };
         logged_in.await;

@@ -18,6 +18,7 @@ use crate::cmd::{self, Flow};
 use crate::conn::flood::{self, ITEM_COST, REPLY_COST};
 use crate::conn::outbound::Outbound;
 use crate::conn::reader::{ClientRead, FrameReader, is_unfinished};
+use crate::core::requests::Label;
 use crate::ctx::Ctx;
 use crate::session::Session;
 
@@ -88,7 +89,8 @@ fn cost<B: Backend>(input: &Input, session: &Session<B>) -> u64 {
 }
 
 /// Serves a logged-in client until it is done. `unit` names an item in errors (`frame`,
-/// `line`); `interpret` turns a decoded item into an [`Input`].
+/// `line`); `interpret` turns a decoded item into an [`Input`] and the item's label, which
+/// goes on every answer to it (PROTOCOL.md §3.4).
 ///
 /// Not an `async fn`: that would keep its arguments twice in every connection's future
 /// (see `conn::json_port::serve`).
@@ -97,12 +99,12 @@ fn cost<B: Backend>(input: &Input, session: &Session<B>) -> u64 {
     reason = "an async fn would keep its arguments twice in every connection's future"
 )]
 pub fn serve<'a, B, R, D>(
-    session: Session<B>,
+    mut session: Session<B>,
     mut reader: FrameReader<R, D>,
     out: Outbound,
     ctx: &'a Ctx<B>,
     unit: &'static str,
-    interpret: impl Fn(D::Item) -> Input + Send + 'a,
+    interpret: impl Fn(D::Item) -> (Input, Label) + Send + 'a,
 ) -> impl Future<Output = ()> + Send + 'a
 where
     B: Backend,
@@ -126,7 +128,12 @@ where
                         if let Some((after, timer)) = idle.as_mut() {
                             timer.as_mut().reset(tokio::time::Instant::now() + *after);
                         }
-                        let input = within_limit(interpret(item), ctx.cfg.max_frame);
+                        // Scoped, so that the pair is not kept across the wait below.
+                        let input = {
+                            let (input, label) = interpret(item);
+                            session.label = label;
+                            within_limit(input, ctx.cfg.max_frame)
+                        };
                         if reader.is_paced() {
                             reader.charge(cost(&input, &session));
                         }
@@ -139,6 +146,7 @@ where
                             Input::Ignore => {}
                             Input::Bad(why) => session.error(&why),
                         }
+                        session.label = None;
                     }
                     Some(Err(StreamError::TooLarge { limit })) => {
                         session.error(&ChatError::TooLarge { unit, limit });

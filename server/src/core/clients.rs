@@ -15,6 +15,7 @@ use netkit::queue::{PushError, QueueTx};
 use tokio::sync::oneshot;
 
 use crate::core::frames::{self, Encoded, Format};
+use crate::core::requests::Asker;
 
 /// What a login waits for: `Ok` once its welcome is queued.
 pub type LoginResult = Result<(), Refusal>;
@@ -222,6 +223,15 @@ impl Clients {
                 bytes,
                 &self.server_ip,
             );
+        }
+    }
+
+    /// Queues the error that answers `asker`'s message, with its label.
+    pub fn send_answer_error(&self, asker: Asker, err: &ChatError) {
+        if let Some(name) = self.name(asker.conn) {
+            let mut f = frames::error(&self.server_ip, name, err);
+            f.label = asker.label.map(String::from);
+            self.send(asker.conn, &f);
         }
     }
 

@@ -3,6 +3,7 @@
 //! Pure: building and encoding frames touches no socket, so every text here is tested on
 //! values.
 
+use crate::core::requests::Label;
 use bytes::Bytes;
 use chat_common::{ChatError, EVERYONE, FrameKind, SERVER_NAME, Sender, ServerFrame};
 
@@ -113,14 +114,18 @@ pub fn error(server_ip: &str, to: &str, err: &ChatError) -> ServerFrame {
     stamped(f, chat_common::clock::now_ms(), None)
 }
 
-/// The confirmation of a `/shout`: how many users it reached.
-pub fn sent_to(server_ip: &str, to: &str, recipients: u32) -> ServerFrame {
+/// The confirmation of a `/shout` (or of a labelled message): how many users it reached,
+/// and the `id` it got (PROTOCOL.md §3.4, §4.3).
+pub fn sent_to(server_ip: &str, to: &str, recipients: u32, id: u64, label: Label) -> ServerFrame {
     let s = if recipients == 1 { "" } else { "s" };
-    system(
+    let mut f = system(
         server_ip,
         to,
         format!("Message sent to {recipients} user{s}"),
-    )
+    );
+    f.id = Some(id);
+    f.label = label.map(String::from);
+    f
 }
 
 /// The summary a large room hears instead of every join and leave (PROTOCOL.md §6.6).
@@ -281,9 +286,14 @@ mod tests {
 
     #[test]
     fn confirmations_and_summaries() {
-        assert_eq!(sent_to("ip", "a", 0).msg, "Message sent to 0 users");
-        assert_eq!(sent_to("ip", "a", 1).msg, "Message sent to 1 user");
-        assert_eq!(sent_to("ip", "a", 2).msg, "Message sent to 2 users");
+        assert_eq!(
+            sent_to("ip", "a", 0, 1, None).msg,
+            "Message sent to 0 users"
+        );
+        assert_eq!(sent_to("ip", "a", 1, 1, None).msg, "Message sent to 1 user");
+        let two = sent_to("ip", "a", 2, 7, Some("m".into()));
+        assert_eq!(two.msg, "Message sent to 2 users");
+        assert_eq!((two.id, two.label.as_deref()), (Some(7), Some("m")));
         assert_eq!(
             large_room("ip", 1501, 12, 3).msg,
             "1501 users online (12 joined, 3 left recently; send /list to see who)"

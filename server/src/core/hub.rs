@@ -20,7 +20,7 @@ use crate::core::clients::{ClientInfo, Clients, LoginResult};
 use crate::core::event::{Event, FollowUp, Own};
 use crate::core::frames;
 use crate::core::presence::{Presence, PresencePolicy, Summary};
-use crate::core::requests::{ReqId, Requests};
+use crate::core::requests::{Asker, Label, ReqId, Requests};
 use crate::core::roster::Roster;
 
 /// What clients are told when the service is lost (PROTOCOL.md §6.4).
@@ -136,6 +136,7 @@ impl Hub {
         conn: ConnId,
         confirm: bool,
         text: &str,
+        label: Label,
     ) -> Result<ReqId, ChatError> {
         let mut st = self.lock();
         if !st.up {
@@ -143,14 +144,14 @@ impl Hub {
                 excerpt: chat_common::error::Excerpt::of(text),
             });
         }
-        Ok(st.requests.open(conn, confirm, text))
+        Ok(st.requests.open(conn, confirm, text, label))
     }
 
     /// The backend could not take request `req`: its sender is told, unless it was already.
     pub fn fail_request(&self, req: ReqId) {
         let mut st = self.lock();
-        if let Some((conn, err)) = st.requests.cancel(req) {
-            st.clients.send_error(conn, &err);
+        if let Some((asker, err)) = st.requests.cancel(req) {
+            st.clients.send_answer_error(asker, &err);
         }
     }
 
@@ -222,11 +223,9 @@ impl Hub {
                 let frame = frames::chat(from, msg, id, ts);
                 st.clients.broadcast(&frame, own.map(|o| o.conn));
                 if let Some(Own { req, .. }) = own
-                    && let Some(conn) = st.requests.sent_out(req, id)
-                    && let Some(name) = st.clients.name(conn)
+                    && let Some(asker) = st.requests.sent_out(req, id)
                 {
-                    let f = frames::sent_to(&self.server_ip, name, recipients);
-                    st.clients.send(conn, &f);
+                    self.confirm(st, asker, recipients, id);
                 }
             }
             Event::Private {
@@ -245,7 +244,10 @@ impl Hub {
                 }
             }
             Event::Routed { req, id } => {
-                st.requests.sent_out(req, id);
+                // A private message: confirmed only when labelled (PROTOCOL.md §3.4).
+                if let Some(asker) = st.requests.sent_out(req, id) {
+                    self.confirm(st, asker, 1, id);
+                }
             }
             Event::Stable { upto } => st.requests.stable(upto),
             Event::History {
@@ -279,12 +281,20 @@ impl Hub {
             }
             Event::ResumeFailed { conn } => st.clients.send_error(conn, &ChatError::ResumeFailed),
             Event::Undeliverable { req, reason } => {
-                if let Some((conn, err)) = st.requests.undeliverable(req, reason) {
-                    st.clients.send_error(conn, &err);
+                if let Some((asker, err)) = st.requests.undeliverable(req, reason) {
+                    st.clients.send_answer_error(asker, &err);
                 }
             }
         }
         Vec::new()
+    }
+
+    /// Tells `asker` its message went out as event `id`, to `recipients` users.
+    fn confirm(&self, st: &State, asker: Asker, recipients: u32, id: u64) {
+        if let Some(name) = st.clients.name(asker.conn) {
+            let f = frames::sent_to(&self.server_ip, name, recipients, id, asker.label);
+            st.clients.send(asker.conn, &f);
+        }
     }
 
     /// The service is reachable: take its user list, and register again the clients that
@@ -323,8 +333,8 @@ impl Hub {
             return;
         }
         st.clients.fail_pending(&Refusal::Unavailable);
-        for (conn, err) in st.requests.service_lost() {
-            st.clients.send_error(conn, &err);
+        for (asker, err) in st.requests.service_lost() {
+            st.clients.send_answer_error(asker, &err);
         }
         st.clients
             .broadcast(&frames::system(&self.server_ip, EVERYONE, DEGRADED), None);
@@ -460,7 +470,7 @@ mod tests {
             Some(FrameKind::Join),
             "al sees bo join"
         );
-        let req = h.open_request(1, true, "hello").expect("up");
+        let req = h.open_request(1, true, "hello", None).expect("up");
         h.apply(Event::Public {
             id: 3,
             ts: 5,
@@ -489,8 +499,8 @@ mod tests {
         let mut al = login(&h, 1, "al", 1);
         let (pending, _prx) = client("late", 1 << 20);
         let mut answer = h.begin_login(2, pending).expect("up");
-        let sent = h.open_request(1, false, "one").unwrap();
-        let _unsent = h.open_request(1, false, "two").unwrap();
+        let sent = h.open_request(1, false, "one", None).unwrap();
+        let _unsent = h.open_request(1, false, "two", None).unwrap();
         h.apply(Event::Routed { req: sent, id: 9 });
         h.apply(Event::Down);
         assert_eq!(answer.try_recv(), Ok(Err(Refusal::Unavailable)));
@@ -515,7 +525,9 @@ mod tests {
         h.apply(Event::Down);
         assert!(drain(&mut al).is_empty(), "told once");
         assert_eq!(
-            h.open_request(1, false, "three").err().map(|e| e.code()),
+            h.open_request(1, false, "three", None)
+                .err()
+                .map(|e| e.code()),
             Some(ErrorCode::NotDelivered)
         );
         // Back: the logged-in client is registered again and told.
@@ -574,7 +586,7 @@ mod tests {
             (f[0].kind, f[0].msg.as_str()),
             (Some(FrameKind::Private), "psst")
         );
-        let req = h.open_request(1, false, "are you there?").unwrap();
+        let req = h.open_request(1, false, "are you there?", None).unwrap();
         h.apply(Event::Undeliverable {
             req,
             reason: Unroutable::NotOnline { to: "zed".into() },

@@ -19,14 +19,27 @@ use chat_common::{ChatError, Unroutable};
 /// A request number, unique in this process.
 pub type ReqId = u64;
 
+/// The `label` a client gave a frame, carried back on what answers it (PROTOCOL.md §3.4).
+pub type Label = Option<Box<str>>;
+
 #[derive(Debug)]
 struct Request {
     conn: ConnId,
-    /// `/shout`: tell the sender how many users it reached, once.
+    /// `/shout`, or any labelled message: tell the sender it went out, once.
     confirm: bool,
     /// The service has sent it out: some servers may have it.
     out: bool,
     excerpt: Excerpt,
+    label: Label,
+}
+
+/// Whom to tell about a request, and what it was labelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asker {
+    /// The client's connection.
+    pub conn: ConnId,
+    /// The label of its frame.
+    pub label: Label,
 }
 
 /// The open requests of one server.
@@ -55,16 +68,18 @@ impl Requests {
         self.open.is_empty()
     }
 
-    /// Opens a request for message `text` from `conn`; `confirm` for `/shout`.
-    pub fn open(&mut self, conn: ConnId, confirm: bool, text: &str) -> ReqId {
+    /// Opens a request for message `text` from `conn`; `confirm` for `/shout`, and for any
+    /// message with a `label` (its sender asked to hear how it went).
+    pub fn open(&mut self, conn: ConnId, confirm: bool, text: &str, label: Label) -> ReqId {
         self.next += 1;
         self.open.insert(
             self.next,
             Request {
                 conn,
-                confirm,
+                confirm: confirm || label.is_some(),
                 out: false,
                 excerpt: Excerpt::of(text),
+                label,
             },
         );
         self.next
@@ -72,18 +87,28 @@ impl Requests {
 
     /// The request could not be handed to the backend: its sender's error, unless it
     /// already got one.
-    pub fn cancel(&mut self, req: ReqId) -> Option<(ConnId, ChatError)> {
+    pub fn cancel(&mut self, req: ReqId) -> Option<(Asker, ChatError)> {
         let r = self.open.remove(&req)?;
-        Some((r.conn, ChatError::NotDelivered { excerpt: r.excerpt }))
+        let err = ChatError::NotDelivered { excerpt: r.excerpt };
+        Some((
+            Asker {
+                conn: r.conn,
+                label: r.label,
+            },
+            err,
+        ))
     }
 
-    /// The service sent request `req` out as event `id`. Returns the connection to confirm
-    /// it to, the first time for a `/shout`.
-    pub fn sent_out(&mut self, req: ReqId, id: u64) -> Option<ConnId> {
+    /// The service sent request `req` out as event `id`. Returns whom to confirm it to, the
+    /// first time, when the request asked for a confirmation.
+    pub fn sent_out(&mut self, req: ReqId, id: u64) -> Option<Asker> {
         let r = self.open.get_mut(&req)?;
         r.out = true;
         self.out.push_back((id, req));
-        std::mem::take(&mut r.confirm).then_some(r.conn)
+        std::mem::take(&mut r.confirm).then(|| Asker {
+            conn: r.conn,
+            label: r.label.clone(),
+        })
     }
 
     /// Every event up to `upto` is delivered: those requests are closed.
@@ -97,20 +122,24 @@ impl Requests {
     }
 
     /// The service could not route `req`: its sender's error.
-    pub fn undeliverable(&mut self, req: ReqId, reason: Unroutable) -> Option<(ConnId, ChatError)> {
+    pub fn undeliverable(&mut self, req: ReqId, reason: Unroutable) -> Option<(Asker, ChatError)> {
         let r = self.open.remove(&req)?;
+        let err = ChatError::Unroutable {
+            reason,
+            excerpt: r.excerpt,
+        };
         Some((
-            r.conn,
-            ChatError::Unroutable {
-                reason,
-                excerpt: r.excerpt,
+            Asker {
+                conn: r.conn,
+                label: r.label,
             },
+            err,
         ))
     }
 
     /// The service is lost: every open request fails, in the order they were opened, each
     /// with the error its state calls for.
-    pub fn service_lost(&mut self) -> Vec<(ConnId, ChatError)> {
+    pub fn service_lost(&mut self) -> Vec<(Asker, ChatError)> {
         self.out.clear();
         let mut lost: Vec<(ReqId, Request)> = self.open.drain().collect();
         lost.sort_by_key(|(req, _)| *req);
@@ -121,7 +150,13 @@ impl Requests {
                 } else {
                     ChatError::NotDelivered { excerpt: r.excerpt }
                 };
-                (r.conn, err)
+                (
+                    Asker {
+                        conn: r.conn,
+                        label: r.label,
+                    },
+                    err,
+                )
             })
             .collect()
     }
@@ -135,8 +170,8 @@ mod tests {
     #[test]
     fn open_out_stable_closes_a_request_without_a_word() {
         let mut r = Requests::new();
-        let a = r.open(1, false, "a");
-        let b = r.open(1, false, "b");
+        let a = r.open(1, false, "a", None);
+        let b = r.open(1, false, "b", None);
         assert_eq!(r.sent_out(a, 10), None, "no confirmation asked");
         assert_eq!(r.sent_out(b, 11), None);
         r.stable(10);
@@ -149,16 +184,16 @@ mod tests {
     #[test]
     fn a_shout_is_confirmed_once() {
         let mut r = Requests::new();
-        let s = r.open(7, true, "hi");
-        assert_eq!(r.sent_out(s, 3), Some(7));
+        let s = r.open(7, true, "hi", None);
+        assert_eq!(r.sent_out(s, 3).map(|a| a.conn), Some(7));
         assert_eq!(r.sent_out(s, 3), None, "never twice");
     }
 
     #[test]
     fn stable_ids_close_only_what_was_sent_out_up_to_them() {
         let mut r = Requests::new();
-        let a = r.open(1, false, "a");
-        let b = r.open(1, false, "b");
+        let a = r.open(1, false, "a", None);
+        let b = r.open(1, false, "b", None);
         r.sent_out(b, 20);
         r.stable(100);
         assert_eq!(
@@ -176,16 +211,16 @@ mod tests {
     #[test]
     fn losing_the_service_reports_each_open_request_once_in_order() {
         let mut r = Requests::new();
-        let first = r.open(1, false, "first");
-        let _second = r.open(2, true, "second");
-        let third = r.open(1, false, "third");
+        let first = r.open(1, false, "first", None);
+        let _second = r.open(2, true, "second", None);
+        let third = r.open(1, false, "third", None);
         r.sent_out(first, 5);
         r.sent_out(third, 6);
         r.stable(5);
         let lost = r.service_lost();
         let got: Vec<(ConnId, String, ErrorCode)> = lost
             .iter()
-            .map(|(c, e)| (*c, e.to_string(), e.code()))
+            .map(|(a, e)| (a.conn, e.to_string(), e.code()))
             .collect();
         assert_eq!(
             got,
@@ -209,22 +244,49 @@ mod tests {
     #[test]
     fn an_undeliverable_or_cancelled_request_is_reported_once() {
         let mut r = Requests::new();
-        let a = r.open(4, false, "are you there?");
-        let (conn, err) = r
+        let a = r.open(4, false, "are you there?", None);
+        let (asker, err) = r
             .undeliverable(a, Unroutable::NotOnline { to: "zed".into() })
             .expect("open");
-        assert_eq!(conn, 4);
+        assert_eq!(asker.conn, 4);
         assert_eq!(
             err.to_string(),
             "user 'zed' is not online (message \"are you there?\")"
         );
         assert!(r.undeliverable(a, Unroutable::NotLoggedIn).is_none());
-        let b = r.open(4, false, "x");
+        let b = r.open(4, false, "x", None);
         assert_eq!(
             r.cancel(b).map(|(_, e)| e.code()),
             Some(ErrorCode::NotDelivered)
         );
         assert!(r.cancel(b).is_none());
         assert!(r.service_lost().is_empty());
+    }
+
+    #[test]
+    fn a_labelled_message_is_confirmed_and_its_label_goes_with_every_answer() {
+        let mut r = Requests::new();
+        let label = || Some(Box::<str>::from("m1"));
+        let private = r.open(3, false, "psst", label());
+        let asker = r
+            .sent_out(private, 9)
+            .expect("a labelled message is confirmed");
+        assert_eq!(
+            asker,
+            Asker {
+                conn: 3,
+                label: label()
+            }
+        );
+        let lost = r.service_lost();
+        assert_eq!(lost.len(), 1, "out but not yet stable");
+        assert_eq!(lost[0].0.label, label(), "the error is labelled too");
+        let refused = r.open(3, false, "to nobody", label());
+        let (asker, _) = r
+            .undeliverable(refused, Unroutable::NotLoggedIn)
+            .expect("open");
+        assert_eq!(asker.label, label());
+        let cancelled = r.open(3, true, "x", label());
+        assert_eq!(r.cancel(cancelled).map(|(a, _)| a.label), Some(label()));
     }
 }

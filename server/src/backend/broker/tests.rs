@@ -219,7 +219,10 @@ async fn a_login_goes_through_the_link_and_its_answer_comes_back() {
     s.up.wait_for(|u| *u).await.expect("up");
     let mut rx = log_in(&s, &mut peer, 1, "al").await;
     assert_eq!(drain(&mut rx)[0].kind, Some(FrameKind::Welcome));
-    s.chat.publish(1, "hi".into(), true).await.expect("open");
+    s.chat
+        .publish(1, "hi".into(), true, None)
+        .await
+        .expect("open");
     match peer.recv().await {
         Some(ToBroker::Public { conn, req, msg }) => {
             assert_eq!((conn, msg.as_str()), (1, "hi"));
@@ -238,7 +241,7 @@ async fn a_lost_link_degrades_the_chat_then_it_reconnects_and_registers_its_clie
     s.up.wait_for(|u| *u).await.expect("up");
     let mut rx = log_in(&s, &mut peer, 1, "al").await;
     s.chat
-        .publish(1, "in flight".into(), false)
+        .publish(1, "in flight".into(), false, None)
         .await
         .expect("open");
     peer.recv().await.expect("Public");
@@ -264,7 +267,7 @@ async fn a_lost_link_degrades_the_chat_then_it_reconnects_and_registers_its_clie
     assert!(!s.hub.is_up());
     assert_eq!(
         s.chat
-            .publish(1, "meanwhile".into(), false)
+            .publish(1, "meanwhile".into(), false, None)
             .await
             .err()
             .map(|e| e.code()),
