@@ -22,6 +22,8 @@ pub struct ChatApp {
     pub state: ChatState,
     net: Net,
     events: Receiver<NetEvent>,
+    /// The window title last set.
+    title: String,
 }
 
 impl ChatApp {
@@ -32,6 +34,7 @@ impl ChatApp {
             state: ChatState::new(form, scrollback),
             net: Net::new(tx),
             events: rx,
+            title: String::new(),
         }
     }
 
@@ -63,6 +66,16 @@ impl ChatApp {
         if !self.events.is_empty() {
             ctx.request_repaint();
         }
+        let focused = ctx.input(|i| i.focused);
+        if focused != self.state.window_focused {
+            self.state.set_window_focused(focused);
+        }
+        if let Some(what) = self.state.attention.take() {
+            tracing::debug!(%what, "asking for attention");
+            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
+                egui::UserAttentionType::Informational,
+            ));
+        }
         actions.extend(self.state.tick(now));
         self.apply(actions, &ctx);
         if let Some(wait) = self.state.wait_left(now) {
@@ -70,6 +83,11 @@ impl ChatApp {
             ctx.request_repaint_after(wait.min(std::time::Duration::from_secs(1)));
         }
 
+        let title = self.state.window_title();
+        if self.title != title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
         for ui_action in view::show(ui, &mut self.state, now) {
             let actions = match ui_action {
                 UiAction::Connect => self.state.connect_clicked(),
@@ -79,6 +97,28 @@ impl ChatApp {
                 UiAction::Submit => self.state.submit(),
                 UiAction::UserClicked(name) => {
                     self.state.user_clicked(&name);
+                    vec![]
+                }
+                UiAction::Select(i) => {
+                    self.state.select(i);
+                    vec![]
+                }
+                UiAction::Retry(conv, line) => self.state.retry(conv, line),
+                UiAction::LoadOlder => self.state.load_older(),
+                UiAction::Following(f) => {
+                    self.state.set_following(f);
+                    vec![]
+                }
+                UiAction::RecallPrevious => {
+                    self.state.recall_previous();
+                    vec![]
+                }
+                UiAction::RecallNext => {
+                    self.state.recall_next();
+                    vec![]
+                }
+                UiAction::CompleteName => {
+                    self.state.complete_name();
                     vec![]
                 }
             };

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use chat_common::command::{Dialect, help};
 use chat_common::{ClientFrame, ErrorCode, FrameKind, Sender, ServerFrame};
 use gui_client::state::{
-    Action, ChatState, ConnectForm, GHOST_RETRIES, LineKind, NetEvent, Phase, TlsSettings,
-    error_code,
+    Action, ChatState, ConnectForm, Delivery, GHOST_RETRIES, LineKind, NetEvent, Phase,
+    TlsSettings, error_code,
 };
 
 fn form(name: &str) -> ConnectForm {
@@ -58,15 +58,20 @@ fn online() -> ChatState {
             tls: None,
         }]
     );
-    assert!(
-        s.on_event(
-            NetEvent::Frame {
-                conn: 1,
-                frame: welcome(&["bob", "alice"])
-            },
-            Instant::now()
-        )
-        .is_empty()
+    let after = s.on_event(
+        NetEvent::Frame {
+            conn: 1,
+            frame: welcome(&["bob", "alice"]),
+        },
+        Instant::now(),
+    );
+    assert_eq!(
+        after,
+        vec![Action::Send {
+            conn: 1,
+            frame: ClientFrame::new("/history", "latest 50"),
+        }],
+        "the room's last messages are asked for, nothing else"
     );
     s
 }
@@ -75,7 +80,7 @@ fn online() -> ChatState {
 type Shown = (LineKind, String, String);
 
 fn last(s: &ChatState) -> Shown {
-    let l = s.messages.back().expect("a line");
+    let l = s.active_conversation().lines.back().expect("a line");
     (l.kind, l.who.clone(), l.text.clone())
 }
 
@@ -105,14 +110,16 @@ fn a_welcome_without_the_user_list_asks_for_it() {
     let actions = s.on_event(NetEvent::Frame { conn: 1, frame: w }, Instant::now());
     assert_eq!(
         actions,
-        vec![Action::Send {
-            conn: 1,
-            frame: ClientFrame {
-                to: "/list".into(),
-                msg: String::new(),
-                label: None,
+        vec![
+            Action::Send {
+                conn: 1,
+                frame: ClientFrame::new("/list", ""),
+            },
+            Action::Send {
+                conn: 1,
+                frame: ClientFrame::new("/history", "latest 50"),
             }
-        }]
+        ]
     );
     assert!(s.is_online());
     assert_eq!(s.users.iter().collect::<Vec<_>>(), ["alice"]);
@@ -128,7 +135,19 @@ fn every_server_frame_type_lands_where_it_should() {
     ev(&mut s, frame(FrameKind::Chat, "bob", "hi"));
     assert_eq!(last(&s), (LineKind::Chat, "bob".into(), "hi".into()));
     ev(&mut s, frame(FrameKind::Private, "bob", "psst"));
-    assert_eq!(last(&s), (LineKind::PrivateIn, "bob".into(), "psst".into()));
+    assert_eq!(
+        last(&s),
+        (LineKind::Chat, "bob".into(), "hi".into()),
+        "not in the room"
+    );
+    let with_bob = s
+        .conversation_with("Bob")
+        .expect("a conversation with bob opened");
+    let l = with_bob.lines.back().expect("the message");
+    assert_eq!((l.kind, l.text.as_str()), (LineKind::PrivateIn, "psst"));
+    assert_eq!(with_bob.unread, 1, "unread: it is not the one shown");
+    assert_eq!(s.room().unread, 0, "the room is shown and followed");
+    assert_eq!(s.window_title(), "(1) Chat");
 
     let mut join = frame(FrameKind::Join, "SERVER", "carol joined the chat");
     join.user = Some("carol".into());
@@ -180,7 +199,10 @@ fn every_server_frame_type_lands_where_it_should() {
     );
     assert_eq!(last(&s).0, LineKind::System);
     assert!(
-        s.messages.iter().all(|l| l.time.len() == 5),
+        s.active_conversation()
+            .lines
+            .iter()
+            .all(|l| l.time.len() == 5),
         "HH:MM on every line"
     );
 }
@@ -196,7 +218,7 @@ fn typed_input_becomes_frames_and_own_lines() {
             frame: ClientFrame {
                 to: "*".into(),
                 msg: "hello all".into(),
-                label: None,
+                label: Some("m1".into()),
             }
         }]
     );
@@ -205,6 +227,14 @@ fn typed_input_becomes_frames_and_own_lines() {
         (LineKind::Own, "alice".into(), "hello all".into())
     );
     assert!(s.input.is_empty() && s.focus_input);
+    assert_eq!(
+        s.active_conversation()
+            .lines
+            .back()
+            .and_then(|l| l.delivery.clone()),
+        Some(Delivery::Pending { label: "m1".into() }),
+        "pending until the server confirms it"
+    );
 
     s.input = "@bob psst".into();
     assert_eq!(
@@ -214,14 +244,25 @@ fn typed_input_becomes_frames_and_own_lines() {
             frame: ClientFrame {
                 to: "bob".into(),
                 msg: "psst".into(),
-                label: None,
+                label: Some("m2".into()),
             }
         }]
+    );
+    assert_eq!(
+        s.active_conversation().title,
+        "bob",
+        "the conversation with bob opens"
     );
     assert_eq!(
         last(&s),
         (LineKind::PrivateOut, "bob".into(), "psst".into())
     );
+    s.input = "no @ needed here".into();
+    assert!(
+        matches!(&s.submit()[..], [Action::Send { frame, .. }] if frame.to == "bob"),
+        "plain text in bob's conversation goes to bob"
+    );
+    s.select(0);
 
     s.input = "/msg carol yo".into();
     assert!(
@@ -230,9 +271,13 @@ fn typed_input_becomes_frames_and_own_lines() {
     // (`/help` is answered locally now: see `help_shows_the_typed_commands_locally`.)
     for cmd in ["/list", "/time", "/standard"] {
         s.input = cmd.into();
-        let lines = s.messages.len();
+        let lines = s.active_conversation().lines.len();
         assert!(matches!(&s.submit()[..], [Action::Send { frame, .. }] if frame.to == cmd));
-        assert_eq!(s.messages.len(), lines, "commands add no local line");
+        assert_eq!(
+            s.active_conversation().lines.len(),
+            lines,
+            "commands add no local line"
+        );
     }
 
     s.input = "/bogus".into();
@@ -241,10 +286,11 @@ fn typed_input_becomes_frames_and_own_lines() {
     assert_eq!(s.input, "/bogus", "a mistake is kept for editing");
 }
 
-/// What submitting `line` while online sends, and the last line it shows (if it adds one).
+/// What submitting `line` while online sends, and the last line it shows (if it adds one,
+/// in whichever conversation it goes to).
 fn submitted(line: &str) -> (Vec<(String, String)>, Option<Shown>) {
     let mut s = online();
-    let before = s.messages.len();
+    let before: usize = s.conversations.iter().map(|c| c.lines.len()).sum();
     s.input = line.into();
     let sent = s
         .submit()
@@ -254,7 +300,8 @@ fn submitted(line: &str) -> (Vec<(String, String)>, Option<Shown>) {
             _ => None,
         })
         .collect();
-    let shown = (s.messages.len() > before).then(|| last(&s));
+    let after: usize = s.conversations.iter().map(|c| c.lines.len()).sum();
+    let shown = (after > before).then(|| last(&s));
     (sent, shown)
 }
 
@@ -332,20 +379,24 @@ fn typed_mistakes_send_nothing_and_say_why() {
     }
     for blank in ["", "   "] {
         let mut s = online();
-        let lines = s.messages.len();
+        let lines = s.active_conversation().lines.len();
         s.input = blank.into();
         assert!(s.submit().is_empty());
-        assert_eq!(s.messages.len(), lines, "a blank line shows nothing");
+        assert_eq!(
+            s.active_conversation().lines.len(),
+            lines,
+            "a blank line shows nothing"
+        );
     }
 }
 
 #[test]
 fn help_shows_the_typed_commands_locally() {
     let mut s = online();
-    let before = s.messages.len();
+    let before = s.active_conversation().lines.len();
     s.input = "/help".into();
     assert!(s.submit().is_empty(), "the server is not asked");
-    let shown: Vec<_> = s.messages.iter().skip(before).collect();
+    let shown: Vec<_> = s.active_conversation().lines.iter().skip(before).collect();
     let want = help(Dialect::Typed);
     assert_eq!(
         shown.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
@@ -396,8 +447,91 @@ fn quit_sends_the_command_closes_and_does_not_reconnect() {
     assert_eq!(s.phase, Phase::Idle);
 }
 
+/// Feeds frame `f` on connection `conn`.
+fn feed(s: &mut ChatState, conn: u64, f: ServerFrame) -> Vec<Action> {
+    s.on_event(NetEvent::Frame { conn, frame: f }, Instant::now())
+}
+
+/// A live event with an id.
+fn event(kind: FrameKind, from: &str, msg: &str, id: u64) -> ServerFrame {
+    let mut f = frame(kind, from, msg);
+    f.id = Some(id);
+    if kind == FrameKind::Chat {
+        f.to = "Everyone".into();
+    }
+    f
+}
+
+/// The same event replayed from the history.
+fn replayed(kind: FrameKind, from: &str, msg: &str, id: u64) -> ServerFrame {
+    let mut f = event(kind, from, msg, id);
+    f.history = Some(true);
+    f
+}
+
+/// The end frame of a history answer.
+fn end(count: u32, more: bool, gap: bool) -> ServerFrame {
+    let mut f = frame(FrameKind::History, "SERVER", "History");
+    f.epoch = Some("e1".into());
+    (f.count, f.more, f.gap) = (Some(count), Some(more), Some(gap));
+    f
+}
+
+/// A confirmation (or, with `code`, an error) answering label `label`.
+fn answer(label: &str, id: Option<u64>, code: Option<ErrorCode>) -> ServerFrame {
+    let mut f = match code {
+        Some(code) => coded(code, "Error: user 'zed' is not online (message \"hi\")"),
+        None => frame(FrameKind::System, "SERVER", "Message sent to 1 user"),
+    };
+    f.id = id;
+    f.label = Some(label.into());
+    f
+}
+
+/// Loses connection 1 and comes back on connection 2 with `w` as the welcome; returns what
+/// the state does after the welcome.
+fn reconnect(s: &mut ChatState, w: ServerFrame) -> Vec<Action> {
+    let t0 = Instant::now();
+    s.on_event(
+        NetEvent::Closed {
+            conn: 1,
+            reason: "reset".into(),
+        },
+        t0,
+    );
+    let connect = s.tick(t0 + Duration::from_secs(60));
+    assert!(
+        matches!(connect[..], [Action::Connect { conn: 2, .. }]),
+        "{connect:?}"
+    );
+    s.on_event(
+        NetEvent::Frame { conn: 2, frame: w },
+        t0 + Duration::from_secs(60),
+    )
+}
+
+fn sent(actions: &[Action]) -> Vec<(String, String, Option<String>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { frame, .. } => {
+                Some((frame.to.clone(), frame.msg.clone(), frame.label.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn delivery(s: &ChatState, text: &str) -> Option<Delivery> {
+    s.conversations
+        .iter()
+        .flat_map(|c| c.lines.iter())
+        .find(|l| l.text == text)
+        .and_then(|l| l.delivery.clone())
+}
+
 #[test]
-fn sending_while_offline_is_refused_visibly() {
+fn a_message_typed_while_offline_is_queued_and_sent_after_the_reconnect() {
     let mut s = online();
     s.on_event(
         NetEvent::Closed {
@@ -407,25 +541,288 @@ fn sending_while_offline_is_refused_visibly() {
         Instant::now(),
     );
     s.input = "anyone?".into();
-    assert!(s.submit().is_empty());
-    assert_eq!(last(&s).0, LineKind::Error);
-    assert_eq!(s.input, "anyone?");
+    assert!(s.submit().is_empty(), "nothing can be sent now");
+    assert_eq!(last(&s), (LineKind::Own, "alice".into(), "anyone?".into()));
+    assert_eq!(
+        delivery(&s, "anyone?"),
+        Some(Delivery::Queued { label: "m1".into() })
+    );
+    let after = reconnect(&mut s, welcome(&["alice"]));
+    assert_eq!(
+        sent(&after),
+        [("*".into(), "anyone?".into(), Some("m1".into()))]
+    );
+    assert_eq!(
+        delivery(&s, "anyone?"),
+        Some(Delivery::Pending { label: "m1".into() })
+    );
+    feed(&mut s, 2, answer("m1", Some(40), None));
+    assert_eq!(delivery(&s, "anyone?"), Some(Delivery::Sent));
 }
 
 #[test]
-fn clicking_a_user_starts_a_private_message() {
+fn queued_messages_fail_visibly_when_the_user_disconnects() {
+    let mut s = online();
+    s.on_event(
+        NetEvent::Closed {
+            conn: 1,
+            reason: "reset".into(),
+        },
+        Instant::now(),
+    );
+    s.input = "later".into();
+    s.submit();
+    s.disconnect_clicked();
+    assert!(matches!(
+        delivery(&s, "later"),
+        Some(Delivery::Failed { .. })
+    ));
+}
+
+#[test]
+fn my_messages_are_settled_by_their_labels_and_a_failed_one_can_be_retried() {
+    let mut s = online();
+    for text in ["one", "@zed hi", "three"] {
+        s.input = text.into();
+        s.submit();
+        s.select(0);
+    }
+    // The answers come in any order; each names its message.
+    assert!(feed(&mut s, 1, answer("m3", Some(12), None)).is_empty());
+    feed(&mut s, 1, answer("m2", None, Some(ErrorCode::NotOnline)));
+    assert_eq!(delivery(&s, "three"), Some(Delivery::Sent));
+    assert_eq!(
+        delivery(&s, "one"),
+        Some(Delivery::Pending { label: "m1".into() })
+    );
+    let zed = s.conversation_with("zed").expect("zed's conversation");
+    assert_eq!(
+        zed.lines.back().and_then(|l| l.delivery.clone()),
+        Some(Delivery::Failed {
+            reason: "user 'zed' is not online (message \"hi\")".into()
+        }),
+        "failed where it was shown, with the reason, and no separate error line"
+    );
+    assert_eq!(zed.lines.len(), 1);
+    let room_lines = s.room().lines.len();
+    assert!(
+        !s.room()
+            .lines
+            .iter()
+            .any(|l| l.text.contains("Message sent")),
+        "confirmations are not shown as lines"
+    );
+    // Retry: sent again with a new label, in place.
+    let z = s
+        .conversations
+        .iter()
+        .position(|c| c.title == "zed")
+        .expect("zed");
+    let again = s.retry(z, 0);
+    assert_eq!(
+        sent(&again),
+        [("zed".into(), "hi".into(), Some("m4".into()))]
+    );
+    assert_eq!(s.conversations[z].lines.len(), 1);
+    assert_eq!(s.retry(z, 0), vec![], "only a failed one");
+    assert_eq!(s.room().lines.len(), room_lines);
+    // The connection goes with "one" unanswered: it is failed, not silently kept.
+    s.on_event(
+        NetEvent::Closed {
+            conn: 1,
+            reason: "reset".into(),
+        },
+        Instant::now(),
+    );
+    assert!(matches!(delivery(&s, "one"), Some(Delivery::Failed { .. })));
+}
+
+#[test]
+fn a_reconnect_resumes_the_session_and_fills_exactly_the_gap() {
+    let mut s = ChatState::new(form("alice"), 1000);
+    s.connect_clicked();
+    let mut w = welcome(&["alice", "bob"]);
+    w.resume = Some("T1".into());
+    feed(&mut s, 1, w);
+    // The first answer: the room's last two.
+    feed(&mut s, 1, replayed(FrameKind::Chat, "bob", "old", 9));
+    feed(&mut s, 1, replayed(FrameKind::Chat, "alice", "mine", 10));
+    feed(&mut s, 1, end(2, false, false));
+    assert_eq!(s.room().unread, 0, "history is not news");
+    assert_eq!(last(&s).0, LineKind::Own, "my own message from the history");
+    feed(&mut s, 1, event(FrameKind::Chat, "bob", "live", 11));
+
+    let mut w2 = welcome(&["alice", "bob"]);
+    w2.resume = Some("T2".into());
+    let after = reconnect(&mut s, w2);
+    assert_eq!(
+        sent(&after),
+        [
+            ("/resume".into(), "T1".into(), None),
+            ("/history".into(), "after 11 500".into(), None),
+        ],
+        "the first session's token, then what came after the last id seen"
+    );
+    // A live event overtakes the answer; the answer repeats it, and brings what was missed.
+    feed(&mut s, 2, event(FrameKind::Chat, "carol", "overtaking", 14));
+    feed(&mut s, 2, replayed(FrameKind::Chat, "bob", "missed 1", 12));
+    let mut private = replayed(FrameKind::Private, "bob", "missed privately", 13);
+    private.to = "alice".into();
+    feed(&mut s, 2, private);
+    feed(
+        &mut s,
+        2,
+        replayed(FrameKind::Chat, "carol", "overtaking", 14),
+    );
+    let more = feed(&mut s, 2, end(3, true, false));
+    assert_eq!(
+        sent(&more),
+        [("/history".into(), "after 14 500".into(), None)],
+        "more: the next page"
+    );
+    feed(&mut s, 2, end(0, false, false));
+    let room: Vec<&str> = s
+        .room()
+        .lines
+        .iter()
+        .filter(|l| l.id.is_some() || l.kind == LineKind::Away)
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(
+        room,
+        [
+            "old",
+            "mine",
+            "live",
+            "2 messages while you were away",
+            "missed 1",
+            "overtaking"
+        ],
+        "in id order, each once, the marker where the missed ones begin"
+    );
+    let bob = s.conversation_with("bob").expect("bob's conversation");
+    assert_eq!(
+        bob.lines.back().map(|l| l.text.as_str()),
+        Some("missed privately")
+    );
+    assert_eq!(bob.unread, 1, "missed private messages are unread");
+}
+
+#[test]
+fn a_gap_the_server_reports_is_said() {
+    let mut s = online();
+    feed(&mut s, 1, end(0, false, false));
+    feed(&mut s, 1, event(FrameKind::Chat, "bob", "x", 5));
+    let after = reconnect(&mut s, welcome(&["alice"]));
+    assert_eq!(
+        sent(&after),
+        [("/history".into(), "after 5 500".into(), None)]
+    );
+    feed(&mut s, 2, end(0, false, true));
+    assert!(
+        s.room()
+            .lines
+            .iter()
+            .any(|l| l.text.contains("no longer kept")),
+        "{:?}",
+        s.room().lines
+    );
+}
+
+#[test]
+fn scrolling_to_the_top_loads_older_pages_one_at_a_time() {
+    let mut s = online();
+    feed(&mut s, 1, replayed(FrameKind::Chat, "bob", "b", 20));
+    feed(&mut s, 1, end(1, true, false));
+    let older = s.load_older();
+    assert_eq!(
+        sent(&older),
+        [("/history".into(), "before 20 50".into(), None)]
+    );
+    assert!(s.load_older().is_empty(), "one page at a time");
+    feed(&mut s, 1, replayed(FrameKind::Chat, "bob", "a", 7));
+    feed(&mut s, 1, end(1, false, false));
+    let texts: Vec<&str> = s
+        .room()
+        .lines
+        .iter()
+        .filter(|l| l.id.is_some())
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(texts, ["a", "b"]);
+    assert!(s.load_older().is_empty(), "nothing older");
+}
+
+#[test]
+fn mentions_are_marked_and_unseen_ones_ask_for_attention() {
+    let mut s = online();
+    s.set_window_focused(false);
+    feed(
+        &mut s,
+        1,
+        event(FrameKind::Chat, "bob", "hey Alice, look", 3),
+    );
+    let l = s.room().lines.back().expect("a line");
+    assert!(l.mention);
+    assert_eq!((s.room().unread, s.room().mentions), (1, 1));
+    assert!(s.attention.take().is_some_and(|a| a.contains("look")));
+    feed(
+        &mut s,
+        1,
+        event(FrameKind::Chat, "bob", "malice is not a mention", 4),
+    );
+    assert!(!s.room().lines.back().expect("a line").mention);
+    assert!(s.attention.is_none());
+    s.set_window_focused(true);
+    assert_eq!(s.room().unread, 0, "read once the window is back");
+    assert!(gui_client::state::mentions("@alice!", "alice"));
+    assert!(!gui_client::state::mentions("alicex", "alice"));
+}
+
+#[test]
+fn up_recalls_what_was_typed_and_tab_completes_names() {
+    let mut s = online();
+    for text in ["first", "second"] {
+        s.input = text.into();
+        s.submit();
+    }
+    s.recall_previous();
+    assert_eq!(s.input, "second");
+    s.recall_previous();
+    assert_eq!(s.input, "first");
+    s.recall_next();
+    assert_eq!(s.input, "second");
+    s.recall_next();
+    assert_eq!(s.input, "");
+    s.input = "bo".into();
+    s.complete_name();
+    assert_eq!(s.input, "bob: ");
+    s.input = "ask @B".into();
+    s.complete_name();
+    assert_eq!(s.input, "ask @bob ");
+    s.input = "al".into();
+    s.complete_name();
+    assert_eq!(s.input, "al", "not myself");
+}
+
+#[test]
+fn clicking_a_user_opens_the_conversation_with_them() {
     let mut s = online();
     s.focus_input = false;
     s.user_clicked("bob");
-    assert_eq!(s.input, "@bob ");
-    assert!(s.focus_input);
+    assert_eq!(s.active_conversation().title, "bob");
+    assert!(s.focus_input && s.input.is_empty());
+    s.user_clicked("alice");
+    assert_eq!(s.active_conversation().title, "bob", "not with myself");
+    s.user_clicked("Bob");
+    assert_eq!(s.conversations.len(), 2, "one conversation per person");
 }
 
 #[test]
 fn a_lost_connection_reconnects_with_backoff_and_keeps_history() {
     let mut s = online();
     let t0 = Instant::now();
-    let history = s.messages.len();
+    let history = s.active_conversation().lines.len();
     assert!(
         s.on_event(
             NetEvent::Closed {
@@ -441,7 +838,7 @@ fn a_lost_connection_reconnects_with_backoff_and_keeps_history() {
     };
     assert!(s.status(t0).contains("reconnecting"), "{}", s.status(t0));
     assert!(
-        s.messages.len() > history,
+        s.active_conversation().lines.len() > history,
         "the drop is announced, history kept"
     );
     assert!(s.tick(t0).is_empty(), "not due yet");
@@ -495,7 +892,12 @@ fn a_lost_connection_reconnects_with_backoff_and_keeps_history() {
         until2,
     );
     assert_eq!(s.phase, Phase::Online { conn: 3 });
-    assert!(s.messages.iter().any(|l| l.text.starts_with("Reconnected")));
+    assert!(
+        s.active_conversation()
+            .lines
+            .iter()
+            .any(|l| l.text.starts_with("Reconnected"))
+    );
     // Back online, the backoff starts over.
     s.on_event(
         NetEvent::Closed {
@@ -841,9 +1243,21 @@ fn scrollback_is_capped() {
             Instant::now(),
         );
     }
-    assert_eq!(s.messages.len(), 5);
-    assert_eq!(s.messages.front().map(|l| l.text.as_str()), Some("15"));
-    assert_eq!(s.messages.back().map(|l| l.text.as_str()), Some("19"));
+    assert_eq!(s.active_conversation().lines.len(), 5);
+    assert_eq!(
+        s.active_conversation()
+            .lines
+            .front()
+            .map(|l| l.text.as_str()),
+        Some("15")
+    );
+    assert_eq!(
+        s.active_conversation()
+            .lines
+            .back()
+            .map(|l| l.text.as_str()),
+        Some("19")
+    );
 }
 
 #[test]

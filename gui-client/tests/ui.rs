@@ -100,18 +100,26 @@ fn connect_see_users_chat_and_whisper_between_two_windows() {
         "own message shown once"
     );
 
-    // Bob clicks alice in the user list, which starts a private message.
+    // Bob clicks alice in the user list, which opens their conversation.
     bob.get_by_label("alice").click();
     bob.run();
-    assert_eq!(bob.state().state.input, "@alice ");
+    assert_eq!(bob.state().state.active_conversation().title, "alice");
     bob.get_by_label("Message:").type_text("psst");
     bob.run();
     bob.get_by_label("Send").click();
     bob.run();
+    // Alice sees a conversation with bob, unread, and opens it.
+    step_until(&mut alice, "bob's conversation, unread", |h| {
+        shows(h, "bob (1)")
+    });
+    assert!(!shows(&alice, "psst"), "not in the room");
+    alice.get_by_label("bob (1)").click();
     step_until(&mut alice, "bob's private message", |h| {
         shows(h, "(private) bob: psst")
     });
-    assert!(shows(&bob, "(private to alice) psst"));
+    step_until(&mut bob, "the confirmation", |h| {
+        shows(h, "(private to alice) psst") && !shows(h, "(sending)")
+    });
 
     send(&mut alice, "/list");
     step_until(&mut alice, "the /list answer", |h| {
@@ -136,9 +144,8 @@ fn the_message_box_speaks_the_line_port_dialect() {
 
     send(&mut alice, "/shout hello everyone");
     step_until(&mut bob, "the shout", |h| shows(h, "alice: hello everyone"));
-    step_until(&mut alice, "the confirmation", |h| {
-        shows(h, "Message sent to 1 user")
-    });
+    // Confirmed: the line is no longer marked as being sent (PROTOCOL.md §3.4).
+    step_until(&mut alice, "the confirmation", |h| !shows(h, "(sending)"));
     assert_eq!(
         alice.query_all_by_label_contains("hello everyone").count(),
         1,
@@ -146,9 +153,15 @@ fn the_message_box_speaks_the_line_port_dialect() {
     );
 
     send(&mut alice, "!msg bob psst");
+    step_until(&mut bob, "alice's conversation, unread", |h| {
+        shows(h, "alice (1)")
+    });
+    bob.get_by_label("alice (1)").click();
     step_until(&mut bob, "the private message", |h| {
         shows(h, "(private) alice: psst")
     });
+    bob.get_by_label(gui_client::state::ROOM_TITLE).click();
+    bob.run();
     send(&mut alice, "!who");
     step_until(&mut alice, "the user list", |h| {
         shows(h, "Users online (2): alice, bob")
@@ -251,12 +264,14 @@ fn a_hundred_thousand_lines_render_quickly() {
     log_in(&mut h, "gina");
     let state = &mut h.state_mut().state;
     for i in 0..100_000 {
-        state.messages.push_back(gui_client::state::ChatLine {
-            time: "12:00".into(),
-            kind: gui_client::state::LineKind::Chat,
-            who: "bot".into(),
-            text: format!("line {i}"),
-        });
+        state.conversations[0]
+            .lines
+            .push_back(gui_client::state::ChatLine::new(
+                gui_client::state::LineKind::Chat,
+                "bot",
+                format!("line {i}"),
+                "12:00".into(),
+            ));
     }
     h.run();
     // Only the visible rows exist as widgets.

@@ -1,11 +1,12 @@
-//! The chat screen: status bar, user list, message list and message box.
+//! The chat screen: status bar, conversations, user list, the active conversation and the
+//! message box.
 
 use std::time::Instant;
 
 use egui::{Align, Color32, Layout, RichText};
 
 use super::UiAction;
-use crate::state::{ChatLine, ChatState, LineKind, Phase};
+use crate::state::{ChatLine, ChatState, Delivery, LineKind, Phase};
 
 /// Draws the chat screen.
 pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mut Vec<UiAction>) {
@@ -32,6 +33,22 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
         });
     });
 
+    egui::Panel::left("conversations")
+        .resizable(true)
+        .show(ui, |ui| {
+            ui.heading("Conversations");
+            ui.separator();
+            for (i, c) in state.conversations.iter().enumerate() {
+                let text = match c.unread {
+                    0 => RichText::new(&c.title),
+                    n => RichText::new(format!("{} ({n})", c.title)).strong(),
+                };
+                if ui.selectable_label(i == state.active, text).clicked() {
+                    actions.push(UiAction::Select(i));
+                }
+            }
+        });
+
     egui::Panel::right("users").resizable(true).show(ui, |ui| {
         ui.heading(format!("Users ({})", state.users.len()));
         ui.separator();
@@ -52,7 +69,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
                     r.on_hover_text(if me {
                         "That's you"
                     } else {
-                        "Click to send a private message"
+                        "Click to talk privately"
                     });
                 }
             });
@@ -79,6 +96,14 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
                 edit_state.store(ui.ctx(), response.id);
                 state.focus_input = false;
             }
+            if response.has_focus() {
+                if ui.input(|i| i.key_pressed(egui::Key::ArrowUp)) {
+                    actions.push(UiAction::RecallPrevious);
+                }
+                if ui.input(|i| i.key_pressed(egui::Key::ArrowDown)) {
+                    actions.push(UiAction::RecallNext);
+                }
+            }
             let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if ui.button("Send").clicked() || enter {
                 actions.push(UiAction::Submit);
@@ -88,21 +113,40 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
     });
 
     egui::CentralPanel::default().show(ui, |ui| {
-        let row_height = ui.text_style_height(&egui::TextStyle::Body);
-        let total = state.messages.len();
+        let row_height = ui
+            .spacing()
+            .interact_size
+            .y
+            .max(ui.text_style_height(&egui::TextStyle::Body));
+        let active = state.active;
+        let conv = &state.conversations[active];
+        let total = conv.lines.len();
         // Only the visible rows are laid out, so 100,000 lines cost what 50 do.
-        egui::ScrollArea::vertical()
+        let out = egui::ScrollArea::vertical()
             .auto_shrink(false)
             .stick_to_bottom(true)
             .show_rows(ui, row_height, total, |ui, rows| {
-                for line in state.messages.range(rows) {
-                    show_line(ui, line);
+                for i in rows {
+                    if let Some(line) = conv.lines.get(i)
+                        && show_line(ui, line)
+                    {
+                        actions.push(UiAction::Retry(active, i));
+                    }
                 }
             });
+        let max = (out.content_size.y - out.inner_rect.height()).max(0.0);
+        let following = out.state.clamped_offset().y >= max - row_height;
+        if following != state.following {
+            actions.push(UiAction::Following(following));
+        }
+        if active == 0 && out.state.clamped_offset().y <= 0.0 && conv.more_before && total > 0 {
+            actions.push(UiAction::LoadOlder);
+        }
     });
 }
 
-fn show_line(ui: &mut egui::Ui, line: &ChatLine) {
+/// Draws one line; returns whether its "retry" was clicked.
+fn show_line(ui: &mut egui::Ui, line: &ChatLine) -> bool {
     let visuals = ui.visuals();
     let private = if visuals.dark_mode {
         Color32::from_rgb(0xd0, 0x8c, 0xff)
@@ -139,6 +183,11 @@ fn show_line(ui: &mut egui::Ui, line: &ChatLine) {
             false,
         ),
         LineKind::Error => (format!("! {}", line.text), visuals.error_fg_color, true),
+        LineKind::Away => (
+            format!("—— {} ——", line.text),
+            visuals.hyperlink_color,
+            true,
+        ),
     };
     // One row per message keeps rows uniform for show_rows; the full text is on hover.
     let one_line = text.replace(['\n', '\r'], " ");
@@ -152,8 +201,26 @@ fn show_line(ui: &mut egui::Ui, line: &ChatLine) {
     ) {
         rich = rich.italics();
     }
-    let response = ui.add(egui::Label::new(rich).truncate());
-    if one_line.len() > 80 {
-        response.on_hover_text(text);
-    }
+    let mut retry = false;
+    ui.horizontal(|ui| {
+        match &line.delivery {
+            Some(Delivery::Queued { .. }) => {
+                ui.weak("(queued)");
+            }
+            Some(Delivery::Pending { .. }) => {
+                ui.weak("(sending)");
+            }
+            Some(Delivery::Failed { reason }) => {
+                ui.colored_label(ui.visuals().error_fg_color, "(failed)")
+                    .on_hover_text(reason);
+                retry = ui.small_button("Retry").clicked();
+            }
+            Some(Delivery::Sent) | None => {}
+        }
+        let response = ui.add(egui::Label::new(rich).truncate());
+        if one_line.len() > 80 {
+            response.on_hover_text(text);
+        }
+    });
+    retry
 }

@@ -23,6 +23,20 @@ pub enum UiAction {
     Submit,
     /// Clicked a user in the list.
     UserClicked(String),
+    /// Picked conversation `0` (an index into `ChatState::conversations`).
+    Select(usize),
+    /// Clicked "retry" on a failed message: conversation, line.
+    Retry(usize, usize),
+    /// Scrolled to the top of the room.
+    LoadOlder,
+    /// Whether the end of the conversation is in sight.
+    Following(bool),
+    /// Up, Down and Tab in the message box.
+    RecallPrevious,
+    /// See [`UiAction::RecallPrevious`].
+    RecallNext,
+    /// See [`UiAction::RecallPrevious`].
+    CompleteName,
 }
 
 /// Draws the screen the state calls for.

@@ -5,7 +5,7 @@
 //! the [`Action`]s the app must carry out on the network, so the whole client can be
 //! tested by feeding events and checking actions and state.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use chat_common::clock::{hhmm, now_ms};
@@ -16,8 +16,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::backoff::Backoff;
 
+mod conversation;
+mod history;
+mod outbox;
+
+pub use conversation::{ChatLine, ConvKey, Conversation, Delivery, LineKind};
+
 /// Default number of messages kept on screen.
 pub const DEFAULT_SCROLLBACK: usize = 100_000;
+
+/// The public room's name in the list of conversations.
+pub const ROOM_TITLE: &str = "# room";
 
 /// How many times a reconnect retries while the server still holds our old connection's
 /// name (the "ghost" it has not noticed is dead yet).
@@ -84,40 +93,6 @@ pub enum Phase {
         /// When to try again.
         until: Instant,
     },
-}
-
-/// How a line in the message list is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineKind {
-    /// Someone's public message.
-    Chat,
-    /// My public message.
-    Own,
-    /// A private message to me.
-    PrivateIn,
-    /// A private message I sent.
-    PrivateOut,
-    /// Someone joined.
-    Join,
-    /// Someone left.
-    Leave,
-    /// A notice from the server or the client.
-    System,
-    /// An error.
-    Error,
-}
-
-/// One line of the message list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatLine {
-    /// `HH:MM`.
-    pub time: String,
-    /// How to show it.
-    pub kind: LineKind,
-    /// Sender (for chat and private lines), or the other party of a private message I sent.
-    pub who: String,
-    /// The text.
-    pub text: String,
 }
 
 /// What the network thread reports.
@@ -187,9 +162,18 @@ pub struct ChatState {
     pub phase: Phase,
     /// Whether the chat screen is shown (after the first successful login).
     pub in_chat: bool,
-    /// The message list, oldest first, at most `scrollback` lines.
-    pub messages: VecDeque<ChatLine>,
-    /// Most lines kept.
+    /// The conversations: the public room first, then one per person, in the order they
+    /// began.
+    pub conversations: Vec<Conversation>,
+    /// The one shown.
+    pub active: usize,
+    /// Whether the view shows the end of the active conversation (new lines there are then
+    /// read as they come).
+    pub following: bool,
+    /// Whether the window has the keyboard focus (what does not reach the user's eyes asks
+    /// for attention).
+    pub window_focused: bool,
+    /// Most lines kept per conversation.
     pub scrollback: usize,
     /// Users online, sorted.
     pub users: BTreeSet<String>,
@@ -205,9 +189,14 @@ pub struct ChatState {
     pub server: String,
     /// Set when the message box should take keyboard focus; the view clears it.
     pub focus_input: bool,
+    /// Something arrived that should catch the user's eye: the app asks the window manager
+    /// for attention (and a desktop notification) and clears it.
+    pub attention: Option<String>,
     backoff: Backoff,
     ghost_retries: u32,
     next_conn: u64,
+    history: history::Sync,
+    outbox: outbox::Outbox,
 }
 
 impl ChatState {
@@ -217,7 +206,10 @@ impl ChatState {
             form,
             phase: Phase::Idle,
             in_chat: false,
-            messages: VecDeque::new(),
+            conversations: vec![Conversation::new(ConvKey::Room, ROOM_TITLE, scrollback)],
+            active: 0,
+            following: true,
+            window_focused: true,
             scrollback: scrollback.max(1),
             users: BTreeSet::new(),
             input: String::new(),
@@ -226,9 +218,12 @@ impl ChatState {
             tls: None,
             server: String::new(),
             focus_input: false,
+            attention: None,
             backoff: Backoff::default(),
             ghost_retries: 0,
             next_conn: 0,
+            history: history::Sync::default(),
+            outbox: outbox::Outbox::default(),
         }
     }
 
@@ -311,6 +306,8 @@ impl ChatState {
     pub fn disconnect_clicked(&mut self) -> Vec<Action> {
         let was = self.phase;
         let actions = self.close_current();
+        self.connection_lost();
+        self.give_up_queued("not sent: you disconnected");
         if was != Phase::Idle {
             self.system("Disconnected.");
         }
@@ -356,10 +353,14 @@ impl ChatState {
         self.phase = Phase::Waiting { until: now + delay };
     }
 
-    /// The user clicked a name in the user list: start a private message to them.
+    /// The user clicked a name in the user list: the conversation with them opens (a new
+    /// one if there was none), and what is typed next goes to them.
     pub fn user_clicked(&mut self, name: &str) {
-        self.input = format!("@{name} ");
-        self.focus_input = true;
+        if chat_common::name::clash(name, &self.me) {
+            return;
+        }
+        let i = self.conversation(&ConvKey::with(name), name);
+        self.select(i);
     }
 
     /// The user pressed Enter (or Send) in the message box.
@@ -387,36 +388,39 @@ impl ChatState {
             }
             return vec![];
         }
-        let Some(conn) = self.phase_online_conn() else {
-            self.error("Not connected: the message was not sent.".to_string());
-            return vec![];
+        // In a private conversation, plain text goes to that person.
+        let request = match (request, &self.conversations[self.active].key) {
+            (Request::Public { text, .. }, ConvKey::With(_)) => Request::Private {
+                to: self.conversations[self.active].title.clone(),
+                text,
+            },
+            (request, _) => request,
         };
+        self.outbox.remember(&self.input);
         self.input.clear();
         self.focus_input = true;
-        let mut actions = vec![Action::Send {
-            conn,
-            frame: request.to_frame(),
-        }];
         match request {
-            // The server never echoes my own messages (PROTOCOL.md §4): show them myself.
-            Request::Public { text, .. } => {
-                let me = self.me.clone();
-                self.push(LineKind::Own, me, text, None);
+            // Messages wait while disconnected, and are shown as pending until the server
+            // confirms them (the server never echoes my own messages: PROTOCOL.md §4).
+            Request::Public { text, confirm } => self.send_message(None, text, confirm),
+            Request::Private { to, text } => self.send_message(Some(to), text, false),
+            other => {
+                let Some(conn) = self.phase_online_conn() else {
+                    self.error("Not connected: the command was not sent.".to_string());
+                    return vec![];
+                };
+                let mut actions = vec![Action::Send {
+                    conn,
+                    frame: other.to_frame(),
+                }];
+                if other == Request::Quit {
+                    actions.push(Action::Close { conn });
+                    self.phase = Phase::Idle;
+                    self.system("You left the chat.");
+                }
+                actions
             }
-            Request::Private { to, text } => self.push(LineKind::PrivateOut, to, text, None),
-            Request::Quit => {
-                actions.push(Action::Close { conn });
-                self.phase = Phase::Idle;
-                self.system("You left the chat.");
-            }
-            Request::List
-            | Request::Time
-            | Request::Standard
-            | Request::Help
-            | Request::History { .. }
-            | Request::Resume { .. } => {}
         }
-        actions
     }
 
     fn phase_online_conn(&self) -> Option<u64> {
@@ -438,10 +442,7 @@ impl ChatState {
             (NetEvent::Frame { frame, conn }, Phase::Connecting { rejoin, .. }) => {
                 self.on_login_frame(conn, frame, rejoin, now)
             }
-            (NetEvent::Frame { frame, .. }, Phase::Online { .. }) => {
-                self.on_chat_frame(frame);
-                vec![]
-            }
+            (NetEvent::Frame { frame, .. }, Phase::Online { .. }) => self.on_chat_frame(frame),
             (NetEvent::ConnectFailed { reason, .. }, Phase::Connecting { rejoin: false, .. }) => {
                 self.phase = Phase::Idle;
                 self.connect_error = Some(format!(
@@ -470,6 +471,7 @@ impl ChatState {
                 vec![]
             }
             (NetEvent::Closed { reason, .. }, Phase::Online { .. }) => {
+                self.connection_lost();
                 self.schedule_reconnect(now);
                 self.system(format!(
                     "Connection lost: {reason}. {}",
@@ -510,7 +512,7 @@ impl ChatState {
                 self.system(format!("Reconnected to {} as {}.", self.server, self.me));
             }
             self.push_frame(LineKind::System, &frame);
-            return match &frame.users {
+            let mut actions = match &frame.users {
                 Some(list) => {
                     self.users = list.iter().cloned().collect();
                     vec![]
@@ -524,6 +526,10 @@ impl ChatState {
                     }]
                 }
             };
+            // The session, the history, then what waited to be sent.
+            actions.extend(self.after_welcome(conn, &frame, rejoin));
+            actions.extend(self.flush_outbox(conn));
+            return actions;
         };
         // A refusal (PROTOCOL.md §2.4): one error frame, then the server closes.
         let close = vec![Action::Close { conn }];
@@ -548,25 +554,21 @@ impl ChatState {
         close
     }
 
-    fn on_chat_frame(&mut self, frame: ServerFrame) {
+    fn on_chat_frame(&mut self, frame: ServerFrame) -> Vec<Action> {
+        if let Some(label) = frame.label.clone() {
+            // The answer to one of my messages (PROTOCOL.md §3.4).
+            if self.answer_to(&label, &frame) {
+                return vec![];
+            }
+        }
         if error_code(&frame).is_some() {
             self.push_frame(LineKind::Error, &frame);
-            return;
+            return vec![];
         }
         match frame.kind.unwrap_or(FrameKind::Other) {
-            FrameKind::Chat | FrameKind::History => self.push_frame(LineKind::Chat, &frame),
-            FrameKind::Private => self.push_frame(LineKind::PrivateIn, &frame),
-            FrameKind::Join => {
-                if let Some(u) = &frame.user {
-                    self.users.insert(u.clone());
-                }
-                self.push_frame(LineKind::Join, &frame);
-            }
-            FrameKind::Leave => {
-                if let Some(u) = &frame.user {
-                    self.users.remove(u);
-                }
-                self.push_frame(LineKind::Leave, &frame);
+            FrameKind::History => return self.on_history_end(&frame),
+            FrameKind::Chat | FrameKind::Private | FrameKind::Join | FrameKind::Leave => {
+                self.on_event_frame(frame);
             }
             FrameKind::Users => {
                 if let Some(list) = &frame.users {
@@ -580,23 +582,125 @@ impl ChatState {
                 self.push_frame(LineKind::System, &frame)
             }
         }
+        vec![]
+    }
+
+    /// A chat, private, join or leave event, live or from the history: into its
+    /// conversation, once.
+    fn on_event_frame(&mut self, frame: ServerFrame) {
+        let replayed = frame.history == Some(true);
+        let kind = frame.kind.unwrap_or(FrameKind::Other);
+        if !replayed {
+            // Who is online changes only live: a replayed join is history.
+            match (kind, &frame.user) {
+                (FrameKind::Join, Some(u)) => {
+                    self.users.insert(u.clone());
+                }
+                (FrameKind::Leave, Some(u)) => {
+                    self.users.remove(u);
+                }
+                _ => {}
+            }
+        }
+        let mine = chat_common::name::clash(&frame.from.name, &self.me);
+        let (key, title, line_kind, who) = match kind {
+            FrameKind::Private if mine => (
+                ConvKey::with(&frame.to),
+                frame.to.clone(),
+                LineKind::PrivateOut,
+                frame.to.clone(),
+            ),
+            FrameKind::Private => {
+                let from = frame.from.name.clone();
+                (
+                    ConvKey::with(&from),
+                    from.clone(),
+                    LineKind::PrivateIn,
+                    from,
+                )
+            }
+            FrameKind::Chat if mine => (
+                ConvKey::Room,
+                String::new(),
+                LineKind::Own,
+                frame.from.name.clone(),
+            ),
+            FrameKind::Chat => (
+                ConvKey::Room,
+                String::new(),
+                LineKind::Chat,
+                frame.from.name.clone(),
+            ),
+            FrameKind::Join => (
+                ConvKey::Room,
+                String::new(),
+                LineKind::Join,
+                frame.from.name.clone(),
+            ),
+            _ => (
+                ConvKey::Room,
+                String::new(),
+                LineKind::Leave,
+                frame.from.name.clone(),
+            ),
+        };
+        let mut line = ChatLine::new(line_kind, who, frame.msg.clone(), line_time(&frame));
+        line.id = frame.id;
+        line.mention =
+            !mine && matches!(line_kind, LineKind::Chat) && mentions(&frame.msg, &self.me);
+        if mine {
+            line.delivery = Some(Delivery::Sent);
+        }
+        if let Some(id) = frame.id {
+            self.history.saw(id);
+        }
+        let i = self.conversation(&key, &title);
+        if !self.conversations[i].add(line.clone()) {
+            return;
+        }
+        if replayed && !self.history.filling_gap() {
+            return; // earlier events the user asked for: nothing new
+        }
+        if replayed {
+            self.history.missed(line.id);
+        }
+        let is_message = matches!(line_kind, LineKind::Chat | LineKind::PrivateIn);
+        let seen = i == self.active && self.following && self.window_focused;
+        if is_message && !seen {
+            let c = &mut self.conversations[i];
+            c.unread += 1;
+            c.mentions += usize::from(line.mention);
+        }
+        let private = line_kind == LineKind::PrivateIn;
+        if (private || line.mention) && !self.window_focused && !replayed {
+            self.attention = Some(format!("{}: {}", line.who, line.text));
+        }
+    }
+
+    /// The index of the conversation `key`, opened (at the end of the list) if it is new;
+    /// `title` names a new one.
+    fn conversation(&mut self, key: &ConvKey, title: &str) -> usize {
+        if let Some(i) = self.conversations.iter().position(|c| &c.key == key) {
+            return i;
+        }
+        self.conversations
+            .push(Conversation::new(key.clone(), title, self.scrollback));
+        self.conversations.len() - 1
     }
 
     fn push_frame(&mut self, kind: LineKind, frame: &ServerFrame) {
-        self.push(kind, frame.from.name.clone(), frame.msg.clone(), frame.ts);
+        let line = ChatLine::new(
+            kind,
+            frame.from.name.clone(),
+            frame.msg.clone(),
+            line_time(frame),
+        );
+        self.conversations[self.active].add(line);
     }
 
     fn push(&mut self, kind: LineKind, who: String, text: String, ts: Option<u64>) {
         let time = hhmm(ts.unwrap_or_else(now_ms));
-        self.messages.push_back(ChatLine {
-            time,
-            kind,
-            who,
-            text,
-        });
-        while self.messages.len() > self.scrollback {
-            self.messages.pop_front();
-        }
+        self.conversations[self.active].add(ChatLine::new(kind, who, text, time));
     }
 
     fn system(&mut self, text: impl Into<String>) {
@@ -605,6 +709,62 @@ impl ChatState {
 
     fn error(&mut self, text: String) {
         self.push(LineKind::Error, String::new(), text, None);
+    }
+
+    /// The conversation shown.
+    pub fn active_conversation(&self) -> &Conversation {
+        &self.conversations[self.active]
+    }
+
+    /// The public room.
+    pub fn room(&self) -> &Conversation {
+        &self.conversations[0]
+    }
+
+    /// The conversation with `name`, if there is one.
+    pub fn conversation_with(&self, name: &str) -> Option<&Conversation> {
+        let key = ConvKey::with(name);
+        self.conversations.iter().find(|c| c.key == key)
+    }
+
+    /// The user picked conversation `i`.
+    pub fn select(&mut self, i: usize) {
+        if i < self.conversations.len() {
+            self.active = i;
+            self.following = true;
+            self.conversations[i].mark_read();
+            self.focus_input = true;
+        }
+    }
+
+    /// The view reports whether the end of the active conversation is in sight; coming
+    /// back to it reads what arrived meanwhile.
+    pub fn set_following(&mut self, following: bool) {
+        self.following = following;
+        if following && self.window_focused {
+            self.conversations[self.active].mark_read();
+        }
+    }
+
+    /// The window gained or lost the keyboard focus.
+    pub fn set_window_focused(&mut self, focused: bool) {
+        self.window_focused = focused;
+        if focused && self.following {
+            self.conversations[self.active].mark_read();
+        }
+    }
+
+    /// Unread messages in all conversations.
+    pub fn total_unread(&self) -> usize {
+        self.conversations.iter().map(|c| c.unread).sum()
+    }
+
+    /// The window's title: the total unread, when there is some.
+    pub fn window_title(&self) -> String {
+        match self.total_unread() {
+            0 => "Chat".to_string(),
+            n => format!("({n}) Chat"),
+        }
     }
 
     /// The status line.
@@ -640,6 +800,35 @@ impl ChatState {
     pub fn wait_left(&self, now: Instant) -> Option<Duration> {
         self.next_wakeup().map(|t| t.saturating_duration_since(now))
     }
+}
+
+/// When `frame` happened, as a line shows it: `HH:MM`, with the date for a replayed event
+/// of an earlier day.
+fn line_time(frame: &ServerFrame) -> String {
+    let ts = frame.ts.unwrap_or_else(now_ms);
+    if frame.history == Some(true) {
+        chat_common::clock::dated_hhmm(ts, now_ms())
+    } else {
+        hhmm(ts)
+    }
+}
+
+/// Whether `text` names `me` as a word (any case), the way people mention each other.
+pub fn mentions(text: &str, me: &str) -> bool {
+    if me.is_empty() {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    let me = me.to_lowercase();
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    lower.match_indices(&me).any(|(at, _)| {
+        let before = lower[..at].chars().next_back().is_none_or(|c| !word(c));
+        let after = lower[at + me.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !word(c));
+        before && after
+    })
 }
 
 /// What kind of error `frame` reports, or `None` when it is not an error.
