@@ -326,3 +326,33 @@ fn the_tls_switch_connects_securely_and_an_untrusted_server_is_explained() {
     assert!(!wary.state().state.in_chat);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_long_message_is_shown_whole_wrapped_with_its_line_breaks_and_links() {
+    let (_broker, server) = testkit::inproc::system();
+    let mut h = harness(server.json.port());
+    log_in(&mut h, "hana");
+    let long = format!("{}\nsecond paragraph, the end", "word ".repeat(1000));
+    let state = &mut h.state_mut().state;
+    for text in [long.as_str(), "read https://example.org/docs please"] {
+        state.conversations[0]
+            .lines
+            .push_back(gui_client::state::ChatLine::new(
+                gui_client::state::LineKind::Chat,
+                "bot",
+                text,
+                "12:00".into(),
+            ));
+    }
+    h.run();
+    // One label holds all 5,000 characters and the line break: nothing is cut off.
+    let whole = h
+        .query_all_by_label_contains("second paragraph, the end")
+        .find(|n| {
+            // A selectable label's text is its accessibility value.
+            let text = n.value().unwrap_or_default();
+            text.len() > 5000 && text.contains('\n')
+        });
+    assert!(whole.is_some(), "the whole message, with its line break");
+    assert!(shows(&h, "https://example.org/docs"), "the link");
+}

@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use egui::{Align, Color32, Layout, RichText};
+use egui::{Align, Layout, RichText};
 
-use super::UiAction;
-use crate::state::{ChatLine, ChatState, Delivery, LineKind, Phase};
+use super::{UiAction, timeline};
+use crate::state::{ChatState, Phase};
 
 /// Draws the chat screen.
 pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mut Vec<UiAction>) {
@@ -113,114 +113,17 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
     });
 
     egui::CentralPanel::default().show(ui, |ui| {
-        let row_height = ui
-            .spacing()
-            .interact_size
-            .y
-            .max(ui.text_style_height(&egui::TextStyle::Body));
         let active = state.active;
         let conv = &state.conversations[active];
-        let total = conv.lines.len();
-        // Only the visible rows are laid out, so 100,000 lines cost what 50 do.
-        let out = egui::ScrollArea::vertical()
-            .auto_shrink(false)
-            .stick_to_bottom(true)
-            .show_rows(ui, row_height, total, |ui, rows| {
-                for i in rows {
-                    if let Some(line) = conv.lines.get(i)
-                        && show_line(ui, line)
-                    {
-                        actions.push(UiAction::Retry(active, i));
-                    }
-                }
-            });
-        let max = (out.content_size.y - out.inner_rect.height()).max(0.0);
-        let following = out.state.clamped_offset().y >= max - row_height;
-        if following != state.following {
-            actions.push(UiAction::Following(following));
+        let shown = timeline::show(ui, active, conv);
+        if let Some(line) = shown.retry {
+            actions.push(UiAction::Retry(active, line));
         }
-        if active == 0 && out.state.clamped_offset().y <= 0.0 && conv.more_before && total > 0 {
+        if shown.following != state.following {
+            actions.push(UiAction::Following(shown.following));
+        }
+        if active == 0 && shown.at_top && conv.more_before && !conv.lines.is_empty() {
             actions.push(UiAction::LoadOlder);
         }
     });
-}
-
-/// Draws one line; returns whether its "retry" was clicked.
-fn show_line(ui: &mut egui::Ui, line: &ChatLine) -> bool {
-    let visuals = ui.visuals();
-    let private = if visuals.dark_mode {
-        Color32::from_rgb(0xd0, 0x8c, 0xff)
-    } else {
-        Color32::from_rgb(0x80, 0x20, 0xb0)
-    };
-    let (text, color, strong) = match line.kind {
-        LineKind::Chat => (
-            format!("{}: {}", line.who, line.text),
-            visuals.text_color(),
-            false,
-        ),
-        LineKind::Own => (
-            format!("{}: {}", line.who, line.text),
-            visuals.hyperlink_color,
-            false,
-        ),
-        LineKind::PrivateIn => (
-            format!("(private) {}: {}", line.who, line.text),
-            private,
-            true,
-        ),
-        LineKind::PrivateOut => (
-            format!("(private to {}) {}", line.who, line.text),
-            private,
-            false,
-        ),
-        LineKind::Join | LineKind::Leave => {
-            (format!("* {}", line.text), visuals.weak_text_color(), false)
-        }
-        LineKind::System => (
-            format!("-- {}", line.text),
-            visuals.weak_text_color(),
-            false,
-        ),
-        LineKind::Error => (format!("! {}", line.text), visuals.error_fg_color, true),
-        LineKind::Away => (
-            format!("—— {} ——", line.text),
-            visuals.hyperlink_color,
-            true,
-        ),
-    };
-    // One row per message keeps rows uniform for show_rows; the full text is on hover.
-    let one_line = text.replace(['\n', '\r'], " ");
-    let mut rich = RichText::new(format!("[{}] {one_line}", line.time)).color(color);
-    if strong {
-        rich = rich.strong();
-    }
-    if matches!(
-        line.kind,
-        LineKind::Join | LineKind::Leave | LineKind::System
-    ) {
-        rich = rich.italics();
-    }
-    let mut retry = false;
-    ui.horizontal(|ui| {
-        match &line.delivery {
-            Some(Delivery::Queued { .. }) => {
-                ui.weak("(queued)");
-            }
-            Some(Delivery::Pending { .. }) => {
-                ui.weak("(sending)");
-            }
-            Some(Delivery::Failed { reason }) => {
-                ui.colored_label(ui.visuals().error_fg_color, "(failed)")
-                    .on_hover_text(reason);
-                retry = ui.small_button("Retry").clicked();
-            }
-            Some(Delivery::Sent) | None => {}
-        }
-        let response = ui.add(egui::Label::new(rich).truncate());
-        if one_line.len() > 80 {
-            response.on_hover_text(text);
-        }
-    });
-    retry
 }

@@ -3,6 +3,7 @@
 
 mod chat;
 mod connect;
+pub mod timeline;
 
 use std::time::Instant;
 
