@@ -356,3 +356,77 @@ fn a_long_message_is_shown_whole_wrapped_with_its_line_breaks_and_links() {
     assert!(whole.is_some(), "the whole message, with its line break");
     assert!(shows(&h, "https://example.org/docs"), "the link");
 }
+
+/// Types `text` where the keyboard focus is (not into a widget found by label: the point
+/// is where the keys go).
+fn type_here(h: &mut Harness<'static, ChatApp>, text: &str) {
+    h.event(egui::Event::Text(text.into()));
+    h.run();
+}
+
+#[test]
+fn the_keyboard_stays_in_the_message_box() {
+    let (_broker, server) = testkit::inproc::system();
+    let port = server.json.port();
+    // The connect screen: the name field has the focus, and Enter connects.
+    let mut h = harness(port);
+    h.run();
+    h.run();
+    assert!(
+        h.get_by_label("Name:").is_focused(),
+        "the name field is focused"
+    );
+    type_here(&mut h, "ivy");
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "the chat screen", |h| h.state().state.is_online());
+    let mut bob = harness(port);
+    log_in(&mut bob, "bob");
+    step_until(&mut h, "bob's join", |h| {
+        h.state().state.users.contains("bob")
+    });
+    h.run();
+
+    // A mistake: the box keeps the focus, and what is typed next goes into it.
+    type_here(&mut h, "/nope");
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert!(shows(&h, "unknown command /nope"));
+    assert!(
+        h.get_by_label("Message:").is_focused(),
+        "focus kept after an error"
+    );
+    h.state_mut().state.input.clear();
+    h.run();
+    // Tab completes a name and does not move the focus to a button.
+    type_here(&mut h, "hi @b");
+    h.key_press(egui::Key::Tab);
+    h.run();
+    h.run();
+    assert_eq!(h.state().state.input, "hi @bob ");
+    assert!(h.get_by_label("Message:").is_focused(), "focus kept on Tab");
+    // Shift+Enter starts a new line; Enter sends both lines as one message.
+    type_here(&mut h, "line one");
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Enter);
+    h.run();
+    type_here(&mut h, "line two");
+    assert!(
+        h.state().state.input.contains('\n'),
+        "{:?}",
+        h.state().state.input
+    );
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert!(h.state().state.input.is_empty(), "sent");
+    step_until(&mut bob, "the two lines as one message", |h| {
+        let room = &h.state().state.room().lines;
+        room.iter().any(|l| l.text == "hi @bob line one\nline two")
+    });
+    // Up brings it back for editing.
+    h.key_press(egui::Key::ArrowUp);
+    h.run();
+    assert!(
+        h.state().state.input.ends_with("line two"),
+        "{:?}",
+        h.state().state.input
+    );
+}

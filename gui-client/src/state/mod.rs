@@ -369,6 +369,8 @@ impl ChatState {
     /// `chat_common::command`; the request goes out as the JSON frame that asks for it
     /// (PROTOCOL.md §4). A mistake is shown and kept for editing, and nothing is sent.
     pub fn submit(&mut self) -> Vec<Action> {
+        // Whatever happens, the next thing typed goes into the box again.
+        self.focus_input = true;
         let request = match parse_typed(&self.input) {
             Ok(Some(request)) => request,
             Ok(None) => return vec![],

@@ -80,13 +80,37 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
         ui.horizontal(|ui| {
             let label = ui.label("Message:");
             let send_width = 60.0;
-            let edit = egui::TextEdit::singleline(&mut state.input)
-                .hint_text("message, @nick private, /list, /time, /help, /quit")
+            let id = ui.make_persistent_id("message-box");
+            // Keys the box means differently from egui's defaults, taken before it sees
+            // them: Enter sends (Shift+Enter is a new line), Tab completes a name instead
+            // of moving the focus away, Up and Down recall while the text is one line.
+            if ui.memory(|m| m.has_focus(id)) {
+                let one_line = !state.input.contains('\n');
+                ui.input_mut(|i| {
+                    if take_plain(i, egui::Key::Enter) {
+                        actions.push(UiAction::Submit);
+                    }
+                    if take_plain(i, egui::Key::Tab) {
+                        actions.push(UiAction::CompleteName);
+                    }
+                    if one_line && take_plain(i, egui::Key::ArrowUp) {
+                        actions.push(UiAction::RecallPrevious);
+                    }
+                    if one_line && take_plain(i, egui::Key::ArrowDown) {
+                        actions.push(UiAction::RecallNext);
+                    }
+                });
+            }
+            let edit = egui::TextEdit::multiline(&mut state.input)
+                .id(id)
+                .desired_rows(1)
+                .lock_focus(true)
+                .hint_text("message (Shift+Enter: new line), @nick private, /help")
                 .desired_width(ui.available_width() - send_width);
             let response = ui.add(edit).labelled_by(label.id);
             if state.focus_input {
                 response.request_focus();
-                // Put the cursor after the text (after "@nick " when a user was clicked).
+                // Put the cursor after the text (after a recalled or completed entry).
                 let mut edit_state =
                     egui::TextEdit::load_state(ui.ctx(), response.id).unwrap_or_default();
                 let end = egui::text::CCursor::new(state.input.chars().count());
@@ -96,16 +120,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
                 edit_state.store(ui.ctx(), response.id);
                 state.focus_input = false;
             }
-            if response.has_focus() {
-                if ui.input(|i| i.key_pressed(egui::Key::ArrowUp)) {
-                    actions.push(UiAction::RecallPrevious);
-                }
-                if ui.input(|i| i.key_pressed(egui::Key::ArrowDown)) {
-                    actions.push(UiAction::RecallNext);
-                }
-            }
-            let enter = response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if ui.button("Send").clicked() || enter {
+            if ui.button("Send").clicked() {
                 actions.push(UiAction::Submit);
             }
         });
@@ -126,4 +141,16 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
             actions.push(UiAction::LoadOlder);
         }
     });
+}
+
+/// Takes the presses of `key` without any modifier out of this frame's input; returns
+/// whether there was one. (egui's `consume_key` ignores Shift, and Shift+Enter must stay
+/// a new line.)
+fn take_plain(input: &mut egui::InputState, key: egui::Key) -> bool {
+    let before = input.events.len();
+    input.events.retain(|e| {
+        !matches!(e, egui::Event::Key { key: k, pressed: true, modifiers, .. }
+            if *k == key && modifiers.is_none())
+    });
+    input.events.len() < before
 }

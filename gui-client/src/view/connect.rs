@@ -14,34 +14,45 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, actions: &mut Vec<UiAction
             ui.heading("Chat");
             ui.add_space(20.0);
             let busy = matches!(state.phase, Phase::Connecting { .. });
-            let mut enter = false;
-            egui::Grid::new("connect-form")
-                .num_columns(2)
-                .spacing([12.0, 10.0])
-                .show(ui, |ui| {
-                    enter |= field(ui, "Server:", &mut state.form.host, 220.0);
-                    ui.end_row();
-                    enter |= field(ui, "Port:", &mut state.form.port, 80.0);
-                    ui.end_row();
-                    enter |= field(ui, "Name:", &mut state.form.name, 220.0);
-                    ui.end_row();
-                    ui.label("");
-                    ui.checkbox(&mut state.form.tls, "Use TLS").on_hover_text(
-                        "Connect to the server's TLS port and check its certificate",
-                    );
-                    ui.end_row();
-                    if state.form.tls {
-                        enter |= field(ui, "CA file:", &mut state.form.ca_file, 220.0);
+            // Enter connects from anywhere on this screen, a field focused or not.
+            let mut enter = ui.input(|i| i.key_pressed(egui::Key::Enter));
+            // Nothing focused yet (the screen just opened): the name, which is what a new
+            // user types first.
+            let focus_name = ui.memory(|m| m.focused().is_none());
+            // The grid, centred like the title and the button.
+            let left = ((ui.available_width() - FORM_WIDTH) / 2.0).max(0.0);
+            ui.horizontal(|ui| {
+                ui.add_space(left);
+                egui::Grid::new("connect-form")
+                    .num_columns(2)
+                    .spacing([12.0, 10.0])
+                    .show(ui, |ui| {
+                        enter |= field(ui, "Server:", &mut state.form.host, 220.0, false);
+                        ui.end_row();
+                        enter |= field(ui, "Port:", &mut state.form.port, 80.0, false);
+                        ui.end_row();
+                        enter |= field(ui, "Name:", &mut state.form.name, 220.0, focus_name);
                         ui.end_row();
                         ui.label("");
-                        ui.label(
-                            RichText::new("PEM file to trust; empty: the system's certificates")
-                                .small()
-                                .weak(),
+                        ui.checkbox(&mut state.form.tls, "Use TLS").on_hover_text(
+                            "Connect to the server's TLS port and check its certificate",
                         );
                         ui.end_row();
-                    }
-                });
+                        if state.form.tls {
+                            enter |= field(ui, "CA file:", &mut state.form.ca_file, 220.0, false);
+                            ui.end_row();
+                            ui.label("");
+                            ui.label(
+                                RichText::new(
+                                    "PEM file to trust; empty: the system's certificates",
+                                )
+                                .small()
+                                .weak(),
+                            );
+                            ui.end_row();
+                        }
+                    });
+            });
             ui.add_space(12.0);
             let button = ui.add_enabled(!busy, egui::Button::new("Connect"));
             if (button.clicked() || enter) && !busy {
@@ -66,11 +77,17 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, actions: &mut Vec<UiAction
     });
 }
 
-/// A labelled single-line field; true when Enter was pressed in it.
-fn field(ui: &mut egui::Ui, label: &str, value: &mut String, width: f32) -> bool {
+/// The form's width: its labels, its widest field, the spacing between.
+const FORM_WIDTH: f32 = 300.0;
+
+/// A labelled single-line field, focused when `focus`; true when Enter was pressed in it.
+fn field(ui: &mut egui::Ui, label: &str, value: &mut String, width: f32, focus: bool) -> bool {
     let label = ui.label(label);
     let response = ui
         .add(egui::TextEdit::singleline(value).desired_width(width))
         .labelled_by(label.id);
+    if focus {
+        response.request_focus();
+    }
     response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
 }

@@ -51,7 +51,10 @@ pub fn show(ui: &mut egui::Ui, index: usize, conv: &Conversation) -> Shown {
             let origin = ui.min_rect().min;
             let rect = egui::Rect::from_min_max(
                 origin + egui::vec2(0.0, top),
-                egui::pos2(origin.x + width, origin.y + heights.total.max(top + viewport.height())),
+                egui::pos2(
+                    origin.x + width,
+                    origin.y + heights.total.max(top + viewport.height()),
+                ),
             );
             let mut child = ui.new_child(egui::UiBuilder::new().max_rect(rect));
             let bottom = origin.y + viewport.max.y;
@@ -102,7 +105,11 @@ fn heights(
         tops.push(y);
         y += estimate(line, per_row) * row + gap;
     }
-    let h = Heights { key, tops, total: y };
+    let h = Heights {
+        key,
+        tops,
+        total: y,
+    };
     ui.data_mut(|d| d.insert_temp(id, h.clone()));
     h
 }
@@ -162,7 +169,11 @@ fn show_line(ui: &mut egui::Ui, line: &ChatLine, font: &FontId) -> bool {
             font_id: font.clone(),
             color,
             italics,
-            background: if line.mention { mention } else { Color32::TRANSPARENT },
+            background: if line.mention {
+                mention
+            } else {
+                Color32::TRANSPARENT
+            },
             ..Default::default()
         };
         let links = links(&line.text);
@@ -172,7 +183,15 @@ fn show_line(ui: &mut egui::Ui, line: &ChatLine, font: &FontId) -> bool {
                 job.append(&format!("[{}] ", line.time), 0.0, format(weak));
             }
             job.append(&who, 0.0, format(color));
-            job.append(&line.text, 0.0, format(if line.kind == LineKind::Away { color } else { visuals.text_color() }));
+            job.append(
+                &line.text,
+                0.0,
+                format(if line.kind == LineKind::Away {
+                    color
+                } else {
+                    visuals.text_color()
+                }),
+            );
             job.wrap.max_width = ui.available_width();
             ui.add(egui::Label::new(job).wrap().selectable(true));
         } else {
