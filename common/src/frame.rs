@@ -132,6 +132,16 @@ pub enum FrameError {
     Truncated,
 }
 
+/// Whether the chat service behind a server is reachable (the `service` extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// Lost: messages are not delivered, logins are refused, until it is back.
+    Down,
+    /// Back.
+    Up,
+}
+
 /// The `type` extension of server frames (PROTOCOL.md §5). Unknown values from a newer server
 /// read as [`FrameKind::Other`], so clients keep working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -207,6 +217,10 @@ pub struct ServerFrame {
     /// §10.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<String>,
+    /// Extension: on the notices that the chat service was lost and is back, which
+    /// (PROTOCOL.md §6.4), so a client can show it without reading the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
     /// Extension: the `label` of the client frame this frame answers (its confirmation or
     /// its error), so a client knows which of its messages it is about (PROTOCOL.md §3.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,6 +251,7 @@ impl ServerFrame {
             more: None,
             gap: None,
             resume: None,
+            service: None,
             label: None,
         }
     }

@@ -50,6 +50,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
             more: None,
             gap: None,
             resume: None,
+            service: None,
             label: None,
         })
 }

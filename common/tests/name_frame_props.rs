@@ -225,6 +225,7 @@ fn server_frame() -> impl Strategy<Value = ServerFrame> {
                     more,
                     gap,
                     resume,
+                    service: None,
                     label,
                 }
             },

@@ -1321,3 +1321,41 @@ fn tls_settings_come_from_the_form_and_survive_reconnects() {
         ("chat.example.org", None)
     );
 }
+
+#[test]
+fn a_degraded_service_is_shown_and_messages_wait_for_it() {
+    let mut s = online();
+    let mut down = frame(
+        FrameKind::System,
+        "SERVER",
+        "The chat service is degraded...",
+    );
+    down.service = Some(chat_common::frame::Service::Down);
+    feed(&mut s, 1, down);
+    assert!(
+        s.status(Instant::now()).starts_with("Degraded"),
+        "{}",
+        s.status(Instant::now())
+    );
+    s.input = "hello?".into();
+    assert!(s.submit().is_empty(), "not sent into a lost service");
+    assert_eq!(
+        delivery(&s, "hello?"),
+        Some(Delivery::Queued { label: "m1".into() })
+    );
+    let mut up = frame(FrameKind::System, "SERVER", "The chat service is back.");
+    up.service = Some(chat_common::frame::Service::Up);
+    let sent_now = feed(&mut s, 1, up);
+    assert_eq!(
+        sent(&sent_now),
+        [("*".into(), "hello?".into(), Some("m1".into()))]
+    );
+    assert!(s.status(Instant::now()).starts_with("Connected"));
+    // A notice without the field is only a notice, whatever it says.
+    feed(
+        &mut s,
+        1,
+        frame(FrameKind::System, "SERVER", "The chat service is degraded"),
+    );
+    assert!(!s.degraded);
+}

@@ -189,6 +189,9 @@ pub struct ChatState {
     pub server: String,
     /// Set when the message box should take keyboard focus; the view clears it.
     pub focus_input: bool,
+    /// The server said its chat service is lost (PROTOCOL.md §6.4): connected, but nothing
+    /// is delivered until it is back.
+    pub degraded: bool,
     /// Something arrived that should catch the user's eye: the app asks the window manager
     /// for attention (and a desktop notification) and clears it.
     pub attention: Option<String>,
@@ -218,6 +221,7 @@ impl ChatState {
             tls: None,
             server: String::new(),
             focus_input: false,
+            degraded: false,
             attention: None,
             backoff: Backoff::default(),
             ghost_retries: 0,
@@ -505,6 +509,7 @@ impl ChatState {
         let Some(refusal) = error_code(&frame) else {
             // The first frame after login is the welcome (PROTOCOL.md §2.3).
             self.phase = Phase::Online { conn };
+            self.degraded = false;
             self.in_chat = true;
             self.focus_input = true;
             self.connect_error = None;
@@ -581,7 +586,16 @@ impl ChatState {
             // (Not reached: `error_code` reports every `error` frame.)
             FrameKind::Error => self.push_frame(LineKind::Error, &frame),
             FrameKind::System | FrameKind::Welcome | FrameKind::Other => {
-                self.push_frame(LineKind::System, &frame)
+                self.push_frame(LineKind::System, &frame);
+                match (frame.service, self.phase_online_conn()) {
+                    (Some(chat_common::frame::Service::Down), _) => self.degraded = true,
+                    (Some(chat_common::frame::Service::Up), Some(conn)) => {
+                        self.degraded = false;
+                        // What waited for the service goes now.
+                        return self.flush_outbox(conn);
+                    }
+                    _ => {}
+                }
             }
         }
         vec![]
@@ -784,6 +798,10 @@ impl ChatState {
                     self.backoff.attempts() + 1
                 )
             }
+            Phase::Online { .. } if self.degraded => format!(
+                "Degraded: connected to {}, but its chat service is lost; messages wait until it is back",
+                self.server
+            ),
             Phase::Online { .. } => {
                 let secure = if self.tls.is_some() { " (TLS)" } else { "" };
                 format!("Connected as {} to {}{secure}", self.me, self.server)

@@ -67,7 +67,8 @@ impl ChatState {
         };
         let i = self.conversation(&key, &title);
         self.select(i);
-        let online = self.phase_online_conn();
+        // While the service is lost the server would refuse it: it waits here instead.
+        let online = self.phase_online_conn().filter(|_| !self.degraded);
         let mut line = ChatLine::new(kind, who, text.clone(), hhmm(now_ms()));
         line.delivery = Some(match online {
             Some(_) => Delivery::Pending {
@@ -161,7 +162,7 @@ impl ChatState {
         let to = (l.kind == LineKind::PrivateOut).then(|| l.who.clone());
         let text = l.text.clone();
         let label = self.outbox.label();
-        let online = self.phase_online_conn();
+        let online = self.phase_online_conn().filter(|_| !self.degraded);
         let delivery = match online {
             Some(_) => Delivery::Pending {
                 label: label.clone(),

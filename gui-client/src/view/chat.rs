@@ -50,7 +50,12 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
         });
 
     egui::Panel::right("users").resizable(true).show(ui, |ui| {
+        let online = state.is_online();
         ui.heading(format!("Users ({})", state.users.len()));
+        if !online {
+            // What the list said when the connection went: shown, but not as the truth.
+            ui.label(RichText::new("offline: as last seen").small().weak());
+        }
         ui.separator();
         egui::ScrollArea::vertical()
             .auto_shrink(false)
@@ -62,7 +67,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
                     } else {
                         RichText::new(user)
                     };
-                    let r = ui.selectable_label(false, text);
+                    let r = ui.add_enabled(online, egui::Button::selectable(false, text));
                     if r.clicked() && !me {
                         actions.push(UiAction::UserClicked(user.clone()));
                     }

@@ -16,7 +16,8 @@ use crate::chat::Chat;
 use crate::cli::Args;
 use crate::conn::{flood, json_port, line_port};
 use crate::core::event::Event;
-use crate::core::hub::{DEGRADED, Hub};
+use crate::core::frames::DEGRADED;
+use crate::core::hub::Hub;
 use crate::ctx::Ctx;
 use crate::net::limits::Unnamed;
 

@@ -128,6 +128,24 @@ pub fn sent_to(server_ip: &str, to: &str, recipients: u32, id: u64, label: Label
     f
 }
 
+/// What clients are told when the service is lost (PROTOCOL.md §6.4).
+pub const DEGRADED: &str =
+    "The chat service is degraded: the connection to the broker was lost. Reconnecting...";
+
+/// What clients are told when it is back.
+pub const BACK: &str = "The chat service is back.";
+
+/// The notice to everyone that the chat service was lost or is back (PROTOCOL.md §6.4).
+pub fn service(server_ip: &str, state: chat_common::frame::Service) -> ServerFrame {
+    let msg = match state {
+        chat_common::frame::Service::Down => DEGRADED,
+        chat_common::frame::Service::Up => BACK,
+    };
+    let mut f = system(server_ip, EVERYONE, msg);
+    f.service = Some(state);
+    f
+}
+
 /// The summary a large room hears instead of every join and leave (PROTOCOL.md §6.6).
 pub fn large_room(server_ip: &str, online: usize, joined: u64, left: u64) -> ServerFrame {
     system(

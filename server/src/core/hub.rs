@@ -12,8 +12,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use chat_common::frame::Service;
 use chat_common::link::ConnId;
-use chat_common::{ChatError, EVERYONE, Refusal};
+use chat_common::{ChatError, Refusal};
 use tokio::sync::oneshot;
 
 use crate::core::clients::{ClientInfo, Clients, LoginResult};
@@ -22,13 +23,6 @@ use crate::core::frames;
 use crate::core::presence::{Presence, PresencePolicy, Summary};
 use crate::core::requests::{Asker, Label, ReqId, Requests};
 use crate::core::roster::Roster;
-
-/// What clients are told when the service is lost (PROTOCOL.md §6.4).
-pub const DEGRADED: &str =
-    "The chat service is degraded: the connection to the broker was lost. Reconnecting...";
-
-/// What clients are told when it is back.
-pub const BACK: &str = "The chat service is back.";
 
 struct State {
     clients: Clients,
@@ -321,7 +315,7 @@ impl Hub {
     pub fn announce_back(&self) {
         let st = self.lock();
         st.clients
-            .broadcast(&frames::system(&self.server_ip, EVERYONE, BACK), None);
+            .broadcast(&frames::service(&self.server_ip, Service::Up), None);
     }
 
     /// The service is lost: pending logins fail, every open request is reported to its
@@ -337,7 +331,7 @@ impl Hub {
             st.clients.send_answer_error(asker, &err);
         }
         st.clients
-            .broadcast(&frames::system(&self.server_ip, EVERYONE, DEGRADED), None);
+            .broadcast(&frames::service(&self.server_ip, Service::Down), None);
     }
 
     fn presence(
@@ -380,6 +374,7 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::core::clients::testing::{client, drain};
+    use crate::core::frames::{BACK, DEGRADED};
     use chat_common::{ErrorCode, FrameKind, Sender, Unroutable};
     use netkit::queue::QueueRx;
 
@@ -504,22 +499,24 @@ mod tests {
         h.apply(Event::Routed { req: sent, id: 9 });
         h.apply(Event::Down);
         assert_eq!(answer.try_recv(), Ok(Err(Refusal::Unavailable)));
-        let got: Vec<(Option<ErrorCode>, String)> = drain(&mut al)
+        let got: Vec<(Option<ErrorCode>, Option<Service>, String)> = drain(&mut al)
             .into_iter()
-            .map(|f| (f.code, f.msg))
+            .map(|f| (f.code, f.service, f.msg))
             .collect();
         assert_eq!(
             got,
             vec![
                 (
                     Some(ErrorCode::Lost),
+                    None,
                     "Error: message \"one\" may not have reached everyone: the connection to the chat service was lost".into()
                 ),
                 (
                     Some(ErrorCode::NotDelivered),
+                    None,
                     "Error: message \"two\" not delivered: the chat service is unavailable right now; try again shortly".into()
                 ),
-                (None, DEGRADED.into()),
+                (None, Some(Service::Down), DEGRADED.into()),
             ]
         );
         h.apply(Event::Down);
@@ -545,7 +542,8 @@ mod tests {
             "not told before the backend has registered it again"
         );
         h.announce_back();
-        assert_eq!(drain(&mut al)[0].msg, BACK);
+        let back = drain(&mut al).remove(0);
+        assert_eq!((back.msg.as_str(), back.service), (BACK, Some(Service::Up)));
     }
 
     #[test]

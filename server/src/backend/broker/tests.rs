@@ -20,7 +20,8 @@ use crate::backend::broker::connection::BACKOFF_MIN;
 use crate::backend::broker::{BrokerBackend, Dial, LinkSettings};
 use crate::chat::Chat;
 use crate::core::clients::testing::{client, drain};
-use crate::core::hub::{BACK, DEGRADED, Hub};
+use crate::core::frames::{BACK, DEGRADED};
+use crate::core::hub::Hub;
 use crate::core::presence::PresencePolicy;
 
 const BEAT: Duration = Duration::from_millis(500);
