@@ -75,7 +75,11 @@ impl ChatApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
                 egui::UserAttentionType::Informational,
             ));
+            if self.state.settings.notifications {
+                crate::settings::notify("Chat", &what);
+            }
         }
+        self.state.settings.apply(&ctx);
         actions.extend(self.state.tick(now));
         self.apply(actions, &ctx);
         if let Some(wait) = self.state.wait_left(now) {
@@ -134,5 +138,6 @@ impl eframe::App for ChatApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, FORM_KEY, &self.state.form);
+        eframe::set_value(storage, crate::settings::SETTINGS_KEY, &self.state.settings);
     }
 }

@@ -8,11 +8,13 @@
 //!   the UI through crossbeam channels;
 //! - [`view`]: the egui widgets, which only read the state and report what the user did.
 //!
-//! [`app::ChatApp`] ties them together, once per frame.
+//! [`app::ChatApp`] ties them together, once per frame; [`settings`] holds what the user
+//! chose in the settings panel.
 
 pub mod app;
 pub mod backoff;
 pub mod net;
+pub mod settings;
 pub mod state;
 pub mod tls;
 pub mod view;

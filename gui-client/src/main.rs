@@ -81,10 +81,13 @@ fn main() -> anyhow::Result<()> {
             if let Some(ca) = &args.ca_file {
                 form.ca_file = ca.clone();
             }
-            // Light or dark, following the system.
-            cc.egui_ctx
-                .options_mut(|o| o.theme_preference = egui::ThemePreference::System);
+            let settings: gui_client::settings::Settings = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, gui_client::settings::SETTINGS_KEY))
+                .unwrap_or_default();
             let mut app = ChatApp::new(form, args.scrollback);
+            app.state.settings = settings.sane();
+            app.state.settings.apply(&cc.egui_ctx);
             if args.connect {
                 app.connect_now(&cc.egui_ctx);
             }

@@ -430,3 +430,26 @@ fn the_keyboard_stays_in_the_message_box() {
         h.state().state.input
     );
 }
+
+#[test]
+fn the_settings_panel_changes_the_theme_and_is_remembered() {
+    let (_broker, server) = testkit::inproc::system();
+    let mut h = harness(server.json.port());
+    log_in(&mut h, "jo");
+    h.get_by_label("Settings").click();
+    h.run();
+    h.get_by_label("Dark").click();
+    h.run();
+    h.run();
+    assert_eq!(
+        h.state().state.settings.theme,
+        gui_client::settings::Theme::Dark
+    );
+    assert_eq!(h.ctx.theme(), egui::Theme::Dark, "drawn dark");
+    h.get_by_label("Light").click();
+    h.run();
+    h.run();
+    assert_eq!(h.ctx.theme(), egui::Theme::Light, "drawn light");
+    let saved = serde_json::to_string(&h.state().state.settings).expect("serializable");
+    assert!(saved.contains("Light"), "{saved}");
+}

@@ -189,6 +189,10 @@ pub struct ChatState {
     pub server: String,
     /// Set when the message box should take keyboard focus; the view clears it.
     pub focus_input: bool,
+    /// The settings panel's choices (remembered between runs).
+    pub settings: crate::settings::Settings,
+    /// Whether the settings panel is open.
+    pub settings_open: bool,
     /// The server said its chat service is lost (PROTOCOL.md §6.4): connected, but nothing
     /// is delivered until it is back.
     pub degraded: bool,
@@ -221,6 +225,8 @@ impl ChatState {
             tls: None,
             server: String::new(),
             focus_input: false,
+            settings: crate::settings::Settings::default(),
+            settings_open: false,
             degraded: false,
             attention: None,
             backoff: Backoff::default(),

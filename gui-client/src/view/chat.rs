@@ -14,6 +14,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
         ui.horizontal(|ui| {
             ui.label(state.status(now));
             ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                if ui.button("Settings").clicked() {
+                    state.settings_open = !state.settings_open;
+                }
                 match state.phase {
                     Phase::Online { .. } | Phase::Connecting { .. } => {
                         if ui.button("Disconnect").clicked() {
@@ -32,6 +35,10 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
             });
         });
     });
+
+    if state.settings_open {
+        settings_panel(ui.ctx(), state);
+    }
 
     egui::Panel::left("conversations")
         .resizable(true)
@@ -158,4 +165,34 @@ fn take_plain(input: &mut egui::InputState, key: egui::Key) -> bool {
             if *k == key && modifiers.is_none())
     });
     input.events.len() < before
+}
+
+/// The settings window: theme, text size, notifications. (Its fields are edited in place,
+/// like the connect form's; the app applies and remembers them.)
+fn settings_panel(ctx: &egui::Context, state: &mut ChatState) {
+    use crate::settings::{TEXT_SCALES, Theme};
+    let mut open = state.settings_open;
+    egui::Window::new("Settings")
+        .open(&mut open)
+        .resizable(false)
+        .collapsible(false)
+        .show(ctx, |ui| {
+            let s = &mut state.settings;
+            ui.horizontal(|ui| {
+                ui.label("Theme:");
+                ui.radio_value(&mut s.theme, Theme::System, "System");
+                ui.radio_value(&mut s.theme, Theme::Light, "Light");
+                ui.radio_value(&mut s.theme, Theme::Dark, "Dark");
+            });
+            ui.horizontal(|ui| {
+                let label = ui.label("Text size:");
+                ui.add(egui::Slider::new(&mut s.text_scale, TEXT_SCALES).step_by(0.05))
+                    .labelled_by(label.id);
+            });
+            ui.checkbox(
+                &mut s.notifications,
+                "Desktop notifications for private messages and mentions",
+            );
+        });
+    state.settings_open = open;
 }
