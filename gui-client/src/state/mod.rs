@@ -683,10 +683,12 @@ impl ChatState {
         if replayed && !self.history.filling_gap() {
             return; // earlier events the user asked for: nothing new
         }
-        if replayed {
+        let is_message = matches!(line_kind, LineKind::Chat | LineKind::PrivateIn);
+        if replayed && is_message {
+            // Counted for the "while you were away" marker: what others said, not who
+            // came and went (our own leave and join among them).
             self.history.missed(line.id);
         }
-        let is_message = matches!(line_kind, LineKind::Chat | LineKind::PrivateIn);
         let seen = i == self.active && self.following && self.window_focused;
         if is_message && !seen {
             let c = &mut self.conversations[i];
