@@ -561,4 +561,14 @@ fn history_pages_at_the_top_and_a_reconnect_fills_exactly_the_gap() {
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(ids, sorted, "ids ascending, none twice");
+    // Scrolled up with news below: the way back to the end says how much is new.
+    step_until(&mut h, "the jump button", |h| {
+        shows(h, "Jump to latest (2 new messages)")
+    });
+    h.get_by_label_contains("Jump to latest").click();
+    step_until(&mut h, "the end, read", |h| {
+        let st = &h.state().state;
+        st.following && st.room().unread == 0 && shows(h, "lee: while away 2")
+    });
+    assert!(!shows(&h, "Jump to latest"));
 }

@@ -142,7 +142,14 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
     egui::CentralPanel::default().show(ui, |ui| {
         let active = state.active;
         let conv = &state.conversations[active];
-        let shown = timeline::show(ui, active, conv);
+        // Scrolled up with news below: a way back to the end, saying how much is new.
+        let mut to_end = false;
+        if !state.following && conv.unread > 0 {
+            let s = if conv.unread == 1 { "" } else { "s" };
+            let jump = format!("Jump to latest ({} new message{s})", conv.unread);
+            to_end = ui.button(jump).clicked();
+        }
+        let shown = timeline::show(ui, active, conv, to_end);
         if let Some(line) = shown.retry {
             actions.push(UiAction::Retry(active, line));
         }

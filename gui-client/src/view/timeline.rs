@@ -28,8 +28,9 @@ struct Heights {
     total: f32,
 }
 
-/// Draws conversation `conv` (number `index` in the list) filling the space left.
-pub fn show(ui: &mut egui::Ui, index: usize, conv: &Conversation) -> Shown {
+/// Draws conversation `conv` (number `index` in the list) filling the space left; with
+/// `to_end`, scrolled to its end.
+pub fn show(ui: &mut egui::Ui, index: usize, conv: &Conversation, to_end: bool) -> Shown {
     let font = egui::TextStyle::Body.resolve(ui.style());
     let row = ui.fonts_mut(|f| f.row_height(&font));
     let glyph = ui.fonts_mut(|f| f.glyph_width(&font, 'n')).max(1.0);
@@ -37,38 +38,41 @@ pub fn show(ui: &mut egui::Ui, index: usize, conv: &Conversation) -> Shown {
     let width = ui.available_width().max(100.0);
     let heights = heights(ui, index, conv, width, glyph, row, gap);
     let mut shown = Shown::default();
-    let out = egui::ScrollArea::vertical()
+    let mut area = egui::ScrollArea::vertical()
         .auto_shrink(false)
-        .stick_to_bottom(true)
-        .show_viewport(ui, |ui, viewport| {
-            ui.set_height(heights.total);
-            let n = conv.lines.len();
-            let first = heights
-                .tops
-                .partition_point(|&top| top <= viewport.min.y)
-                .saturating_sub(1);
-            let top = heights.tops.get(first).copied().unwrap_or(0.0);
-            let origin = ui.min_rect().min;
-            let rect = egui::Rect::from_min_max(
-                origin + egui::vec2(0.0, top),
-                egui::pos2(
-                    origin.x + width,
-                    origin.y + heights.total.max(top + viewport.height()),
-                ),
-            );
-            let mut child = ui.new_child(egui::UiBuilder::new().max_rect(rect));
-            let bottom = origin.y + viewport.max.y;
-            for i in first..n {
-                if child.cursor().top() > bottom {
-                    break;
-                }
-                if let Some(line) = conv.lines.get(i)
-                    && show_line(&mut child, line, &font)
-                {
-                    shown.retry = Some(i);
-                }
+        .stick_to_bottom(true);
+    if to_end {
+        area = area.vertical_scroll_offset(heights.total);
+    }
+    let out = area.show_viewport(ui, |ui, viewport| {
+        ui.set_height(heights.total);
+        let n = conv.lines.len();
+        let first = heights
+            .tops
+            .partition_point(|&top| top <= viewport.min.y)
+            .saturating_sub(1);
+        let top = heights.tops.get(first).copied().unwrap_or(0.0);
+        let origin = ui.min_rect().min;
+        let rect = egui::Rect::from_min_max(
+            origin + egui::vec2(0.0, top),
+            egui::pos2(
+                origin.x + width,
+                origin.y + heights.total.max(top + viewport.height()),
+            ),
+        );
+        let mut child = ui.new_child(egui::UiBuilder::new().max_rect(rect));
+        let bottom = origin.y + viewport.max.y;
+        for i in first..n {
+            if child.cursor().top() > bottom {
+                break;
             }
-        });
+            if let Some(line) = conv.lines.get(i)
+                && show_line(&mut child, line, &font)
+            {
+                shown.retry = Some(i);
+            }
+        }
+    });
     let max = (out.content_size.y - out.inner_rect.height()).max(0.0);
     let offset = out.state.clamped_offset().y;
     shown.following = offset >= max - row;
