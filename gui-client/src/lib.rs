@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod fonts;
 pub mod net;
 pub mod settings;
 pub mod state;

@@ -85,6 +85,11 @@ fn main() -> anyhow::Result<()> {
                 .storage
                 .and_then(|s| eframe::get_value(s, gui_client::settings::SETTINGS_KEY))
                 .unwrap_or_default();
+            let found = gui_client::fonts::install(&cc.egui_ctx);
+            tracing::info!(
+                ?found,
+                "fonts of the system added for the scripts egui lacks"
+            );
             let mut app = ChatApp::new(form, args.scrollback);
             app.state.settings = settings.sane();
             app.state.settings.apply(&cc.egui_ctx);
