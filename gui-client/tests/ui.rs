@@ -108,12 +108,13 @@ fn connect_see_users_chat_and_whisper_between_two_windows() {
     bob.run();
     bob.get_by_label("Send").click();
     bob.run();
-    // Alice sees a conversation with bob, unread, and opens it.
+    // Alice sees a conversation with bob, unread, and opens it from the keyboard.
     step_until(&mut alice, "bob's conversation, unread", |h| {
         shows(h, "bob (1)")
     });
     assert!(!shows(&alice, "psst"), "not in the room");
-    alice.get_by_label("bob (1)").click();
+    alice.key_press_modifiers(egui::Modifiers::CTRL, egui::Key::PageDown);
+    alice.run();
     step_until(&mut alice, "bob's private message", |h| {
         shows(h, "(private) bob: psst")
     });

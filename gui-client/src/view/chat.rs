@@ -39,6 +39,16 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant, actions: &mu
     if state.settings_open {
         settings_panel(ui.ctx(), state);
     }
+    // Ctrl+PageDown / Ctrl+PageUp: the next or previous conversation (as in HexChat).
+    let n = state.conversations.len();
+    ui.input_mut(|i| {
+        if i.consume_key(egui::Modifiers::CTRL, egui::Key::PageDown) {
+            actions.push(UiAction::Select((state.active + 1) % n));
+        }
+        if i.consume_key(egui::Modifiers::CTRL, egui::Key::PageUp) {
+            actions.push(UiAction::Select((state.active + n - 1) % n));
+        }
+    });
 
     egui::Panel::left("conversations")
         .resizable(true)
