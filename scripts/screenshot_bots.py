@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Two scripted users for the README screenshot: they wait for `alice` (the GUI) to join,
-then chat a little, including a private message to her. Standard library only."""
+"""Scripted users for the README screenshots. Before `alice` (the GUI) arrives they talk,
+so her room starts with history; once she joins they chat, with a long message that wraps
+and has a line break and a link, and bob writes to her privately. On a line "away" on
+stdin (alice's server is down) they say two more things, which alice must find when she
+is back; on "room", one says something in the room. Standard library only."""
 import argparse
 import json
 import socket
+import sys
 import time
 
 
@@ -45,6 +49,13 @@ def main():
     bob = login(a.port, "bob")
     carol = login(a.port, "carol")
     dave = login(a.port, "dave")
+    for sock, msg in [
+        (carol, "morning all, the lab is open until 6"),
+        (dave, "is the exercise 3 deadline still Friday?"),
+        (carol, "yes, Friday noon"),
+    ]:
+        send(sock, "*", msg)
+        time.sleep(0.1)
     print("ready", flush=True)
     if not wait_for_join(bob, "alice", time.time() + 60):
         raise SystemExit("alice never joined")
@@ -52,13 +63,26 @@ def main():
     script = [
         (carol, "*", "Hi alice, welcome to the class chat!"),
         (bob, "*", "hey everyone, did anyone finish exercise 3?"),
-        (dave, "*", "almost, the broker part took me a while"),
+        (dave, "*", "almost. The broker part took me a while: the router has to store "
+                    "every batch before it sends it out, or a crash loses confirmed "
+                    "messages.\nThe notes are at https://example.org/chat/exercise-3"),
         (bob, "alice", "psst, lunch at 12?"),
-        (carol, "*", "I can share my notes after class"),
+        (bob, "alice", "the usual place"),
+        (carol, "*", "I can share my notes after class, alice"),
     ]
     for sock, to, msg in script:
         send(sock, to, msg)
         time.sleep(0.3)
+    print("chatted", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "room":
+            send(dave, "*", "who is presenting first on Friday?")
+            print("said", flush=True)
+        if line.strip() == "away":
+            send(carol, "*", "the room moved to B204 for the afternoon")
+            time.sleep(0.2)
+            send(dave, "*", "thanks carol, on my way")
+            print("said", flush=True)
     time.sleep(30)
 
 

@@ -649,7 +649,18 @@ fn a_reconnect_resumes_the_session_and_fills_exactly_the_gap() {
     feed(&mut s, 1, replayed(FrameKind::Chat, "alice", "mine", 10));
     feed(&mut s, 1, end(2, false, false));
     assert_eq!(s.room().unread, 0, "history is not news");
-    assert_eq!(last(&s).0, LineKind::Own, "my own message from the history");
+    let mine = s
+        .room()
+        .lines
+        .iter()
+        .find(|l| l.text == "mine")
+        .expect("mine");
+    assert_eq!(mine.kind, LineKind::Own, "my own message from the history");
+    assert_eq!(
+        s.room().lines.back().map(|l| l.kind),
+        Some(LineKind::System),
+        "the history above the welcome"
+    );
     feed(&mut s, 1, event(FrameKind::Chat, "bob", "live", 11));
 
     let mut w2 = welcome(&["alice", "bob"]);

@@ -161,6 +161,17 @@ impl Conversation {
     /// Adds a line where its id puts it (at the end for a line without one, or newer than
     /// every other); returns false, adding nothing, for an event it already holds.
     pub fn add(&mut self, line: ChatLine) -> bool {
+        self.add_at(line, false)
+    }
+
+    /// Like [`Conversation::add`], for an event from the history: even when it is the
+    /// newest, it goes before the notices that follow the last event, which came after it
+    /// (the welcome of the login that asked, a reconnect's notices).
+    pub fn add_replayed(&mut self, line: ChatLine) -> bool {
+        self.add_at(line, true)
+    }
+
+    fn add_at(&mut self, line: ChatLine, replayed: bool) -> bool {
         let Some(id) = line.id else {
             self.lines.push_back(line);
             self.trim();
@@ -172,7 +183,7 @@ impl Conversation {
         // Usually the newest: at the end, after any notice. An older one (a page of the
         // history) goes after the last line with a smaller id.
         let newest = self.lines.iter().rev().find_map(|l| l.id);
-        if newest.is_none_or(|newest| newest < id) {
+        if !replayed && newest.is_none_or(|newest| newest < id) {
             self.lines.push_back(line);
             self.trim();
             return true;
@@ -187,12 +198,17 @@ impl Conversation {
         true
     }
 
-    /// Where a line older than every line with an id goes: before the first of them.
+    /// Where a line older than every line with an id goes: before the first of them (with
+    /// no line with an id at all, before the notices: see [`Conversation::add_replayed`]).
     fn first_with_greater_id(&self, id: u64) -> usize {
         self.lines
             .iter()
             .position(|l| l.id.is_some_and(|other| other > id))
-            .unwrap_or(self.lines.len())
+            .unwrap_or(if self.lines.iter().any(|l| l.id.is_some()) {
+                self.lines.len()
+            } else {
+                0
+            })
     }
 
     /// Gives my line sent with `label` its id and marks it sent; returns whether there was
@@ -311,6 +327,32 @@ mod tests {
             "a new one after the notices"
         );
         assert_eq!(c.oldest_id(), Some(2));
+    }
+
+    #[test]
+    fn the_history_goes_above_the_notices_that_came_after_it() {
+        let mut c = Conversation::new(ConvKey::Room, "#room", 100);
+        c.add(ChatLine::new(
+            LineKind::System,
+            "",
+            "Welcome",
+            "12:00".into(),
+        ));
+        assert!(c.add_replayed(event(3, "three")));
+        assert!(c.add_replayed(event(4, "four")));
+        assert_eq!(texts(&c), ["three", "four", "Welcome"]);
+        c.add(ChatLine::new(
+            LineKind::System,
+            "",
+            "Reconnected",
+            "12:00".into(),
+        ));
+        assert!(c.add_replayed(event(6, "six")), "missed while away");
+        assert!(c.add(event(7, "seven")), "live: at the end");
+        assert_eq!(
+            texts(&c),
+            ["three", "four", "six", "Welcome", "Reconnected", "seven"]
+        );
     }
 
     #[test]

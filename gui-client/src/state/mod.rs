@@ -677,7 +677,14 @@ impl ChatState {
             self.history.saw(id);
         }
         let i = self.conversation(&key, &title);
-        if !self.conversations[i].add(line.clone()) {
+        // The room's last messages and older pages go above the notices after them; what
+        // a reconnect missed, below the reconnect's notices, where the user reads on.
+        let added = if replayed && !self.history.filling_gap() {
+            self.conversations[i].add_replayed(line.clone())
+        } else {
+            self.conversations[i].add(line.clone())
+        };
+        if !added {
             return;
         }
         if replayed && !self.history.filling_gap() {
