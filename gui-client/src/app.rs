@@ -24,6 +24,8 @@ pub struct ChatApp {
     events: Receiver<NetEvent>,
     /// The window title last set.
     title: String,
+    /// `--frame-bench`: the measurement in progress.
+    bench: Option<crate::framebench::FrameBench>,
 }
 
 impl ChatApp {
@@ -35,7 +37,15 @@ impl ChatApp {
             net: Net::new(tx),
             events: rx,
             title: String::new(),
+            bench: None,
         }
+    }
+
+    /// Runs the frame-time benchmark instead of the chat (`--frame-bench FRAMES`), with
+    /// `lines` messages in the room.
+    pub fn frame_bench(&mut self, frames: usize, lines: usize) {
+        crate::framebench::FrameBench::fill_with(&mut self.state, lines);
+        self.bench = Some(crate::framebench::FrameBench::new(frames));
     }
 
     /// Presses Connect (for `--connect`).
@@ -55,6 +65,13 @@ impl ChatApp {
     /// Runs one frame: events, timers, the view, the user's actions.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if let Some(bench) = &mut self.bench {
+            ctx.request_repaint();
+            if let Some(summary) = bench.frame() {
+                println!("{summary}");
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
         let now = Instant::now();
         let mut actions = Vec::new();
         for _ in 0..EVENTS_PER_FRAME {
@@ -132,6 +149,12 @@ impl ChatApp {
 }
 
 impl eframe::App for ChatApp {
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        if let Some(bench) = &self.bench {
+            bench.input(raw_input);
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
     }

@@ -14,6 +14,7 @@
 pub mod app;
 pub mod backoff;
 pub mod fonts;
+pub mod framebench;
 pub mod net;
 pub mod settings;
 pub mod state;

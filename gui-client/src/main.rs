@@ -29,6 +29,13 @@ struct Args {
     /// Most messages kept on screen; older ones are dropped.
     #[arg(long, env = "CHAT_SCROLLBACK", default_value_t = DEFAULT_SCROLLBACK)]
     scrollback: usize,
+    /// Measure FRAMES frames while scrolling through 100,000 messages, print the figures as
+    /// JSON and exit (BENCHMARKS.md; `bench/gui-frames.sh` runs it under Xvfb).
+    #[arg(long, value_name = "FRAMES", hide = true)]
+    frame_bench: Option<usize>,
+    /// With `--frame-bench`: how many messages (0 measures the renderer's floor).
+    #[arg(long, value_name = "N", hide = true, default_value_t = gui_client::framebench::LINES)]
+    frame_bench_lines: usize,
 }
 
 const ICON: &[u8] = include_bytes!("../../assets/icon.png");
@@ -93,7 +100,9 @@ fn main() -> anyhow::Result<()> {
             let mut app = ChatApp::new(form, args.scrollback);
             app.state.settings = settings.sane();
             app.state.settings.apply(&cc.egui_ctx);
-            if args.connect {
+            if let Some(frames) = args.frame_bench {
+                app.frame_bench(frames, args.frame_bench_lines);
+            } else if args.connect {
                 app.connect_now(&cc.egui_ctx);
             }
             Ok(Box::new(app))

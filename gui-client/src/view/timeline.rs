@@ -88,7 +88,7 @@ fn heights(
     glyph: f32,
     row: f32,
     gap: f32,
-) -> Heights {
+) -> std::sync::Arc<Heights> {
     let key = (
         index,
         conv.lines.len(),
@@ -97,7 +97,8 @@ fn heights(
         conv.lines.front().map_or(0, |l| l.text.len()),
     );
     let id = ui.make_persistent_id(("timeline-heights", index));
-    if let Some(h) = ui.data(|d| d.get_temp::<Heights>(id))
+    // Shared, not copied: 100,000 heights are 400 KB.
+    if let Some(h) = ui.data(|d| d.get_temp::<std::sync::Arc<Heights>>(id))
         && h.key == key
     {
         return h;
@@ -109,11 +110,11 @@ fn heights(
         tops.push(y);
         y += estimate(line, per_row) * row + gap;
     }
-    let h = Heights {
+    let h = std::sync::Arc::new(Heights {
         key,
         tops,
         total: y,
-    };
+    });
     ui.data_mut(|d| d.insert_temp(id, h.clone()));
     h
 }
