@@ -488,17 +488,17 @@ fn answer(label: &str, id: Option<u64>, code: Option<ErrorCode>) -> ServerFrame 
     f
 }
 
+/// Connection `conn` drops (a reset) at `at`.
+fn lose(s: &mut ChatState, conn: u64, at: Instant) -> Vec<Action> {
+    let reason = "reset".into();
+    s.on_event(NetEvent::Closed { conn, reason }, at)
+}
+
 /// Loses connection 1 and comes back on connection 2 with `w` as the welcome; returns what
 /// the state does after the welcome.
 fn reconnect(s: &mut ChatState, w: ServerFrame) -> Vec<Action> {
     let t0 = Instant::now();
-    s.on_event(
-        NetEvent::Closed {
-            conn: 1,
-            reason: "reset".into(),
-        },
-        t0,
-    );
+    lose(s, 1, t0);
     let connect = s.tick(t0 + Duration::from_secs(60));
     assert!(
         matches!(connect[..], [Action::Connect { conn: 2, .. }]),
@@ -533,13 +533,7 @@ fn delivery(s: &ChatState, text: &str) -> Option<Delivery> {
 #[test]
 fn a_message_typed_while_offline_is_queued_and_sent_after_the_reconnect() {
     let mut s = online();
-    s.on_event(
-        NetEvent::Closed {
-            conn: 1,
-            reason: "reset".into(),
-        },
-        Instant::now(),
-    );
+    lose(&mut s, 1, Instant::now());
     s.input = "anyone?".into();
     assert!(s.submit().is_empty(), "nothing can be sent now");
     assert_eq!(last(&s), (LineKind::Own, "alice".into(), "anyone?".into()));
@@ -563,13 +557,7 @@ fn a_message_typed_while_offline_is_queued_and_sent_after_the_reconnect() {
 #[test]
 fn queued_messages_fail_visibly_when_the_user_disconnects() {
     let mut s = online();
-    s.on_event(
-        NetEvent::Closed {
-            conn: 1,
-            reason: "reset".into(),
-        },
-        Instant::now(),
-    );
+    lose(&mut s, 1, Instant::now());
     s.input = "later".into();
     s.submit();
     s.disconnect_clicked();
@@ -627,13 +615,7 @@ fn my_messages_are_settled_by_their_labels_and_a_failed_one_can_be_retried() {
     assert_eq!(s.retry(z, 0), vec![], "only a failed one");
     assert_eq!(s.room().lines.len(), room_lines);
     // The connection goes with "one" unanswered: it is failed, not silently kept.
-    s.on_event(
-        NetEvent::Closed {
-            conn: 1,
-            reason: "reset".into(),
-        },
-        Instant::now(),
-    );
+    lose(&mut s, 1, Instant::now());
     assert!(matches!(delivery(&s, "one"), Some(Delivery::Failed { .. })));
 }
 

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use chat_common::ServerFrame;
 use chat_common::command::Request;
-use chat_common::history::parse_query;
+use chat_common::history::{Anchor, Query};
 
 use super::{Action, ChatLine, ChatState, LineKind};
 
@@ -21,7 +21,7 @@ pub const OLDER: u32 = 50;
 
 /// How many missed events one page of a reconnect's catching up asks for (the most the
 /// server gives: PROTOCOL.md §10.2).
-pub const CATCH_UP: u32 = 500;
+pub const CATCH_UP: u32 = chat_common::history::MAX_COUNT;
 
 /// What a query in flight was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,22 +97,26 @@ impl ChatState {
         self.history.first_missed = None;
         let last = self.history.last_id;
         if rejoin && last > 0 {
-            actions.extend(self.ask(conn, Ask::Missed, &format!("after {last} {CATCH_UP}")));
+            actions.push(self.ask(conn, Ask::Missed, Anchor::After(last), CATCH_UP));
         } else if !rejoin {
-            actions.extend(self.ask(conn, Ask::Latest, &format!("latest {LATEST}")));
+            actions.push(self.ask(conn, Ask::Latest, Anchor::Latest, LATEST));
         }
         actions
     }
 
-    fn ask(&mut self, conn: u64, ask: Ask, query: &str) -> Option<Action> {
-        let query = parse_query(query).ok()?;
+    fn ask(&mut self, conn: u64, ask: Ask, anchor: Anchor, count: u32) -> Action {
+        let query = Query {
+            anchor,
+            count,
+            cut: false,
+        };
         self.history.asked.push_back(ask);
         let frame = Request::History {
             query,
             chat_only: false,
         }
         .to_frame();
-        Some(Action::Send { conn, frame })
+        Action::Send { conn, frame }
     }
 
     /// The end of an answer.
@@ -143,9 +147,8 @@ impl ChatState {
             Ask::Missed => {
                 if more && let Some(conn) = self.phase_online_conn() {
                     // Not all of it yet: the next page, from the newest seen.
-                    let last = self.history.last_id;
-                    let next = format!("after {last} {CATCH_UP}");
-                    return self.ask(conn, Ask::Missed, &next).into_iter().collect();
+                    let after = Anchor::After(self.history.last_id);
+                    return vec![self.ask(conn, Ask::Missed, after, CATCH_UP)];
                 }
                 self.caught_up(gap);
             }
@@ -196,8 +199,6 @@ impl ChatState {
             return Vec::new();
         };
         self.conversations[0].loading_older = true;
-        self.ask(conn, Ask::Older, &format!("before {oldest} {OLDER}"))
-            .into_iter()
-            .collect()
+        vec![self.ask(conn, Ask::Older, Anchor::Before(oldest), OLDER)]
     }
 }

@@ -67,29 +67,27 @@ impl ChatState {
         };
         let i = self.conversation(&key, &title);
         self.select(i);
-        // While the service is lost the server would refuse it: it waits here instead.
-        let online = self.phase_online_conn().filter(|_| !self.degraded);
-        let mut line = ChatLine::new(kind, who, text.clone(), hhmm(now_ms()));
-        line.delivery = Some(match online {
-            Some(_) => Delivery::Pending {
-                label: label.clone(),
-            },
-            None => Delivery::Queued {
-                label: label.clone(),
-            },
+        let (delivery, actions) = self.dispatch(Queued {
+            to,
+            shout,
+            text: text.clone(),
+            label,
         });
+        let mut line = ChatLine::new(kind, who, text, hhmm(now_ms()));
+        line.delivery = Some(delivery);
         self.conversations[i].add(line);
-        match online {
-            Some(conn) => vec![message_frame(conn, to, text, shout, label)],
+        actions
+    }
+
+    /// Sends `q` if the service can take it now, or keeps it for later (while the service
+    /// is lost the server would only refuse it); returns what its line shows and the frame.
+    fn dispatch(&mut self, q: Queued) -> (Delivery, Vec<Action>) {
+        let label = q.label.clone();
+        match self.phase_online_conn().filter(|_| !self.degraded) {
+            Some(conn) => (Delivery::Pending { label }, vec![message_frame(conn, q)]),
             None => {
-                let q = Queued {
-                    to,
-                    shout,
-                    text,
-                    label,
-                };
                 self.outbox.queued.push(q);
-                Vec::new()
+                (Delivery::Queued { label }, Vec::new())
             }
         }
     }
@@ -105,7 +103,7 @@ impl ChatState {
                         break;
                     }
                 }
-                message_frame(conn, q.to, q.text, q.shout, q.label)
+                message_frame(conn, q)
             })
             .collect()
     }
@@ -159,32 +157,15 @@ impl ChatState {
         if !matches!(l.delivery, Some(Delivery::Failed { .. })) {
             return Vec::new();
         }
-        let to = (l.kind == LineKind::PrivateOut).then(|| l.who.clone());
-        let text = l.text.clone();
-        let label = self.outbox.label();
-        let online = self.phase_online_conn().filter(|_| !self.degraded);
-        let delivery = match online {
-            Some(_) => Delivery::Pending {
-                label: label.clone(),
-            },
-            None => Delivery::Queued {
-                label: label.clone(),
-            },
+        let q = Queued {
+            to: (l.kind == LineKind::PrivateOut).then(|| l.who.clone()),
+            shout: false,
+            text: l.text.clone(),
+            label: self.outbox.label(),
         };
+        let (delivery, actions) = self.dispatch(q);
         self.conversations[conv].lines[line].delivery = Some(delivery);
-        match online {
-            Some(conn) => vec![message_frame(conn, to, text, false, label)],
-            None => {
-                let q = Queued {
-                    to,
-                    shout: false,
-                    text,
-                    label,
-                };
-                self.outbox.queued.push(q);
-                Vec::new()
-            }
-        }
+        actions
     }
 
     /// Up in the message box: the entry before the one shown (the last one first).
@@ -255,21 +236,15 @@ impl ChatState {
 }
 
 /// The frame of my message, with its label (so its confirmation or error names it).
-fn message_frame(
-    conn: u64,
-    to: Option<String>,
-    text: String,
-    shout: bool,
-    label: String,
-) -> Action {
-    let request = match to {
-        Some(to) => Request::Private { to, text },
+fn message_frame(conn: u64, q: Queued) -> Action {
+    let request = match q.to {
+        Some(to) => Request::Private { to, text: q.text },
         None => Request::Public {
-            text,
-            confirm: shout,
+            text: q.text,
+            confirm: q.shout,
         },
     };
     let mut frame = request.to_frame();
-    frame.label = Some(label);
+    frame.label = Some(q.label);
     Action::Send { conn, frame }
 }

@@ -107,7 +107,8 @@ impl ChatState {
                 frame.from.name.clone(),
             ),
         };
-        let mut line = ChatLine::new(line_kind, who, frame.msg.clone(), line_time(&frame));
+        let time = line_time(&frame);
+        let mut line = ChatLine::new(line_kind, who, frame.msg.clone(), time);
         line.id = frame.id;
         line.mention =
             !mine && matches!(line_kind, LineKind::Chat) && mentions(&frame.msg, &self.me);
@@ -118,34 +119,34 @@ impl ChatState {
             self.history.saw(id);
         }
         let i = self.conversation(&key, &title);
-        // The room's last messages and older pages go above the notices after them; what
-        // a reconnect missed, below the reconnect's notices, where the user reads on.
-        let added = if replayed && !self.history.filling_gap() {
-            self.conversations[i].add_replayed(line.clone())
+        let mention = line.mention;
+        // Earlier events the user asked for (the room's last, older pages) go above the
+        // notices after them and are nothing new; what a reconnect missed goes below the
+        // reconnect's notices, where the user reads on, and counts as news.
+        let earlier = replayed && !self.history.filling_gap();
+        let added = if earlier {
+            self.conversations[i].add_replayed(line)
         } else {
-            self.conversations[i].add(line.clone())
+            self.conversations[i].add(line)
         };
-        if !added {
+        if !added || earlier {
             return;
-        }
-        if replayed && !self.history.filling_gap() {
-            return; // earlier events the user asked for: nothing new
         }
         let is_message = matches!(line_kind, LineKind::Chat | LineKind::PrivateIn);
         if replayed && is_message {
             // Counted for the "while you were away" marker: what others said, not who
             // came and went (our own leave and join among them).
-            self.history.missed(line.id);
+            self.history.missed(frame.id);
         }
         let seen = i == self.active && self.following && self.window_focused;
         if is_message && !seen {
             let c = &mut self.conversations[i];
             c.unread += 1;
-            c.mentions += usize::from(line.mention);
+            c.mentions += usize::from(mention);
         }
         let private = line_kind == LineKind::PrivateIn;
-        if (private || line.mention) && !self.window_focused && !replayed {
-            self.attention = Some(format!("{}: {}", line.who, line.text));
+        if (private || mention) && !self.window_focused && !replayed {
+            self.attention = Some(format!("{}: {}", frame.from.name, frame.msg));
         }
     }
 

@@ -197,14 +197,7 @@ impl Clients {
     /// Queues a frame for one client, in its format.
     pub fn send(&self, conn: ConnId, frame: &ServerFrame) {
         if let Some(c) = self.map.get(&conn) {
-            let bytes = frames::encode(frame, c.info.format);
-            deliver(
-                &c.info.out,
-                &c.info.name,
-                c.info.format,
-                bytes,
-                &self.server_ip,
-            );
+            self.push(c, frames::encode(frame, c.info.format));
         }
     }
 
@@ -215,15 +208,13 @@ impl Clients {
             for f in page {
                 frames::encode_into(&f, c.info.format, &mut buf);
             }
-            let bytes = Bytes::from(buf);
-            deliver(
-                &c.info.out,
-                &c.info.name,
-                c.info.format,
-                bytes,
-                &self.server_ip,
-            );
+            self.push(c, Bytes::from(buf));
         }
+    }
+
+    fn push(&self, c: &Client, bytes: Bytes) {
+        let info = &c.info;
+        deliver(&info.out, &info.name, info.format, bytes, &self.server_ip);
     }
 
     /// Queues the error that answers `asker`'s message, with its label.
@@ -237,9 +228,7 @@ impl Clients {
 
     /// Queues an error for one client (`to` is its name).
     pub fn send_error(&self, conn: ConnId, err: &ChatError) {
-        if let Some(name) = self.name(conn) {
-            self.send(conn, &frames::error(&self.server_ip, name, err));
-        }
+        self.send_answer_error(Asker { conn, label: None }, err);
     }
 
     /// The name of a client.
