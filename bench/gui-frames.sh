@@ -10,9 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 frames=${2:-600}
-for tool in Xvfb xdotool; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "needs $tool: see scripts/screenshot.sh" >&2; exit 1; }
-done
+. scripts/xvfb-deps.sh
 cargo build --release -p gui-client >&2
 out="bench/results/gui-frames-$(date +%Y-%m-%d).jsonl"
 mkdir -p bench/results

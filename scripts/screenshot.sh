@@ -9,16 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(Xvfb import xdotool)
-for tool in "${need[@]}"; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    apt-get update
-    apt-get install -y --no-install-recommends xvfb xauth xdotool imagemagick \
-      libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libxcb1 libgl1 \
-      libglx-mesa0 libgl1-mesa-dri libegl1 libegl-mesa0
-    break
-  fi
-done
+. scripts/xvfb-deps.sh
 
 cargo build --release -p broker -p server -p gui-client
 tmp=$(mktemp -d)
