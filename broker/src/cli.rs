@@ -71,7 +71,7 @@ pub struct Args {
 
     /// Events older than this are removed: a number with `s`, `m`, `h` or `d` (0: kept
     /// whatever their age).
-    #[arg(long, env = "CHAT_HISTORY_MAX_AGE", default_value = "30d", value_parser = parse_age)]
+    #[arg(long, env = "CHAT_HISTORY_MAX_AGE", default_value = "30d", value_parser = chat_common::clock::parse_age)]
     pub history_max_age: Duration,
 
     /// At most this many events are kept, the newest (0: no bound).
@@ -79,34 +79,13 @@ pub struct Args {
     pub history_max_events: u64,
 
     /// A resume token unused for this long expires (same units as --history-max-age).
-    #[arg(long, env = "CHAT_RESUME_TTL", default_value = "7d", value_parser = parse_age)]
+    #[arg(long, env = "CHAT_RESUME_TTL", default_value = "7d", value_parser = chat_common::clock::parse_age)]
     pub resume_ttl: Duration,
 
     /// Caps the history file at this many 4 KiB pages (0: no cap); past it writes fail as
     /// on a full disk. For tests of that path.
     #[arg(long, hide = true, default_value_t = 0)]
     pub history_max_pages: u64,
-}
-
-/// Parses `90s`, `15m`, `12h`, `30d` or `0`.
-fn parse_age(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?}: a number followed by s, m, h or d"))?;
-    let secs = match unit {
-        "" if n == 0 => 0,
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        "d" => n.saturating_mul(86_400),
-        _ => return Err(format!("{text:?}: a number followed by s, m, h or d")),
-    };
-    Ok(Duration::from_secs(secs))
 }
 
 /// The history settings the flags give.
@@ -241,12 +220,12 @@ mod tests {
         );
         let off = Args::try_parse_from(["broker", "--history", "off"]).expect("parse");
         assert_eq!(off.history(), Ok(None));
-        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert!(parse_age("5").is_err(), "a unit is needed");
-        assert!(parse_age("5w").is_err());
-        assert!(parse_age("").is_err());
+        assert_eq!(chat_common::clock::parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(chat_common::clock::parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(chat_common::clock::parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(chat_common::clock::parse_age("5").is_err(), "a unit is needed");
+        assert!(chat_common::clock::parse_age("5w").is_err());
+        assert!(chat_common::clock::parse_age("").is_err());
         assert!(Args::try_parse_from(["broker", "--history", "maybe"]).is_err());
     }
 

@@ -265,43 +265,6 @@ fn resume(
     }
 }
 
-/// The most text one history answer carries: a client's send queue (8 MiB by default) must
-/// hold it with room to spare, or asking for 500 long messages would get the asker cut
-/// off as not reading. What does not fit is left for the next page (`more`).
-const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
-
-/// Drops events from the far end of `events` until their texts fit in `max` bytes (always
-/// keeping one); returns whether any were dropped.
-fn within_bytes(
-    events: &mut Vec<crate::history::record::Record>,
-    max: usize,
-    keep_newest: bool,
-) -> bool {
-    let mut total = 0usize;
-    let mut keep = 0usize;
-    let sizes: Vec<usize> = if keep_newest {
-        events.iter().rev().map(|e| e.msg.len() + 128).collect()
-    } else {
-        events.iter().map(|e| e.msg.len() + 128).collect()
-    };
-    for size in sizes {
-        if keep > 0 && total + size > max {
-            break;
-        }
-        total += size;
-        keep += 1;
-    }
-    if keep == events.len() {
-        return false;
-    }
-    if keep_newest {
-        events.drain(..events.len() - keep);
-    } else {
-        events.truncate(keep);
-    }
-    true
-}
-
 /// The answer to a history query of `conn` (PROTOCOL.md §10.2): what the log holds up to
 /// the last stored batch, with the private messages of the asker's session chain `viewer`.
 fn history_answer(
@@ -319,7 +282,12 @@ fn history_answer(
             // Newest first for `latest` and `before`, oldest first for `after`: the end
             // nearest the anchor is kept.
             let keep_newest = !matches!(query.anchor, chat_common::history::Anchor::After(_));
-            let cut = within_bytes(&mut page.events, MAX_ANSWER_BYTES, keep_newest);
+            let cut = chat_common::history::keep_within_bytes(
+                &mut page.events,
+                chat_common::history::MAX_ANSWER_BYTES,
+                keep_newest,
+                |e| e.msg.len(),
+            );
             ToServer::History {
                 conn,
                 epoch: store.epoch().to_string(),

@@ -254,6 +254,10 @@ pub enum Unroutable {
     /// sent it to nobody rather than confirm what it could lose (PROTOCOL.md §10.6).
     #[error("not delivered: the chat service could not store it (its disk is full or failing)")]
     NotStored,
+    /// The chat service did not confirm storing it in time (a NATS cluster that lost its
+    /// quorum: PROTOCOL.md §6.4).
+    #[error("not delivered: the chat service did not confirm it in time; try again shortly")]
+    Unconfirmed,
 }
 
 impl Unroutable {
@@ -263,6 +267,7 @@ impl Unroutable {
             Unroutable::NotOnline { .. } => ErrorCode::NotOnline,
             Unroutable::NotLoggedIn => ErrorCode::NotLoggedIn,
             Unroutable::NotStored => ErrorCode::NotStored,
+            Unroutable::Unconfirmed => ErrorCode::NotDelivered,
         }
     }
 }

@@ -19,6 +19,51 @@ pub const MAX_COUNT: u32 = 500;
 /// How many chat messages `/history` without `N` prints on the line port.
 pub const LINE_DEFAULT_COUNT: u32 = 20;
 
+/// The most text one history answer carries: a client's send queue (8 MiB by default) must
+/// hold it with room to spare, or asking for 500 long messages would get the asker cut
+/// off as not reading. What does not fit is left for the next page (`more`).
+pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
+
+/// What one event weighs in an answer beside its text (names, ids, the frame's keys).
+const EVENT_OVERHEAD: usize = 128;
+
+/// Drops events from the far end of `events` (the oldest when `keep_newest`) until their
+/// texts (`text_len`) fit in `max` bytes, always keeping one; returns whether any were
+/// dropped. Both backends cut their answers with it.
+pub fn keep_within_bytes<T>(
+    events: &mut Vec<T>,
+    max: usize,
+    keep_newest: bool,
+    text_len: impl Fn(&T) -> usize,
+) -> bool {
+    let size = |e: &T| text_len(e) + EVENT_OVERHEAD;
+    let mut total = 0usize;
+    let mut keep = 0usize;
+    let mut fits = |e: &T| {
+        let s = size(e);
+        if keep > 0 && total + s > max {
+            return false;
+        }
+        total += s;
+        keep += 1;
+        true
+    };
+    if keep_newest {
+        let _ = events.iter().rev().all(&mut fits);
+    } else {
+        let _ = events.iter().all(&mut fits);
+    }
+    if keep == events.len() {
+        return false;
+    }
+    if keep_newest {
+        events.drain(..events.len() - keep);
+    } else {
+        events.truncate(keep);
+    }
+    true
+}
+
 /// Where a query looks, from which id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -164,6 +209,22 @@ impl fmt::Display for Query {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_answer_is_cut_at_its_far_end_and_keeps_one() {
+        let texts = |v: &[usize]| v.to_vec();
+        // Each weighs its length plus 128: two of 100 fit in 460, three do not.
+        let mut newest = texts(&[100, 100, 100]);
+        assert!(keep_within_bytes(&mut newest, 460, true, |n| *n));
+        assert_eq!(newest.len(), 2);
+        let mut oldest = vec![1usize, 2, 300];
+        assert!(keep_within_bytes(&mut oldest, 300, false, |n| *n));
+        assert_eq!(oldest, vec![1, 2]);
+        let mut huge = vec![10_000usize];
+        assert!(!keep_within_bytes(&mut huge, 10, true, |n| *n), "one is always kept");
+        let mut fits = vec![1usize, 2];
+        assert!(!keep_within_bytes(&mut fits, MAX_ANSWER_BYTES, true, |n| *n));
+    }
 
     #[test]
     fn the_three_forms_with_and_without_a_count() {

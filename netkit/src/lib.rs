@@ -7,11 +7,13 @@
 //! - [`fdlimit`]: the open-file limit raised and the file table sized at startup;
 //! - [`logging`]: `tracing` set up from `RUST_LOG`;
 //! - [`runtime`]: the tokio runtime sized by a `--threads` flag;
-//! - [`token`]: the shared secret of the broker link.
+//! - [`token`]: the shared secret of the broker link;
+//! - [`random`]: random identifiers (resume tokens, session chains, server incarnations).
 
 pub mod fdlimit;
 pub mod logging;
 pub mod queue;
+pub mod random;
 pub mod runtime;
 pub mod shutdown;
 pub mod token;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::config::{BrokerConfig, Config};
+use crate::config::{BrokerConfig, Config, NatsConfig};
 use crate::conn::flood::FloodLimit;
 use crate::core::presence::PresencePolicy;
 use crate::net::limits::Limits;
@@ -168,6 +168,30 @@ pub struct Args {
     /// attempt, so a server started before the broker finds the file the broker creates.
     #[arg(long, env = "CHAT_TOKEN_FILE")]
     pub token_file: Option<std::path::PathBuf>,
+
+    /// Run on a NATS cluster with JetStream instead of the broker: `nats://host:port` of
+    /// one or more of its nodes, comma-separated (the others are learnt from the cluster).
+    /// `--broker` and the link token are then not used (README, "Scaling out").
+    #[arg(long, env = "CHAT_NATS", value_delimiter = ',')]
+    pub nats: Vec<String>,
+
+    /// With `--nats`: replicas of the stream and buckets when this server creates them
+    /// (0: three on a cluster of three nodes or more, else one).
+    #[arg(long, env = "CHAT_NATS_REPLICAS", default_value_t = 0)]
+    pub nats_replicas: usize,
+
+    /// With `--nats`: events older than this are removed (`90s`, `15m`, `12h`, `30d`; 0:
+    /// whatever their age), set when the stream is created.
+    #[arg(long, env = "CHAT_HISTORY_MAX_AGE", default_value = "30d", value_parser = chat_common::clock::parse_age)]
+    pub history_max_age: Duration,
+
+    /// With `--nats`: at most this many events are kept (0: no bound).
+    #[arg(long, env = "CHAT_HISTORY_MAX_EVENTS", default_value_t = 1_000_000)]
+    pub history_max_events: u64,
+
+    /// With `--nats`: a resume token unused this long expires.
+    #[arg(long, env = "CHAT_RESUME_TTL", default_value = "7d", value_parser = chat_common::clock::parse_age)]
+    pub resume_ttl: Duration,
 }
 
 /// The value of a listener that can be turned off (`--text-listen`, `--tls-listen`): an
@@ -302,6 +326,16 @@ impl Args {
                 heartbeat: Duration::from_millis(self.heartbeat_ms.max(1)),
                 max_frame: chat_common::link::DEFAULT_MAX_LINK_FRAME.max(self.max_frame + 4096),
             },
+            nats: (!self.nats.is_empty()).then(|| NatsConfig {
+                urls: self.nats.clone(),
+                replicas: self.nats_replicas,
+                layout: crate::backend::nats::setup::Layout {
+                    replicas: self.nats_replicas,
+                    max_age: self.history_max_age,
+                    max_events: self.history_max_events,
+                    resume_ttl: self.resume_ttl,
+                },
+            }),
         })
     }
 }

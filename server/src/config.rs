@@ -42,6 +42,19 @@ pub struct Config {
     pub limits: Limits,
     /// The broker link.
     pub broker: BrokerConfig,
+    /// The NATS cluster to run on instead of the broker (`--nats`), if any.
+    pub nats: Option<NatsConfig>,
+}
+
+/// How to run on a NATS cluster (README, "Scaling out").
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// Its nodes' URLs.
+    pub urls: Vec<String>,
+    /// Replicas (0: auto).
+    pub replicas: usize,
+    /// How the stream and buckets are made.
+    pub layout: crate::backend::nats::setup::Layout,
 }
 
 /// How to reach the broker.

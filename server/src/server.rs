@@ -13,10 +13,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::Backend;
 use crate::backend::broker::{BrokerBackend, Dial, LinkSettings, TcpDial};
+use crate::backend::nats::{NatsBackend, NatsSettings};
 use crate::chat::Chat;
 use crate::cli::{Args, Listen};
-use crate::config::Config;
+use crate::config::{Config, NatsConfig};
 use crate::core::hub::Hub;
 use crate::ctx::Ctx;
 use crate::net::limits::ConnLimits;
@@ -108,20 +110,24 @@ pub async fn launch(
     run(config, listeners, move || ready(addrs), shutdown).await
 }
 
-/// Runs a server on the broker at `config.broker.addr` until `shutdown` resolves. Clients
-/// are accepted only once the broker link is up (until then every login would be refused);
-/// `ready` is called at that moment.
+/// Runs a server until `shutdown` resolves: on the NATS cluster of `config.nats` if given,
+/// else on the broker at `config.broker.addr`. Clients are accepted only once the chat
+/// service is reachable (until then every login would be refused); `ready` is called at
+/// that moment.
 pub async fn run(
     config: Config,
     listeners: Listeners,
     ready: impl FnOnce(),
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    if let Some(nats) = config.nats.clone() {
+        return run_nats(config, nats, listeners, ready, shutdown).await;
+    }
     let dial = TcpDial(config.broker.addr.clone());
     run_with(config, listeners, dial, ready, shutdown).await
 }
 
-/// Like [`run`], reaching the broker through `dial`.
+/// Like [`run`] on the broker, reaching it through `dial`.
 pub async fn run_with<D: Dial>(
     config: Config,
     listeners: Listeners,
@@ -140,15 +146,76 @@ pub async fn run_with<D: Dial>(
         max_frame: config.broker.max_frame,
     };
     tracing::info!("connecting to the broker at {}", dial.describe());
-    let (backend, link, mut up) =
-        BrokerBackend::start(hub.clone(), dial, settings, link_stop.clone());
+    let (backend, link, up) = BrokerBackend::start(hub.clone(), dial, settings, link_stop.clone());
+    let service = Service {
+        hub,
+        backend,
+        task: link,
+        up,
+        stop: link_stop,
+    };
+    serve_clients(service, config, listeners, ready, shutdown).await
+}
 
+/// Like [`run`], on the NATS cluster of `nats`.
+async fn run_nats(
+    config: Config,
+    nats: NatsConfig,
+    listeners: Listeners,
+    ready: impl FnOnce(),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let addrs = listeners.addrs()?;
+    let hub = Arc::new(Hub::new(addrs.json.ip().to_string(), config.presence));
+    let stop = CancellationToken::new();
+    let settings = NatsSettings {
+        urls: nats.urls.clone(),
+        label: format!("chat server {}", addrs.json),
+        replicas: nats.replicas,
+        layout: nats.layout,
+    };
+    tracing::info!("joining the NATS cluster at {}", nats.urls.join(","));
+    let (backend, task, up) = NatsBackend::start(hub.clone(), settings, stop.clone());
+    let service = Service {
+        hub,
+        backend,
+        task,
+        up,
+        stop,
+    };
+    serve_clients(service, config, listeners, ready, shutdown).await
+}
+
+/// A backend started, and what stops it.
+struct Service<B> {
+    hub: Arc<Hub>,
+    backend: B,
+    task: tokio::task::JoinHandle<()>,
+    up: tokio::sync::watch::Receiver<bool>,
+    stop: CancellationToken,
+}
+
+/// Waits for the service, then accepts clients until `shutdown`; then stops the backend.
+async fn serve_clients<B: Backend + Clone>(
+    service: Service<B>,
+    config: Config,
+    listeners: Listeners,
+    ready: impl FnOnce(),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let Service {
+        hub,
+        backend,
+        task,
+        mut up,
+        stop,
+    } = service;
     tokio::pin!(shutdown);
     tokio::select! {
-        r = up.wait_for(|up| *up) => { r.context("broker link task ended")?; }
+        r = up.wait_for(|up| *up) => { r.context("the chat service's task ended")?; }
         _ = &mut shutdown => {
-            link_stop.cancel();
-            let _ = link.await;
+            stop.cancel();
+            let _ = task.await;
             return Ok(());
         }
     }
@@ -166,8 +233,8 @@ pub async fn run_with<D: Dial>(
     ports.extend(listeners.line.map(|l| (l, Port::Line)));
     ports.extend(listeners.tls.map(|(l, acceptor)| (l, Port::Tls(acceptor))));
     listener::run(ports, ctx, limits, shutdown).await;
-    link_stop.cancel();
-    let _ = link.await;
+    stop.cancel();
+    let _ = task.await;
     tracing::info!("server stopped");
     Ok(())
 }

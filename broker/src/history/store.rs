@@ -160,14 +160,7 @@ pub struct Store {
 
 /// A fresh random token of 128 bits, as 32 hex digits.
 fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    // The OS's generator; it failing is not something a chat can recover from sensibly,
-    // so fall back to the clock and the address of a stack value rather than panic.
-    if getrandom::fill(&mut bytes).is_err() {
-        let seed = chat_common::clock::now_ms() as u128 ^ ((&bytes as *const _ as u128) << 64);
-        bytes = seed.to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    netkit::random::hex(16)
 }
 
 fn hash(token: &str) -> Vec<u8> {

@@ -20,6 +20,7 @@
 //! changes (docs/ARCHITECTURE.md, "Where things go").
 
 pub mod broker;
+pub mod nats;
 #[cfg(test)]
 pub mod fake;
 

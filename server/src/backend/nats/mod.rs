@@ -1,0 +1,465 @@
+//! The NATS backend: servers on a NATS cluster with JetStream instead of the broker
+//! (`server --nats URL[,URL...]`; docs/NATS.md says how, PROTOCOL.md §10 what clients see).
+//!
+//! - [`wire`]: what goes into the stream and the buckets (pure);
+//! - [`replica`]: who is online, built by applying the stream in order (pure): the stream
+//!   sequence is every event's `id`, on every server;
+//! - [`liveness`]: which servers are alive, from their beats (pure);
+//! - [`names`]: unique names through the names bucket's atomic create;
+//! - [`publish`]: writing an event exactly once (`Nats-Msg-Id`), retried;
+//! - [`history`]: `/history` and resume read from the stream;
+//! - [`setup`]: connecting, and making the stream and buckets;
+//! - [`run`]: the task that keeps this server in the cluster (I/O only).
+
+pub mod history;
+pub mod liveness;
+pub mod names;
+pub mod publish;
+pub mod replica;
+pub mod run;
+pub mod setup;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use chat_common::link::ConnId;
+use chat_common::name::NameKey;
+use chat_common::{Refusal, Unroutable};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::liveness::Lapses;
+use self::publish::Outgoing;
+use self::replica::Replica;
+use self::setup::{Cluster, Layout};
+use self::wire::{Holder, Wire};
+use crate::backend::{Backend, Unavailable};
+use crate::core::event::Event;
+use crate::core::hub::Hub;
+use crate::core::requests::ReqId;
+
+/// How to reach the cluster, and how to make what is not there yet.
+#[derive(Debug, Clone)]
+pub struct NatsSettings {
+    /// `nats://host:port` of one or more nodes (the others are learnt from the cluster).
+    pub urls: Vec<String>,
+    /// This server's name on its connection, for the cluster's monitoring.
+    pub label: String,
+    /// Replicas of the stream and buckets; 0: three on a cluster of three or more.
+    pub replicas: usize,
+    /// History retention and resume expiry (PROTOCOL.md §10.4, §10.7).
+    pub layout: Layout,
+}
+
+/// One of our clients, as registered.
+#[derive(Debug, Clone)]
+struct Local {
+    name: String,
+    ip: String,
+    chain: String,
+    /// Its resume token, until the welcome takes it.
+    token: Option<String>,
+    /// The incarnation it was registered under.
+    srv: String,
+    /// The revisions of its two name entries.
+    revs: [u64; 2],
+}
+
+/// What this server knows, behind one lock (never held across an `.await`).
+#[derive(Debug, Default)]
+struct Shared {
+    /// Our incarnation.
+    me: String,
+    /// Registered with the cluster, applying its stream.
+    serving: bool,
+    replica: Replica,
+    local: HashMap<ConnId, Local>,
+    lapses: Lapses,
+}
+
+struct Inner {
+    hub: Arc<Hub>,
+    cluster: OnceLock<Cluster>,
+    state: Mutex<Shared>,
+}
+
+/// What sessions use to reach the cluster; cheap to clone.
+#[derive(Clone)]
+pub struct NatsBackend(Arc<Inner>);
+
+impl NatsBackend {
+    /// Starts keeping this server in the cluster for `hub` until `stop` is cancelled.
+    /// Returns the backend, its task, and a flag that turns true once the server is
+    /// registered in the cluster (then clients may be accepted).
+    pub fn start(
+        hub: Arc<Hub>,
+        settings: NatsSettings,
+        stop: CancellationToken,
+    ) -> (NatsBackend, JoinHandle<()>, watch::Receiver<bool>) {
+        let backend = NatsBackend(Arc::new(Inner {
+            hub,
+            cluster: OnceLock::new(),
+            state: Mutex::default(),
+        }));
+        let (up_tx, up_rx) = watch::channel(false);
+        let task = tokio::spawn(run::run(backend.clone(), settings, stop, up_tx));
+        (backend, task, up_rx)
+    }
+
+    fn state(&self) -> MutexGuard<'_, Shared> {
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.0.hub
+    }
+
+    /// The cluster, while this server is serving.
+    fn serving(&self) -> Result<Cluster, Unavailable> {
+        let cluster = self.0.cluster.get().ok_or(Unavailable)?;
+        if self.state().serving {
+            Ok(cluster.clone())
+        } else {
+            Err(Unavailable)
+        }
+    }
+
+    /// Claims `name` for `conn` and writes its join; the answer comes from the stream.
+    async fn claim(&self, conn: ConnId, name: String, ip: String) -> Result<(), Unavailable> {
+        let cluster = self.serving()?;
+        let refuse = |reason| self.hub().apply(Event::Refused { conn, reason });
+        if let Err(reason) = chat_common::name::validate_name(&name) {
+            refuse(Refusal::from(reason));
+            return Ok(());
+        }
+        let me = {
+            let st = self.state();
+            if st.local.contains_key(&conn) {
+                drop(st);
+                refuse(Refusal::AlreadyLoggedIn);
+                return Ok(());
+            }
+            st.me.clone()
+        };
+        let chain = netkit::random::hex(16);
+        let holder = Holder {
+            name: name.clone(),
+            srv: me.clone(),
+            conn,
+            ip: ip.clone(),
+            chain: chain.clone(),
+        };
+        let stale = |h: &Holder, age: Duration| {
+            let st = self.state();
+            st.replica.is_gone(&h.srv)
+                || (!st.replica.is_online(&h.srv, h.conn) && age >= names::STALE)
+        };
+        let revs = match names::claim(&cluster.names, &holder, stale).await {
+            Ok(names::Claim::Won(revs)) => revs,
+            Ok(names::Claim::Taken(holder)) => {
+                refuse(Refusal::NameTaken { name: holder });
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!("a login could not be decided: {e}");
+                refuse(Refusal::Unavailable);
+                return Ok(());
+            }
+        };
+        let token = netkit::random::hex(16);
+        let session = wire::Session {
+            chain: chain.clone(),
+            name: name.clone(),
+        };
+        let token = match cluster
+            .sessions
+            .put(wire::session_key(&token), session.encode())
+            .await
+        {
+            Ok(_) => Some(token),
+            Err(e) => {
+                tracing::warn!("a session could not be stored; the login has no token: {e}");
+                None
+            }
+        };
+        let local = Local {
+            name: name.clone(),
+            ip: ip.clone(),
+            chain: chain.clone(),
+            token,
+            srv: me.clone(),
+            revs,
+        };
+        self.state().local.insert(conn, local);
+        let join = Wire::Join {
+            name: name.clone(),
+            ip,
+            srv: me,
+            conn,
+            chain,
+        };
+        if let Err(e) = Outgoing::new(&join).store(&cluster.js, None).await {
+            tracing::warn!("a join was not stored: {e}");
+            self.state().local.remove(&conn);
+            names::release(&cluster.names, &name, revs).await;
+            refuse(Refusal::Unavailable);
+        }
+        Ok(())
+    }
+
+    /// Writes `conn`'s leave, then frees its name entries: in that order, so a later
+    /// holder's join comes after the leave in the stream.
+    async fn leave(&self, conn: ConnId) {
+        let Some(cluster) = self.0.cluster.get().cloned() else {
+            return;
+        };
+        let (local, leave) = {
+            let mut st = self.state();
+            let local = st.local.remove(&conn);
+            let srv = local.as_ref().map_or_else(|| st.me.clone(), |l| l.srv.clone());
+            let leave = st
+                .replica
+                .leaves_of(&srv)
+                .into_iter()
+                .find(|w| matches!(w, Wire::Leave { conn: c, .. } if *c == conn));
+            (local, leave)
+        };
+        let leave = leave.or_else(|| {
+            local.as_ref().map(|l| Wire::Leave {
+                name: l.name.clone(),
+                ip: l.ip.clone(),
+                srv: l.srv.clone(),
+                conn,
+            })
+        });
+        if let Some(leave) = leave
+            && let Err(e) = Outgoing::new(&leave).store(&cluster.js, None).await
+        {
+            tracing::warn!("a leave was not stored (the server's users are freed when it is found gone): {e}");
+        }
+        if let Some(l) = local {
+            names::release(&cluster.names, &l.name, l.revs).await;
+        }
+    }
+
+    /// The message `make` builds from the sender's registration, written; its answer comes
+    /// from the stream, or `Unconfirmed` if it cannot be stored.
+    fn write_message<F>(
+        &self,
+        conn: ConnId,
+        req: ReqId,
+        make: F,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send + use<F>
+    where
+        F: FnOnce(&Shared, &Local) -> Result<Wire, Unroutable>,
+    {
+        let backend = self.clone();
+        let prepared = self.serving().map(|cluster| {
+            let st = self.state();
+            let wire = match st.local.get(&conn) {
+                Some(local) => make(&st, local),
+                None => Err(Unroutable::NotLoggedIn),
+            };
+            (cluster, wire.map(|w| Outgoing::new(&w)))
+        });
+        async move {
+            let (cluster, out) = prepared?;
+            let out = match out {
+                Ok(out) => out,
+                Err(reason) => {
+                    backend.hub().apply(Event::Undeliverable { req, reason });
+                    return Ok(());
+                }
+            };
+            let first = out.send(&cluster.js).await.ok();
+            tokio::spawn(async move {
+                if let Err(e) = out.store(&cluster.js, first).await {
+                    tracing::warn!("a message was not stored: {e}");
+                    let reason = Unroutable::Unconfirmed;
+                    backend.hub().apply(Event::Undeliverable { req, reason });
+                }
+            });
+            Ok(())
+        }
+    }
+
+    async fn resume_session(&self, conn: ConnId, token: String) -> Result<(), Unavailable> {
+        let cluster = self.serving()?;
+        let failed = || self.hub().apply(Event::ResumeFailed { conn });
+        let Some((name, srv)) = self
+            .state()
+            .local
+            .get(&conn)
+            .map(|l| (l.name.clone(), l.srv.clone()))
+        else {
+            failed();
+            return Ok(());
+        };
+        let key = wire::session_key(&token);
+        let session = match cluster.sessions.get(&key).await {
+            Ok(Some(v)) => wire::Session::decode(&v),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("a resume could not be read: {e}");
+                None
+            }
+        };
+        let Some(session) = session.filter(|s| NameKey::of(&s.name) == NameKey::of(&name)) else {
+            failed();
+            return Ok(());
+        };
+        let chain = Wire::Chain {
+            srv,
+            conn,
+            chain: session.chain.clone(),
+        };
+        if Outgoing::new(&chain).store(&cluster.js, None).await.is_err() {
+            failed();
+            return Ok(());
+        }
+        // Resuming pushes the expiry back (the bucket's age counts from the last write).
+        let _ = cluster.sessions.put(&key, session.encode()).await;
+        let update = {
+            let mut st = self.state();
+            st.local.get_mut(&conn).map(|l| {
+                l.chain = session.chain.clone();
+                (l.clone(), conn)
+            })
+        };
+        // The name entry carries the chain for servers that start later.
+        if let Some((l, conn)) = update {
+            let holder = Holder {
+                name: l.name.clone(),
+                srv: l.srv.clone(),
+                conn,
+                ip: l.ip.clone(),
+                chain: l.chain.clone(),
+            };
+            let key = wire::name_keys(&l.name)[0].clone();
+            if let Ok(rev) = cluster.names.update(key, holder.encode(), l.revs[0]).await
+                && let Some(l) = self.state().local.get_mut(&conn)
+            {
+                l.revs[0] = rev;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Backend for NatsBackend {
+    fn register(
+        &self,
+        conn: ConnId,
+        name: &str,
+        ip: &str,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        let backend = self.clone();
+        let (name, ip) = (name.to_string(), ip.to_string());
+        async move { backend.claim(conn, name, ip).await }
+    }
+
+    fn unregister(&self, conn: ConnId) -> impl Future<Output = ()> + Send {
+        // Not waited for: the client is gone either way, and its leave may wait for a
+        // leader election.
+        let backend = self.clone();
+        tokio::spawn(async move { backend.leave(conn).await });
+        std::future::ready(())
+    }
+
+    fn publish(
+        &self,
+        conn: ConnId,
+        req: ReqId,
+        text: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        self.write_message(conn, req, move |_, l| {
+            Ok(Wire::Chat {
+                name: l.name.clone(),
+                srv: l.srv.clone(),
+                conn,
+                ip: l.ip.clone(),
+                req,
+                msg: text,
+            })
+        })
+    }
+
+    fn send_private(
+        &self,
+        conn: ConnId,
+        req: ReqId,
+        to: String,
+        text: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        self.write_message(conn, req, move |st, l| {
+            let r = st
+                .replica
+                .recipient(&to)
+                .ok_or(Unroutable::NotOnline { to })?;
+            Ok(Wire::Private {
+                name: l.name.clone(),
+                srv: l.srv.clone(),
+                conn,
+                ip: l.ip.clone(),
+                req,
+                chain: l.chain.clone(),
+                to: r.name,
+                to_srv: r.srv,
+                to_conn: r.conn,
+                to_chain: r.chain,
+                msg: text,
+            })
+        })
+    }
+
+    fn resume(
+        &self,
+        conn: ConnId,
+        token: String,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        let backend = self.clone();
+        async move { backend.resume_session(conn, token).await }
+    }
+
+    fn history(
+        &self,
+        conn: ConnId,
+        query: chat_common::history::Query,
+        chat_only: bool,
+    ) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        let backend = self.clone();
+        let asked = self.serving().map(|cluster| {
+            let chain = self
+                .state()
+                .local
+                .get(&conn)
+                .map(|l| l.chain.clone())
+                .unwrap_or_default();
+            (cluster, history::Viewer { chain, chat_only })
+        });
+        async move {
+            let (cluster, viewer) = asked?;
+            tokio::spawn(async move {
+                let event = match history::answer(&cluster.stream, &query, &viewer).await {
+                    Ok((epoch, page)) => Event::History {
+                        conn,
+                        epoch,
+                        events: page.events,
+                        more: page.more,
+                        gap: page.gap,
+                    },
+                    Err(e) => {
+                        tracing::warn!("a history query failed: {e}");
+                        Event::HistoryOff { conn }
+                    }
+                };
+                backend.hub().apply(event);
+            });
+            Ok(())
+        }
+    }
+}

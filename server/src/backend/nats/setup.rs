@@ -1,0 +1,141 @@
+//! Reaching the cluster and making sure the stream and the buckets exist (docs/NATS.md,
+//! "What is in the cluster").
+//!
+//! async-nats is used without its `server_2_10`+ features (our servers are Debian's 2.9.x),
+//! and its `create_key_value` cannot be used at all on 2.9: it first reads the account's
+//! info, whose 2.9 form lacks fields the crate requires (`reserved_memory`). So the buckets
+//! are created as the streams a KV bucket is (`KV_<bucket>`, one message per subject,
+//! direct gets, roll-ups) and opened with `get_key_value`, which reads only the stream.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, kv, stream};
+
+use super::wire;
+
+/// What a server needs of the cluster, opened once.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The connection (it reconnects by itself, to any node it knows).
+    pub client: async_nats::Client,
+    /// JetStream on it.
+    pub js: jetstream::Context,
+    /// The event stream.
+    pub stream: jetstream::stream::Stream,
+    /// Held names.
+    pub names: kv::Store,
+    /// Resume sessions.
+    pub sessions: kv::Store,
+}
+
+/// How the stream and buckets are made when they do not exist yet.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Replicas of each (1 on a single node; 3 on a cluster of three or more).
+    pub replicas: usize,
+    /// Events older than this are removed (PROTOCOL.md §10.7).
+    pub max_age: Duration,
+    /// At most this many events are kept.
+    pub max_events: u64,
+    /// A resume token unused this long expires (PROTOCOL.md §10.4).
+    pub resume_ttl: Duration,
+}
+
+/// How long a retried publish is de-duplicated: longer than any retry goes on.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Connects to any of `urls`; the client then learns the cluster's other nodes and moves
+/// to one of them when its node goes away.
+pub async fn connect(urls: &[String], label: &str) -> anyhow::Result<async_nats::Client> {
+    let addrs = urls
+        .iter()
+        .map(|u| u.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("a --nats URL")?;
+    async_nats::ConnectOptions::new()
+        .name(label)
+        // A node that stops answering (SIGSTOP, a partition) is left after about 2 s, not
+        // after the default 2 minutes.
+        .ping_interval(Duration::from_secs(1))
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None)
+        .retry_on_initial_connect()
+        .connect(addrs)
+        .await
+        .context("connecting to NATS")
+}
+
+/// Opens (creating if needed) the stream and the buckets.
+pub async fn open(client: async_nats::Client, layout: &Layout) -> anyhow::Result<Cluster> {
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build(client.clone());
+    let replicas = layout.replicas.max(1);
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: wire::STREAM.into(),
+            subjects: vec![wire::SUBJECTS.into()],
+            max_age: layout.max_age,
+            max_messages: i64::try_from(layout.max_events).unwrap_or(i64::MAX),
+            duplicate_window: DUPLICATE_WINDOW,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            allow_direct: true,
+            ..Default::default()
+        })
+        .await
+        .context("opening the event stream")?;
+    let names = bucket(&js, wire::NAMES_BUCKET, replicas, Duration::ZERO).await?;
+    let sessions = bucket(&js, wire::SESSIONS_BUCKET, replicas, layout.resume_ttl).await?;
+    Ok(Cluster {
+        client,
+        js,
+        stream,
+        names,
+        sessions,
+    })
+}
+
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+    max_age: Duration,
+) -> anyhow::Result<kv::Store> {
+    if let Ok(store) = js.get_key_value(name).await {
+        return Ok(store);
+    }
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("creating the bucket {name}"))?;
+    js.get_key_value(name)
+        .await
+        .with_context(|| format!("opening the bucket {name}"))
+}
+
+/// The log's epoch (PROTOCOL.md §10.1): the stream's creation time, the same for every
+/// server, new only when the stream is lost and made again.
+pub fn epoch(info: &stream::Info) -> String {
+    format!("nats-{:x}", info.created.unix_timestamp_nanos())
+}
+
+/// Replicas for `--nats-replicas 0` (auto): three when the cluster has three nodes or
+/// more, else one.
+pub fn auto_replicas(client: &async_nats::Client) -> usize {
+    let info = client.server_info();
+    if info.connect_urls.len() >= 3 { 3 } else { 1 }
+}
