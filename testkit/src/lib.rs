@@ -4,10 +4,13 @@
 //! - this module: the real `broker` and `server` binaries on ephemeral ports
 //!   (`--listen 127.0.0.1:0`), their printed addresses, signals and exit codes: for what
 //!   needs a process (SIGKILL, SIGSTOP, memory, the binaries' own flags and output);
+//! - [`nats`]: a real `nats-server` with JetStream, one node or a cluster, on free loopback
+//!   ports with temporary storage: kill, restart, stop a node (for the NATS backend);
 //! - [`layout`]: checks on a crate's import graph.
 
 pub mod inproc;
 pub mod layout;
+pub mod nats;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
