@@ -221,9 +221,18 @@ mod tests {
         let off = Args::try_parse_from(["broker", "--history", "off"]).expect("parse");
         assert_eq!(off.history(), Ok(None));
         assert_eq!(chat_common::clock::parse_age("0"), Ok(Duration::ZERO));
-        assert_eq!(chat_common::clock::parse_age("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(chat_common::clock::parse_age("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert!(chat_common::clock::parse_age("5").is_err(), "a unit is needed");
+        assert_eq!(
+            chat_common::clock::parse_age("90s"),
+            Ok(Duration::from_secs(90))
+        );
+        assert_eq!(
+            chat_common::clock::parse_age("30d"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        assert!(
+            chat_common::clock::parse_age("5").is_err(),
+            "a unit is needed"
+        );
         assert!(chat_common::clock::parse_age("5w").is_err());
         assert!(chat_common::clock::parse_age("").is_err());
         assert!(Args::try_parse_from(["broker", "--history", "maybe"]).is_err());

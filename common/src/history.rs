@@ -221,9 +221,14 @@ mod tests {
         assert!(keep_within_bytes(&mut oldest, 300, false, |n| *n));
         assert_eq!(oldest, vec![1, 2]);
         let mut huge = vec![10_000usize];
-        assert!(!keep_within_bytes(&mut huge, 10, true, |n| *n), "one is always kept");
+        assert!(
+            !keep_within_bytes(&mut huge, 10, true, |n| *n),
+            "one is always kept"
+        );
         let mut fits = vec![1usize, 2];
-        assert!(!keep_within_bytes(&mut fits, MAX_ANSWER_BYTES, true, |n| *n));
+        assert!(!keep_within_bytes(&mut fits, MAX_ANSWER_BYTES, true, |n| {
+            *n
+        }));
     }
 
     #[test]

@@ -8,24 +8,34 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::*;
-use testkit::inproc::{self, broker, server};
+use testkit::inproc;
+use testkit::service::{Kind, Service};
 
-/// A broker and two servers linked to it, with `extra` server flags.
-fn two_servers_with(extra: &[&str]) -> (inproc::Broker, inproc::Server, inproc::Server) {
-    let (b, addr) = broker(&[]);
-    let a = server(addr, extra);
-    let bb = server(addr, extra);
-    (b, a, bb)
+testkit::on_both_backends!(
+    names_are_unique_across_servers,
+    private_messages_cross_servers_both_ways_with_the_sender_stamped,
+    list_on_either_server_shows_users_of_both,
+    public_messages_have_one_global_order_on_every_server,
+    join_and_leave_notices_reach_both_servers,
+    a_killed_server_s_users_leave_and_their_names_are_free_at_once,
+    a_frozen_server_is_cut_off_and_rejoins_when_it_thaws,
+);
+
+/// The service of `kind` and two servers on it, with `extra` server flags.
+fn two_servers_with(kind: Kind, extra: &[&str]) -> (Service, inproc::Server, inproc::Server) {
+    let service = Service::start(kind, false);
+    let a = service.server(extra);
+    let b = service.server(extra);
+    (service, a, b)
 }
 
-/// A broker and two servers linked to it.
-fn two_servers() -> (inproc::Broker, inproc::Server, inproc::Server) {
-    two_servers_with(&[])
+/// The service of `kind` and two servers on it.
+fn two_servers(kind: Kind) -> (Service, inproc::Server, inproc::Server) {
+    two_servers_with(kind, &[])
 }
 
-#[test]
-fn names_are_unique_across_servers() {
-    let (_b, a, b) = two_servers();
+fn names_are_unique_across_servers(kind: Kind) {
+    let (_b, a, b) = two_servers(kind);
     let mut alice = JsonClient::login(a.json, "alice");
 
     let (mut dup, first) = JsonClient::login_raw(b.json, b"alice");
@@ -52,9 +62,8 @@ fn names_are_unique_across_servers() {
     let _alice_on_b = JsonClient::login(b.json, "alice");
 }
 
-#[test]
-fn private_messages_cross_servers_both_ways_with_the_sender_stamped() {
-    let (_b, a, b) = two_servers();
+fn private_messages_cross_servers_both_ways_with_the_sender_stamped(kind: Kind) {
+    let (_b, a, b) = two_servers(kind);
     let mut alice = JsonClient::login(a.json, "alice");
     let mut bob = JsonClient::login(b.json, "bob");
 
@@ -96,9 +105,8 @@ fn private_messages_cross_servers_both_ways_with_the_sender_stamped() {
     );
 }
 
-#[test]
-fn list_on_either_server_shows_users_of_both() {
-    let (_b, a, b) = two_servers();
+fn list_on_either_server_shows_users_of_both(kind: Kind) {
+    let (_b, a, b) = two_servers(kind);
     let mut alice = JsonClient::login(a.json, "alice");
     let mut bob = JsonClient::login(b.json, "bob");
     let mut carol = JsonClient::login(a.json, "carol");
@@ -159,11 +167,10 @@ fn collect_chats(c: &mut JsonClient, n: usize, deadline: Instant) -> Vec<Chat> {
     got
 }
 
-#[test]
-fn public_messages_have_one_global_order_on_every_server() {
+fn public_messages_have_one_global_order_on_every_server(kind: Kind) {
     const PER_SENDER: usize = 50;
     // Each sender bursts 50 messages: past the default rate limit, which is not under test.
-    let (_b, a, b) = two_servers_with(&["--flood-rate", "off"]);
+    let (_b, a, b) = two_servers_with(kind, &["--flood-rate", "off"]);
     // Listeners first, so they are logged in before anything is sent.
     let listeners = vec![
         JsonClient::login(a.json, "la1"),
@@ -251,9 +258,8 @@ fn public_messages_have_one_global_order_on_every_server() {
     }
 }
 
-#[test]
-fn join_and_leave_notices_reach_both_servers() {
-    let (_b, a, b) = two_servers();
+fn join_and_leave_notices_reach_both_servers(kind: Kind) {
+    let (_b, a, b) = two_servers(kind);
     let mut alice = JsonClient::login(a.json, "alice");
     let mut bob = JsonClient::login(b.json, "bob");
     await_presence(&mut alice, "join", &["bob"], TIMEOUT);
@@ -277,12 +283,11 @@ fn join_and_leave_notices_reach_both_servers() {
     await_presence(&mut bob, "leave", &["dave"], TIMEOUT);
 }
 
-#[test]
-fn a_killed_server_s_users_leave_and_their_names_are_free_at_once() {
+fn a_killed_server_s_users_leave_and_their_names_are_free_at_once(kind: Kind) {
     // SIGKILL needs processes.
-    let (_b, addr) = testkit::broker(&[]);
-    let mut a = testkit::server(addr, &[]);
-    let b = testkit::server(addr, &[]);
+    let service = Service::start(kind, true);
+    let mut a = service.server_proc(&[]);
+    let b = service.server_proc(&[]);
     let mut bob = JsonClient::login(b.json, "bob");
     let _alice = JsonClient::login(a.json, "alice");
     let _carol = JsonClient::login(a.json, "carol");
@@ -291,12 +296,13 @@ fn a_killed_server_s_users_leave_and_their_names_are_free_at_once() {
     a.proc.signal(libc::SIGKILL);
     let killed = Instant::now();
     assert_eq!(a.proc.wait_exit(), None, "killed by the signal");
-    // The bound: the broker notices within 2 s (here: the link's EOF, at once).
+    // The bound: the broker notices within 2 s (here: the link's EOF, at once); a NATS
+    // cluster within 5 s (the dead server's beats stop: README, "Scaling out").
     await_presence(
         &mut bob,
         "leave",
         &["alice", "carol"],
-        Duration::from_secs(2),
+        service.death_bound(),
     );
     eprintln!("leaves seen {:?} after the kill", killed.elapsed());
 
@@ -309,13 +315,19 @@ fn a_killed_server_s_users_leave_and_their_names_are_free_at_once() {
     assert_eq!(users(&bob.recv_type("users")), ["alice", "bob", "carol"]);
 }
 
-#[test]
-fn a_frozen_server_is_cut_off_by_missed_heartbeats_and_rejoins_when_it_thaws() {
-    // 300 ms heartbeats: a link silent for 900 ms is dead. SIGSTOP needs processes.
+fn a_frozen_server_is_cut_off_and_rejoins_when_it_thaws(kind: Kind) {
+    // On the broker, 300 ms heartbeats: a link silent for 900 ms is dead. SIGSTOP needs
+    // processes.
     let beat = ["--heartbeat-ms", "300"];
-    let (_b, addr) = testkit::broker(&beat);
-    let a = testkit::server(addr, &beat);
-    let b = testkit::server(addr, &beat);
+    let service = match kind {
+        Kind::Broker => {
+            let (p, addr) = testkit::broker(&beat);
+            Service::BrokerProc(p, addr)
+        }
+        _ => Service::start(kind, true),
+    };
+    let a = service.server_proc(&beat);
+    let b = service.server_proc(&beat);
     let mut bob = JsonClient::login(b.json, "bob");
     let mut alice = JsonClient::login(a.json, "alice");
     await_presence(&mut bob, "join", &["alice"], TIMEOUT);
@@ -323,7 +335,7 @@ fn a_frozen_server_is_cut_off_by_missed_heartbeats_and_rejoins_when_it_thaws() {
     // SIGSTOP: no FIN, no RST, just silence, like a hung process or a pulled cable.
     a.proc.signal(libc::SIGSTOP);
     let frozen = Instant::now();
-    await_presence(&mut bob, "leave", &["alice"], Duration::from_secs(2));
+    await_presence(&mut bob, "leave", &["alice"], service.death_bound());
     eprintln!("frozen server cut off after {:?}", frozen.elapsed());
     bob.send("/list", "");
     assert_eq!(users(&bob.recv_type("users")), ["bob"]);

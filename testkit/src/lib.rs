@@ -6,11 +6,14 @@
 //!   needs a process (SIGKILL, SIGSTOP, memory, the binaries' own flags and output);
 //! - [`nats`]: a real `nats-server` with JetStream, one node or a cluster, on free loopback
 //!   ports with temporary storage: kill, restart, stop a node (for the NATS backend);
+//! - [`service`]: the broker or a NATS cluster behind a test's servers, and
+//!   [`on_both_backends`], which runs a test on each;
 //! - [`layout`]: checks on a crate's import graph.
 
 pub mod inproc;
 pub mod layout;
 pub mod nats;
+pub mod service;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -20,9 +20,9 @@
 //! changes (docs/ARCHITECTURE.md, "Where things go").
 
 pub mod broker;
-pub mod nats;
 #[cfg(test)]
 pub mod fake;
+pub mod nats;
 
 use std::future::Future;
 

@@ -53,7 +53,9 @@ pub fn visible(id: u64, ts: u64, wire: Wire, viewer: &Viewer) -> Option<HistoryE
     match wire {
         Wire::Chat { name, ip, msg, .. } => Some(event(HistoryKind::Chat, name, ip, None, msg)),
         _ if viewer.chat_only => None,
-        Wire::Join { name, ip, .. } => Some(event(HistoryKind::Join, name, ip, None, String::new())),
+        Wire::Join { name, ip, .. } => {
+            Some(event(HistoryKind::Join, name, ip, None, String::new()))
+        }
         Wire::Leave { name, ip, .. } => {
             Some(event(HistoryKind::Leave, name, ip, None, String::new()))
         }
@@ -78,7 +80,10 @@ pub fn visible(id: u64, ts: u64, wire: Wire, viewer: &Viewer) -> Option<HistoryE
 pub fn first_window(query: &Query, bounds: Bounds, span: u64) -> Option<(u64, u64)> {
     let (lo, hi) = match query.anchor {
         Anchor::After(id) => (id.saturating_add(1).max(bounds.first), bounds.last),
-        Anchor::Latest => (bounds.last.saturating_add(1).saturating_sub(span), bounds.last),
+        Anchor::Latest => (
+            bounds.last.saturating_add(1).saturating_sub(span),
+            bounds.last,
+        ),
         Anchor::Before(id) => {
             let hi = id.saturating_sub(1).min(bounds.last);
             (hi.saturating_add(1).saturating_sub(span), hi)
@@ -163,7 +168,11 @@ pub async fn answer(
         // Not enough below: a wider window below this one.
         span = span.saturating_mul(4);
         hi = lo - 1;
-        lo = hi.saturating_add(1).saturating_sub(span).max(bounds.first).max(1);
+        lo = hi
+            .saturating_add(1)
+            .saturating_sub(span)
+            .max(bounds.first)
+            .max(1);
     }
     Ok((epoch, page(query, events, bounds)))
 }
@@ -177,7 +186,11 @@ async fn read(
     viewer: &Viewer,
     limit: Option<usize>,
 ) -> Result<Vec<HistoryEvent>, ReadError> {
-    let filter = if viewer.chat_only { CHAT_SUBJECT } else { SUBJECTS };
+    let filter = if viewer.chat_only {
+        CHAT_SUBJECT
+    } else {
+        SUBJECTS
+    };
     let reader = stream
         .create_consumer(consumer::pull::Config {
             filter_subject: filter.into(),
@@ -252,42 +265,78 @@ mod tests {
         }
     }
 
-    const ALL: Bounds = Bounds { first: 1, last: 100 };
+    const ALL: Bounds = Bounds {
+        first: 1,
+        last: 100,
+    };
 
     #[test]
     fn windows_sit_below_or_above_the_anchor_within_the_stream() {
-        assert_eq!(first_window(&q(Anchor::Latest, 10), ALL, 30), Some((71, 100)));
-        assert_eq!(first_window(&q(Anchor::Before(50), 10), ALL, 30), Some((20, 49)));
-        assert_eq!(first_window(&q(Anchor::Before(5), 10), ALL, 30), Some((1, 4)));
-        assert_eq!(first_window(&q(Anchor::After(90), 10), ALL, 30), Some((91, 100)));
+        assert_eq!(
+            first_window(&q(Anchor::Latest, 10), ALL, 30),
+            Some((71, 100))
+        );
+        assert_eq!(
+            first_window(&q(Anchor::Before(50), 10), ALL, 30),
+            Some((20, 49))
+        );
+        assert_eq!(
+            first_window(&q(Anchor::Before(5), 10), ALL, 30),
+            Some((1, 4))
+        );
+        assert_eq!(
+            first_window(&q(Anchor::After(90), 10), ALL, 30),
+            Some((91, 100))
+        );
         assert_eq!(first_window(&q(Anchor::After(100), 10), ALL, 30), None);
         assert_eq!(first_window(&q(Anchor::Before(1), 10), ALL, 30), None);
         let empty = Bounds { first: 1, last: 0 };
         assert_eq!(first_window(&q(Anchor::Latest, 10), empty, 30), None);
-        let pruned = Bounds { first: 60, last: 100 };
-        assert_eq!(first_window(&q(Anchor::After(10), 10), pruned, 30), Some((60, 100)));
+        let pruned = Bounds {
+            first: 60,
+            last: 100,
+        };
+        assert_eq!(
+            first_window(&q(Anchor::After(10), 10), pruned, 30),
+            Some((60, 100))
+        );
     }
 
     #[test]
     fn pages_keep_the_end_nearest_the_anchor_and_say_more() {
         let read: Vec<_> = (1..=5).map(chat).collect();
         let p = page(&q(Anchor::Latest, 3), read.clone(), ALL);
-        assert_eq!(p.events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(
+            p.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
         assert!(p.more && !p.gap);
         let p = page(&q(Anchor::After(0), 3), read.clone(), ALL);
-        assert_eq!(p.events.iter().map(|e| e.id).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            p.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         let p = page(&q(Anchor::Latest, 10), read, ALL);
         assert!(!p.more && !p.gap);
     }
 
     #[test]
     fn gaps_are_what_retention_removed_or_ids_the_stream_never_had() {
-        let pruned = Bounds { first: 60, last: 100 };
+        let pruned = Bounds {
+            first: 60,
+            last: 100,
+        };
         assert!(page(&q(Anchor::After(10), 5), vec![], pruned).gap);
         assert!(!page(&q(Anchor::After(70), 5), vec![], pruned).gap);
-        assert!(page(&q(Anchor::Latest, 5), vec![chat(99)], pruned).gap, "reached the start");
+        assert!(
+            page(&q(Anchor::Latest, 5), vec![chat(99)], pruned).gap,
+            "reached the start"
+        );
         assert!(!page(&q(Anchor::Latest, 1), vec![chat(99), chat(100)], pruned).gap);
-        assert!(page(&q(Anchor::After(500), 5), vec![], ALL).gap, "another epoch");
+        assert!(
+            page(&q(Anchor::After(500), 5), vec![], ALL).gap,
+            "another epoch"
+        );
         assert!(page(&q(Anchor::Before(500), 5), vec![], ALL).gap);
     }
 
@@ -320,7 +369,10 @@ mod tests {
             conn: 1,
             chain: "c".into(),
         };
-        assert_eq!(visible(2, 0, join.clone(), &me).map(|e| e.kind), Some(HistoryKind::Join));
+        assert_eq!(
+            visible(2, 0, join.clone(), &me).map(|e| e.kind),
+            Some(HistoryKind::Join)
+        );
         let line = Viewer {
             chat_only: true,
             ..me

@@ -51,7 +51,8 @@ impl Lapses {
     /// A server first seen holding users is given a full lapse from now; one returned is
     /// given another lapse before it is returned again (its leaves may be under way).
     pub fn lapsed(&mut self, holding: &HashSet<String>, now: Instant) -> Vec<String> {
-        self.heard.retain(|s, t| holding.contains(s) || now.duration_since(*t) < LAPSE);
+        self.heard
+            .retain(|s, t| holding.contains(s) || now.duration_since(*t) < LAPSE);
         let mut out = Vec::new();
         for srv in holding {
             let t = self.heard.entry(srv.clone()).or_insert(now);
@@ -79,10 +80,16 @@ mod tests {
         let mut l = Lapses::new();
         let holding = set(&["a", "b"]);
         l.heard("a", t0);
-        assert!(l.lapsed(&holding, t0).is_empty(), "b gets a full lapse from now");
+        assert!(
+            l.lapsed(&holding, t0).is_empty(),
+            "b gets a full lapse from now"
+        );
         l.heard("a", t0 + Duration::from_secs(2));
         assert_eq!(l.lapsed(&holding, t0 + LAPSE), vec!["b".to_string()]);
-        assert!(l.lapsed(&holding, t0 + LAPSE + BEAT).is_empty(), "not again at once");
+        assert!(
+            l.lapsed(&holding, t0 + LAPSE + BEAT).is_empty(),
+            "not again at once"
+        );
         l.heard("a", t0 + Duration::from_secs(5));
         assert_eq!(
             l.lapsed(&holding, t0 + LAPSE * 2),

@@ -85,6 +85,8 @@ struct Inner {
     hub: Arc<Hub>,
     cluster: OnceLock<Cluster>,
     state: Mutex<Shared>,
+    /// The last sequence applied.
+    applied: watch::Sender<u64>,
 }
 
 /// What sessions use to reach the cluster; cheap to clone.
@@ -104,6 +106,7 @@ impl NatsBackend {
             hub,
             cluster: OnceLock::new(),
             state: Mutex::default(),
+            applied: watch::Sender::new(0),
         }));
         let (up_tx, up_rx) = watch::channel(false);
         let task = tokio::spawn(run::run(backend.clone(), settings, stop, up_tx));
@@ -220,7 +223,9 @@ impl NatsBackend {
         let (local, leave) = {
             let mut st = self.state();
             let local = st.local.remove(&conn);
-            let srv = local.as_ref().map_or_else(|| st.me.clone(), |l| l.srv.clone());
+            let srv = local
+                .as_ref()
+                .map_or_else(|| st.me.clone(), |l| l.srv.clone());
             let leave = st
                 .replica
                 .leaves_of(&srv)
@@ -239,52 +244,67 @@ impl NatsBackend {
         if let Some(leave) = leave
             && let Err(e) = Outgoing::new(&leave).store(&cluster.js, None).await
         {
-            tracing::warn!("a leave was not stored (the server's users are freed when it is found gone): {e}");
+            tracing::warn!(
+                "a leave was not stored (the server's users are freed when it is found gone): {e}"
+            );
         }
         if let Some(l) = local {
             names::release(&cluster.names, &l.name, l.revs).await;
         }
     }
 
-    /// The message `make` builds from the sender's registration, written; its answer comes
-    /// from the stream, or `Unconfirmed` if it cannot be stored.
-    fn write_message<F>(
+    /// The message `make` builds from the sender's registration, while serving.
+    fn message<F>(
         &self,
         conn: ConnId,
-        req: ReqId,
         make: F,
-    ) -> impl Future<Output = Result<(), Unavailable>> + Send + use<F>
+    ) -> Result<(Cluster, Result<Wire, Unroutable>), Unavailable>
     where
         F: FnOnce(&Shared, &Local) -> Result<Wire, Unroutable>,
     {
+        let cluster = self.serving()?;
+        let st = self.state();
+        let wire = match st.local.get(&conn) {
+            Some(local) => make(&st, local),
+            None => Err(Unroutable::NotLoggedIn),
+        };
+        Ok((cluster, wire))
+    }
+
+    /// Writes message `req` (its answer comes from the stream), or tells its sender why
+    /// not: `reason`, or `Unconfirmed` if it cannot be stored.
+    async fn write(&self, cluster: Cluster, req: ReqId, wire: Result<Wire, Unroutable>) {
+        let out = match wire {
+            Ok(w) => Outgoing::new(&w),
+            Err(reason) => {
+                self.hub().apply(Event::Undeliverable { req, reason });
+                return;
+            }
+        };
+        // Waits only while the connection's buffer is full; the acknowledgement is awaited
+        // apart, so a sender is never held for a round trip.
+        let first = out.send(&cluster.js).await.ok();
         let backend = self.clone();
-        let prepared = self.serving().map(|cluster| {
-            let st = self.state();
-            let wire = match st.local.get(&conn) {
-                Some(local) => make(&st, local),
-                None => Err(Unroutable::NotLoggedIn),
-            };
-            (cluster, wire.map(|w| Outgoing::new(&w)))
+        tokio::spawn(async move {
+            if let Err(e) = out.store(&cluster.js, first).await {
+                tracing::warn!("a message was not stored: {e}");
+                let reason = Unroutable::Unconfirmed;
+                backend.hub().apply(Event::Undeliverable { req, reason });
+            }
         });
-        async move {
-            let (cluster, out) = prepared?;
-            let out = match out {
-                Ok(out) => out,
-                Err(reason) => {
-                    backend.hub().apply(Event::Undeliverable { req, reason });
-                    return Ok(());
-                }
-            };
-            let first = out.send(&cluster.js).await.ok();
-            tokio::spawn(async move {
-                if let Err(e) = out.store(&cluster.js, first).await {
-                    tracing::warn!("a message was not stored: {e}");
-                    let reason = Unroutable::Unconfirmed;
-                    backend.hub().apply(Event::Undeliverable { req, reason });
-                }
-            });
-            Ok(())
-        }
+    }
+
+    /// Waits (a little) until this server has applied every event the stream held when
+    /// asked: a name our replica does not know yet may have joined on another server a
+    /// moment ago, and its holder already been welcomed.
+    async fn caught_up(&self, cluster: &Cluster) {
+        let Ok(info) = cluster.stream.get_info().await else {
+            return;
+        };
+        let last = info.state.last_sequence;
+        let mut applied = self.0.applied.subscribe();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), applied.wait_for(|a| *a >= last)).await;
     }
 
     async fn resume_session(&self, conn: ConnId, token: String) -> Result<(), Unavailable> {
@@ -317,7 +337,11 @@ impl NatsBackend {
             conn,
             chain: session.chain.clone(),
         };
-        if Outgoing::new(&chain).store(&cluster.js, None).await.is_err() {
+        if Outgoing::new(&chain)
+            .store(&cluster.js, None)
+            .await
+            .is_err()
+        {
             failed();
             return Ok(());
         }
@@ -376,7 +400,8 @@ impl Backend for NatsBackend {
         req: ReqId,
         text: String,
     ) -> impl Future<Output = Result<(), Unavailable>> + Send {
-        self.write_message(conn, req, move |_, l| {
+        let backend = self.clone();
+        let ready = self.message(conn, move |_, l| {
             Ok(Wire::Chat {
                 name: l.name.clone(),
                 srv: l.srv.clone(),
@@ -385,7 +410,12 @@ impl Backend for NatsBackend {
                 req,
                 msg: text,
             })
-        })
+        });
+        async move {
+            let (cluster, wire) = ready?;
+            backend.write(cluster, req, wire).await;
+            Ok(())
+        }
     }
 
     fn send_private(
@@ -395,11 +425,12 @@ impl Backend for NatsBackend {
         to: String,
         text: String,
     ) -> impl Future<Output = Result<(), Unavailable>> + Send {
-        self.write_message(conn, req, move |st, l| {
+        let backend = self.clone();
+        let private = move |st: &Shared, l: &Local, to: &str, text: &str| {
             let r = st
                 .replica
-                .recipient(&to)
-                .ok_or(Unroutable::NotOnline { to })?;
+                .recipient(to)
+                .ok_or(Unroutable::NotOnline { to: to.to_string() })?;
             Ok(Wire::Private {
                 name: l.name.clone(),
                 srv: l.srv.clone(),
@@ -411,9 +442,19 @@ impl Backend for NatsBackend {
                 to_srv: r.srv,
                 to_conn: r.conn,
                 to_chain: r.chain,
-                msg: text,
+                msg: text.to_string(),
             })
-        })
+        };
+        let ready = self.message(conn, |st, l| private(st, l, &to, &text));
+        async move {
+            let (cluster, mut wire) = ready?;
+            if let Err(Unroutable::NotOnline { .. }) = wire {
+                backend.caught_up(&cluster).await;
+                wire = backend.message(conn, |st, l| private(st, l, &to, &text))?.1;
+            }
+            backend.write(cluster, req, wire).await;
+            Ok(())
+        }
     }
 
     fn resume(

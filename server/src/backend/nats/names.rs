@@ -129,29 +129,61 @@ pub async fn release_for(names: &kv::Store, name: &str, srv: &str) {
     }
 }
 
-/// Every holder in the bucket now (the folded keys; deleted entries skipped).
+/// Every holder in the bucket now: the last value of each folded key, read from the
+/// bucket's stream in batches (deleted entries skipped). Not through a KV watch: this
+/// needs the current values once, and a batch read ends when the stream says none are
+/// pending.
 pub async fn holders(names: &kv::Store) -> Result<Vec<Holder>, BucketError> {
+    use async_nats::jetstream::consumer;
     use futures_util::StreamExt;
-    let status = names.status().await.map_err(err)?;
-    if status.values() == 0 {
+    let info = names.stream.get_info().await.map_err(err)?;
+    if info.state.messages == 0 {
         return Ok(Vec::new());
     }
-    let mut watch = names.watch_all().await.map_err(err)?;
-    let mut out = Vec::new();
-    while let Some(entry) = tokio::time::timeout(Duration::from_secs(5), watch.next())
+    let reader = names
+        .stream
+        .create_consumer(consumer::pull::Config {
+            filter_subject: format!("{}f.>", names.prefix),
+            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(10),
+            memory_storage: true,
+            num_replicas: 1,
+            ..Default::default()
+        })
         .await
-        .map_err(err)?
-    {
-        let entry = entry.map_err(err)?;
-        if entry.operation == kv::Operation::Put
-            && wire::is_folded_key(&entry.key)
-            && let Some(h) = Holder::decode(&entry.value)
-        {
-            out.push(h);
+        .map_err(err)?;
+    let mut out = Vec::new();
+    'batches: loop {
+        let mut batch = reader
+            .fetch()
+            .max_messages(1024)
+            .messages()
+            .await
+            .map_err(err)?;
+        let mut n = 0usize;
+        while let Some(m) = batch.next().await {
+            let m = m.map_err(err)?;
+            n += 1;
+            let deleted = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("KV-Operation"))
+                .is_some();
+            if !deleted && let Some(h) = Holder::decode(&m.payload) {
+                out.push(h);
+            }
+            if m.info().map(|i| i.pending == 0).unwrap_or(true) {
+                break 'batches;
+            }
         }
-        if entry.delta == 0 {
+        if n == 0 {
             break;
         }
     }
+    let _ = names
+        .stream
+        .delete_consumer(&reader.cached_info().name)
+        .await;
     Ok(out)
 }

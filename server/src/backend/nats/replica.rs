@@ -221,8 +221,7 @@ impl Replica {
                         from: Sender { name, ip },
                         msg,
                         own,
-                        recipients: u32::try_from(self.len().saturating_sub(1))
-                            .unwrap_or(u32::MAX),
+                        recipients: u32::try_from(self.len().saturating_sub(1)).unwrap_or(u32::MAX),
                     }),
                     None if own.is_some() => out.events.push(Event::Undeliverable {
                         req,
@@ -398,17 +397,23 @@ mod tests {
         a.apply(1, 0, join("alice", "A", 3), "A");
         a.apply(2, 0, join("bob", "B", 4), "A");
         match &a.apply(3, 9, chat("A", 3, 11), "A").events[..] {
-            [Event::Public {
-                id: 3,
-                from,
-                own: Some(Own { conn: 3, req: 11 }),
-                recipients: 1,
-                ..
-            }] => assert_eq!(from.name, "alice"),
+            [
+                Event::Public {
+                    id: 3,
+                    from,
+                    own: Some(Own { conn: 3, req: 11 }),
+                    recipients: 1,
+                    ..
+                },
+            ] => assert_eq!(from.name, "alice"),
             other => panic!("{other:?}"),
         }
         match &a.apply(4, 9, chat("B", 4, 1), "A").events[..] {
-            [Event::Public { own: None, from, .. }] => assert_eq!(from.name, "bob"),
+            [
+                Event::Public {
+                    own: None, from, ..
+                },
+            ] => assert_eq!(from.name, "bob"),
             other => panic!("{other:?}"),
         }
         // A sender that is not online: its own server tells it, the others ignore it.
@@ -435,7 +440,14 @@ mod tests {
             vec![Event::Routed { req: 7, id: 3 }]
         );
         match &b.apply(3, 0, msg, "B").events[..] {
-            [Event::Private { to_conn: 4, to, from, .. }] => {
+            [
+                Event::Private {
+                    to_conn: 4,
+                    to,
+                    from,
+                    ..
+                },
+            ] => {
                 assert_eq!((to.as_str(), from.name.as_str()), ("bob", "alice"))
             }
             other => panic!("{other:?}"),
@@ -498,7 +510,10 @@ mod tests {
     fn a_resumed_chain_is_stamped_on_later_private_messages() {
         let mut a = Replica::new();
         a.apply(1, 0, join("alice", "A", 3), "A");
-        assert_eq!(a.recipient("ALICE").map(|r| r.chain), Some("chain-alice".into()));
+        assert_eq!(
+            a.recipient("ALICE").map(|r| r.chain),
+            Some("chain-alice".into())
+        );
         let got = a.apply(
             2,
             0,

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chat_common::link::ConnId;
 use async_nats::jetstream::consumer;
+use chat_common::link::ConnId;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use tokio::sync::watch;
@@ -88,8 +88,16 @@ pub async fn run(
 }
 
 async fn open(client: &async_nats::Client, settings: &NatsSettings) -> anyhow::Result<Cluster> {
+    // The client connects (and reconnects) by itself; wait for it a little, not forever,
+    // so a stop is noticed.
+    for _ in 0..50 {
+        if client.connection_state() == async_nats::connection::State::Connected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     if client.connection_state() != async_nats::connection::State::Connected {
-        anyhow::bail!("not connected");
+        anyhow::bail!("no connection to any NATS node yet");
     }
     let mut layout = settings.layout.clone();
     if settings.replicas == 0 {
@@ -144,7 +152,12 @@ async fn begin(backend: &NatsBackend, cluster: &Cluster) -> anyhow::Result<u64> 
         st.serving = true;
         st.lapses.restart(Instant::now());
     }
-    tracing::info!(incarnation = me, online = users.len(), start, "in the NATS cluster");
+    tracing::info!(
+        incarnation = me,
+        online = users.len(),
+        start,
+        "in the NATS cluster"
+    );
     let again = backend.hub().apply(Event::Up { users });
     if !again.is_empty() {
         // Clients are told the chat is back once all of them are registered again: one that
@@ -239,6 +252,7 @@ async fn apply_stream(
     let mut presence = tokio::time::interval(PRESENCE_TICK);
     let mut applied = start.saturating_sub(1);
     let mut cut_off: Option<Instant> = None;
+    let mut last_tick = Instant::now();
     let mut cleaning: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         tokio::select! {
@@ -256,7 +270,9 @@ async fn apply_stream(
                         tracing::warn!(seq, "an event that is not ours in the stream; skipped");
                         continue;
                     };
-                    if apply(backend, seq, ts, wire) {
+                    let gone = apply(backend, seq, ts, wire);
+                    backend.0.applied.send_replace(seq);
+                    if gone {
                         return Ended::Lost(anyhow::anyhow!("this server was declared gone"));
                     }
                 }
@@ -270,6 +286,12 @@ async fn apply_stream(
             }
             _ = beat.tick() => {
                 let now = Instant::now();
+                // This process did not run for a while (frozen, swapped out): the others'
+                // silence meanwhile is ours, not theirs.
+                if now.duration_since(last_tick) > super::liveness::BEAT * 3 {
+                    backend.state().lapses.restart(now);
+                }
+                last_tick = now;
                 if client.connection_state() == async_nats::connection::State::Connected {
                     if cut_off.take().is_some() {
                         backend.state().lapses.restart(now);

@@ -276,13 +276,16 @@ mod tests {
             conn: 1,
             chain: "c".into(),
         };
-        assert_ne!(join.msg_id(), Wire::Leave {
+        assert_ne!(
+            join.msg_id(),
+            Wire::Leave {
                 name: "a".into(),
                 ip: "i".into(),
                 srv: "s".into(),
                 conn: 1
             }
-            .msg_id());
+            .msg_id()
+        );
     }
 
     #[test]
