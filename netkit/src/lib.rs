@@ -7,10 +7,13 @@
 //! - [`fdlimit`]: the open-file limit raised and the file table sized at startup;
 //! - [`logging`]: `tracing` set up from `RUST_LOG`;
 //! - [`runtime`]: the tokio runtime sized by a `--threads` flag;
-//! - [`token`]: the shared secret of the broker link.
+//! - [`token`]: the shared secret of the broker link;
+//! - [`metrics`]: counters, gauges and histograms, their Prometheus text format and the
+//!   `GET /metrics` endpoint (`--metrics-listen`).
 
 pub mod fdlimit;
 pub mod logging;
+pub mod metrics;
 pub mod queue;
 pub mod runtime;
 pub mod shutdown;
