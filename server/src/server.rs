@@ -19,6 +19,7 @@ use crate::cli::{Args, Listen};
 use crate::config::Config;
 use crate::core::hub::Hub;
 use crate::ctx::Ctx;
+use crate::metrics::ServerMetrics;
 use crate::net::limits::ConnLimits;
 use crate::net::listener::{self, Port};
 use crate::net::tls;
@@ -31,6 +32,8 @@ pub struct Listeners {
     pub line: Option<TcpListener>,
     /// The JSON port over TLS, if on.
     pub tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    /// The metrics endpoint, if on ([`Listeners::bind_metrics`]).
+    pub metrics: Option<TcpListener>,
 }
 
 /// Where the listeners are bound (port 0 resolved).
@@ -42,6 +45,8 @@ pub struct Addrs {
     pub line: Option<SocketAddr>,
     /// The TLS port, if on.
     pub tls: Option<SocketAddr>,
+    /// The metrics endpoint, if on.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Listeners {
@@ -65,7 +70,23 @@ impl Listeners {
             Some((addr, acceptor)) => Some((bind(addr).await?, acceptor)),
             None => None,
         };
-        Ok(Listeners { json, line, tls })
+        Ok(Listeners {
+            json,
+            line,
+            tls,
+            metrics: None,
+        })
+    }
+
+    /// Binds the metrics endpoint too, if `addr` is on.
+    pub async fn bind_metrics(&mut self, addr: Listen) -> anyhow::Result<()> {
+        if let Some(addr) = addr.addr() {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics endpoint {addr}"))?;
+            self.metrics = Some(listener);
+        }
+        Ok(())
     }
 
     /// The bound addresses.
@@ -74,6 +95,7 @@ impl Listeners {
             json: self.json.local_addr()?,
             line: self.line.as_ref().map(|l| l.local_addr()).transpose()?,
             tls: self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
+            metrics: self.metrics.as_ref().map(|l| l.local_addr()).transpose()?,
         })
     }
 }
@@ -103,7 +125,8 @@ pub async fn launch(
         }
         None => None,
     };
-    let listeners = Listeners::bind(args.listen, args.text_listen, tls).await?;
+    let mut listeners = Listeners::bind(args.listen, args.text_listen, tls).await?;
+    listeners.bind_metrics(args.metrics_listen).await?;
     let addrs = listeners.addrs()?;
     run(config, listeners, move || ready(addrs), shutdown).await
 }
@@ -124,7 +147,7 @@ pub async fn run(
 /// Like [`run`], reaching the broker through `dial`.
 pub async fn run_with<D: Dial>(
     config: Config,
-    listeners: Listeners,
+    mut listeners: Listeners,
     dial: D,
     ready: impl FnOnce(),
     shutdown: impl Future<Output = ()>,
@@ -142,6 +165,21 @@ pub async fn run_with<D: Dial>(
     tracing::info!("connecting to the broker at {}", dial.describe());
     let (backend, link, mut up) =
         BrokerBackend::start(hub.clone(), dial, settings, link_stop.clone());
+    let ctx = Ctx::new(Chat::new(hub.clone(), backend, config.login_timeout), config);
+    let limits = ConnLimits::new(ctx.cfg.limits);
+    // Scraped from the start: while the chat service is out of reach, the page says so.
+    if let Some(listener) = listeners.metrics.take() {
+        let registry = netkit::metrics::Registry::new();
+        registry.register(Arc::new(ServerMetrics {
+            hub,
+            pool: ctx.pool.clone(),
+            limits: limits.clone(),
+        }));
+        let stop = link_stop.clone();
+        tokio::spawn(netkit::metrics::http::serve(listener, registry, async move {
+            stop.cancelled().await
+        }));
+    }
 
     tokio::pin!(shutdown);
     tokio::select! {
@@ -154,9 +192,6 @@ pub async fn run_with<D: Dial>(
     }
     ready();
 
-    let login_timeout = config.login_timeout;
-    let ctx = Ctx::new(Chat::new(hub, backend, login_timeout), config);
-    let limits = ConnLimits::new(ctx.cfg.limits);
     tracing::info!(
         total = ctx.cfg.limits.total,
         per_ip = ctx.cfg.limits.per_ip,
