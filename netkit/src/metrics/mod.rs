@@ -5,13 +5,15 @@
 //! - [`values`]: [`Counter`], [`Gauge`], [`Histogram`]: what the hot paths update, with
 //!   `Relaxed` atomics, no lock and no allocation;
 //! - [`text`]: the exposition format, written by hand (why: see there), pure;
-//! - [`http`]: `GET /metrics` on a listener.
+//! - [`http`]: `GET /metrics` on a listener;
+//! - [`counted`]: a reader that counts the bytes it reads.
 //!
 //! A process keeps its values where they are counted (the broker's router and links, the
 //! server's core and connections) and registers a [`Collect`] with a [`Registry`], which
 //! writes them as families when scraped: the families and their labels are decided at
 //! compile time, so a scrape allocates its page and nothing on a hot path ever does.
 
+pub mod counted;
 pub mod http;
 pub mod text;
 pub mod values;
