@@ -281,8 +281,12 @@ mod tests {
     fn metrics_are_off_unless_an_address_is_given() {
         let none = Args::try_parse_from(["broker"]).expect("parse");
         assert_eq!(none.metrics_listen, Listen::Off);
-        let on = Args::try_parse_from(["broker", "--metrics-listen", "127.0.0.1:0"]).expect("parse");
-        assert_eq!(on.metrics_listen, Listen::On("127.0.0.1:0".parse().expect("addr")));
+        let on =
+            Args::try_parse_from(["broker", "--metrics-listen", "127.0.0.1:0"]).expect("parse");
+        assert_eq!(
+            on.metrics_listen,
+            Listen::On("127.0.0.1:0".parse().expect("addr"))
+        );
         assert!(Args::try_parse_from(["broker", "--metrics-listen", "yes"]).is_err());
     }
 

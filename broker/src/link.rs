@@ -53,11 +53,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The links' share of `config`, feeding `inbox`, counting into `metrics`.
-    pub fn new(
-        config: &Config,
-        inbox: mpsc::Sender<Input>,
-        metrics: Arc<BrokerMetrics>,
-    ) -> Shared {
+    pub fn new(config: &Config, inbox: mpsc::Sender<Input>, metrics: Arc<BrokerMetrics>) -> Shared {
         Shared {
             max_frame: config.max_link_frame,
             queue_bytes: config.link_queue_bytes,

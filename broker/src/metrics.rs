@@ -240,7 +240,10 @@ mod tests {
         let mut out = Exposition::new();
         m.collect(&mut out);
         let page = out.into_string();
-        assert!(page.contains("chat_broker_history_query_seconds_count 0\n"), "{page}");
+        assert!(
+            page.contains("chat_broker_history_query_seconds_count 0\n"),
+            "{page}"
+        );
         assert_eq!(page.matches("# TYPE").count(), 11, "{page}");
         for (i, why) in LinkDrop::ALL.iter().enumerate() {
             assert_eq!(*why as usize, i);

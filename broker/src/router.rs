@@ -718,7 +718,11 @@ mod tests {
         assert_eq!(r.metrics.history_write_failures.get(), 1);
         use crate::history::record::Kind;
         assert_eq!(r.metrics.events(Kind::Join), 2, "ordered, and published");
-        assert_eq!(r.metrics.events(Kind::Chat), 1, "given an id, though not stored");
+        assert_eq!(
+            r.metrics.events(Kind::Chat),
+            1,
+            "given an id, though not stored"
+        );
         let got = sent(r, vec![rx1, rx2]).await;
         assert!(
             got[0].contains(&ToServer::Undeliverable {

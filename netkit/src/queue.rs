@@ -701,7 +701,10 @@ mod tests {
         drop(tx);
         let mut got = Vec::new();
         far.read_to_end(&mut got).await.unwrap();
-        assert!(matches!(writer.await, Ok(crate::writer::WriterExit::Drained)));
+        assert!(matches!(
+            writer.await,
+            Ok(crate::writer::WriterExit::Drained)
+        ));
         assert_eq!(got.len(), 15);
         assert_eq!((pool.frames_queued(), pool.bytes_written()), (3, 15));
         assert_eq!(pool.held(), 0);

@@ -165,7 +165,10 @@ pub async fn run_with<D: Dial>(
     tracing::info!("connecting to the broker at {}", dial.describe());
     let (backend, link, mut up) =
         BrokerBackend::start(hub.clone(), dial, settings, link_stop.clone());
-    let ctx = Ctx::new(Chat::new(hub.clone(), backend, config.login_timeout), config);
+    let ctx = Ctx::new(
+        Chat::new(hub.clone(), backend, config.login_timeout),
+        config,
+    );
     let limits = ConnLimits::new(ctx.cfg.limits);
     // Scraped from the start: while the chat service is out of reach, the page says so.
     if let Some(listener) = listeners.metrics.take() {
@@ -176,9 +179,11 @@ pub async fn run_with<D: Dial>(
             limits: limits.clone(),
         }));
         let stop = link_stop.clone();
-        tokio::spawn(netkit::metrics::http::serve(listener, registry, async move {
-            stop.cancelled().await
-        }));
+        tokio::spawn(netkit::metrics::http::serve(
+            listener,
+            registry,
+            async move { stop.cancelled().await },
+        ));
     }
 
     tokio::pin!(shutdown);

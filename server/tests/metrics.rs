@@ -110,12 +110,7 @@ fn promtool_accepts(what: &str, page: &str) {
 fn a_scrape_tells_what_the_traffic_did_and_promtool_accepts_both_pages() {
     let (_broker, b) = Proc::start(
         "broker",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
+        &["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"],
         2,
     );
     let (link, broker_metrics) = (b[0].to_string(), b[1]);
@@ -152,10 +147,7 @@ fn a_scrape_tells_what_the_traffic_did_and_promtool_accepts_both_pages() {
         server_metrics,
         &[
             ("chat_logins_total", &is(2.0)),
-            (
-                "chat_login_refusals_total{code=\"name_taken\"}",
-                &is(1.0),
-            ),
+            ("chat_login_refusals_total{code=\"name_taken\"}", &is(1.0)),
             ("chat_login_refusals_total{code=\"name_invalid\"}", &is(0.0)),
             ("chat_messages_in_total", &is(2.0)),
             ("chat_messages_out_total", &at_least(6.0)),
@@ -226,7 +218,12 @@ fn a_scrape_tells_what_the_traffic_did_and_promtool_accepts_both_pages() {
     );
     let drops: f64 = ["closed", "read_error"]
         .iter()
-        .filter_map(|r| value(&page, &format!("chat_broker_link_drops_total{{reason=\"{r}\"}}")))
+        .filter_map(|r| {
+            value(
+                &page,
+                &format!("chat_broker_link_drops_total{{reason=\"{r}\"}}"),
+            )
+        })
         .sum();
     assert_eq!(drops, 1.0, "a killed server's link ends once\n{page}");
 }

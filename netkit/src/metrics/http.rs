@@ -67,10 +67,7 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
 /// What the request whose head is `head` asks for: only its request line matters
 /// (`METHOD TARGET HTTP/1.x`); a query string is ignored.
 pub fn route(head: &[u8]) -> Route {
-    let line_end = head
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(head.len());
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let Ok(line) = std::str::from_utf8(&head[..line_end]) else {
         return Route::BadRequest;
     };
@@ -122,10 +119,15 @@ fn answer(read: Read, registry: &Registry) -> Option<Vec<u8>> {
             Route::Metrics { head } => {
                 response("200 OK", CONTENT_TYPE, registry.render().as_bytes(), head)
             }
-            Route::NotFound => response("404 Not Found", plain, b"not found: try /metrics\n", false),
-            Route::MethodNotAllowed => {
-                response("405 Method Not Allowed", plain, b"GET or HEAD only\n", false)
+            Route::NotFound => {
+                response("404 Not Found", plain, b"not found: try /metrics\n", false)
             }
+            Route::MethodNotAllowed => response(
+                "405 Method Not Allowed",
+                plain,
+                b"GET or HEAD only\n",
+                false,
+            ),
             Route::BadRequest => response("400 Bad Request", plain, b"bad request\n", false),
         },
         Read::TooLarge => response(
@@ -287,7 +289,8 @@ mod tests {
     async fn serves_the_page_over_tcp_and_refuses_the_rest() {
         let registry = Registry::new();
         registry.register(Arc::new(|e: &mut crate::metrics::Exposition| {
-            e.family("up_total", "Ups.", Kind::Counter).sample(&[], 1u64);
+            e.family("up_total", "Ups.", Kind::Counter)
+                .sample(&[], 1u64);
         }));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -298,8 +301,13 @@ mod tests {
 
         let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false).await;
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        assert!(ok.contains("Content-Type: text/plain; version=0.0.4\r\n"), "{ok}");
-        assert!(ok.ends_with("\r\n\r\n# HELP up_total Ups.\n# TYPE up_total counter\nup_total 1\n"));
+        assert!(
+            ok.contains("Content-Type: text/plain; version=0.0.4\r\n"),
+            "{ok}"
+        );
+        assert!(
+            ok.ends_with("\r\n\r\n# HELP up_total Ups.\n# TYPE up_total counter\nup_total 1\n")
+        );
 
         let missing = exchange(addr, b"GET /other HTTP/1.1\r\n\r\n", false).await;
         assert!(missing.starts_with("HTTP/1.1 404 "), "{missing}");

@@ -128,7 +128,14 @@ impl Family<'_> {
     pub fn histogram(&mut self, labels: &[(&str, &str)], h: &HistogramSnapshot) -> &mut Self {
         for &(bound, count) in &h.buckets {
             let le = float(bound);
-            line(self.out, &self.name, "_bucket", labels, Some(&le), count.into());
+            line(
+                self.out,
+                &self.name,
+                "_bucket",
+                labels,
+                Some(&le),
+                count.into(),
+            );
         }
         let count = Value::Unsigned(h.count);
         line(self.out, &self.name, "_bucket", labels, Some("+Inf"), count);
@@ -242,9 +249,13 @@ mod tests {
         let mut e = Exposition::new();
         e.family("chat_logins_total", "Logins accepted.", Kind::Counter)
             .sample(&[], 3u64);
-        e.family("chat_connections_open", "Connections open now.", Kind::Gauge)
-            .sample(&[("port", "json")], 2i64)
-            .sample(&[("port", "line")], 0i64);
+        e.family(
+            "chat_connections_open",
+            "Connections open now.",
+            Kind::Gauge,
+        )
+        .sample(&[("port", "json")], 2i64)
+        .sample(&[("port", "line")], 0i64);
         assert_eq!(
             e.into_string(),
             "# HELP chat_logins_total Logins accepted.\n\

@@ -104,7 +104,9 @@ where
 
             let read = read_login(&mut rd, &mut buf, &unnamed, &ctx).await;
             // What the login read; the frame reader counts the rest.
-            ctx.stats().bytes_in.add(u64::try_from(buf.len()).unwrap_or(u64::MAX));
+            ctx.stats()
+                .bytes_in
+                .add(u64::try_from(buf.len()).unwrap_or(u64::MAX));
             let split = match read {
                 Login::Name(split) => split,
                 Login::Evicted => {

@@ -250,7 +250,11 @@ mod tests {
         assert_eq!(r.take(), 0);
         assert!(r.eof(), "taking the count keeps the end");
         r.add(usize::MAX);
-        assert_eq!(r.take(), u64::from(u32::MAX >> 1), "saturates below the flag");
+        assert_eq!(
+            r.take(),
+            u64::from(u32::MAX >> 1),
+            "saturates below the flag"
+        );
         assert!(r.eof());
     }
 

@@ -444,7 +444,11 @@ mod tests {
         assert_eq!(last.kind, Some(FrameKind::Error));
         assert_eq!(last.code, Some(ErrorCode::SendQueueExceeded));
         assert!(!rb.is_kicked());
-        assert_eq!(cs.stats().disconnects(Disconnect::SendQueue), 1, "counted once");
+        assert_eq!(
+            cs.stats().disconnects(Disconnect::SendQueue),
+            1,
+            "counted once"
+        );
         assert_eq!(cs.stats().disconnects(Disconnect::TotalQueue), 0);
     }
 }

@@ -543,7 +543,10 @@ mod tests {
             conn: 1,
             reason: refused.clone(),
         });
-        h.apply(Event::Refused { conn: 1, reason: refused });
+        h.apply(Event::Refused {
+            conn: 1,
+            reason: refused,
+        });
         let rt = || h.backend_metrics().round_trip().count();
         assert_eq!(rt(), 1, "a refusal ends the login's round trip");
         let _al = login(&h, 2, "al", 1);
@@ -556,8 +559,14 @@ mod tests {
         assert_eq!(rt(), 2, "a second Registered is no new round trip");
         let private = h.open_request(2, false, "psst", None).expect("up");
         let lost = h.open_request(2, false, "gone", None).expect("up");
-        h.apply(Event::Routed { req: private, id: 2 });
-        h.apply(Event::Routed { req: private, id: 2 });
+        h.apply(Event::Routed {
+            req: private,
+            id: 2,
+        });
+        h.apply(Event::Routed {
+            req: private,
+            id: 2,
+        });
         h.apply(Event::Undeliverable {
             req: lost,
             reason: Unroutable::NotLoggedIn,

@@ -246,7 +246,10 @@ mod tests {
         b.set_up(true);
         b.watch_queue(|| 42);
         b.observe_round_trip(Duration::from_millis(2));
-        assert_eq!((b.name(), b.is_up(), b.queued_bytes()), ("broker", true, 42));
+        assert_eq!(
+            (b.name(), b.is_up(), b.queued_bytes()),
+            ("broker", true, 42)
+        );
         assert_eq!(b.round_trip().count(), 1);
     }
 }

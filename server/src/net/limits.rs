@@ -292,7 +292,12 @@ mod tests {
         assert_eq!(l.open(PortName::Line), 0);
         let names: Vec<&str> = PortName::ALL.iter().map(|p| p.as_str()).collect();
         assert_eq!(names, ["json", "line", "tls"]);
-        assert!(PortName::ALL.iter().enumerate().all(|(i, p)| *p as usize == i));
+        assert!(
+            PortName::ALL
+                .iter()
+                .enumerate()
+                .all(|(i, p)| *p as usize == i)
+        );
     }
 
     #[test]
