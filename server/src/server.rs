@@ -170,20 +170,8 @@ pub async fn run_with<D: Dial>(
         config,
     );
     let limits = ConnLimits::new(ctx.cfg.limits);
-    // Scraped from the start: while the chat service is out of reach, the page says so.
     if let Some(listener) = listeners.metrics.take() {
-        let registry = netkit::metrics::Registry::new();
-        registry.register(Arc::new(ServerMetrics {
-            hub,
-            pool: ctx.pool.clone(),
-            limits: limits.clone(),
-        }));
-        let stop = link_stop.clone();
-        tokio::spawn(netkit::metrics::http::serve(
-            listener,
-            registry,
-            async move { stop.cancelled().await },
-        ));
+        serve_metrics(listener, hub, &ctx, &limits, link_stop.clone());
     }
 
     tokio::pin!(shutdown);
@@ -210,4 +198,23 @@ pub async fn run_with<D: Dial>(
     let _ = link.await;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Answers `GET /metrics` on `listener` until `stop` (README, "Metrics"). Started before
+/// the chat service is reachable: while it is not, the page says so.
+fn serve_metrics<B>(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    ctx: &Ctx<B>,
+    limits: &Arc<ConnLimits>,
+    stop: CancellationToken,
+) {
+    let registry = netkit::metrics::Registry::new();
+    registry.register(Arc::new(ServerMetrics {
+        hub,
+        pool: ctx.pool.clone(),
+        limits: limits.clone(),
+    }));
+    let stopped = async move { stop.cancelled().await };
+    tokio::spawn(netkit::metrics::http::serve(listener, registry, stopped));
 }
