@@ -86,6 +86,33 @@ pub struct Args {
     /// on a full disk. For tests of that path.
     #[arg(long, hide = true, default_value_t = 0)]
     pub history_max_pages: u64,
+
+    /// Address of the metrics endpoint for operators (`GET /metrics`, Prometheus text
+    /// format), or `off`. Port 0 picks a free port; printed as `metrics listening on
+    /// IP:PORT`, after the link listener's line.
+    #[arg(long, env = "CHAT_METRICS_LISTEN", default_value = "off")]
+    pub metrics_listen: Listen,
+}
+
+/// The value of `--metrics-listen`: an address or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// Listen on this address.
+    On(SocketAddr),
+    /// No such listener.
+    Off,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Listen::Off);
+        }
+        s.parse()
+            .map(Listen::On)
+            .map_err(|e| format!("expected IP:PORT or 'off': {e}"))
+    }
 }
 
 /// The history settings the flags give.
@@ -236,6 +263,19 @@ mod tests {
         assert!(chat_common::clock::parse_age("5w").is_err());
         assert!(chat_common::clock::parse_age("").is_err());
         assert!(Args::try_parse_from(["broker", "--history", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given() {
+        let none = Args::try_parse_from(["broker"]).expect("parse");
+        assert_eq!(none.metrics_listen, Listen::Off);
+        let on =
+            Args::try_parse_from(["broker", "--metrics-listen", "127.0.0.1:0"]).expect("parse");
+        assert_eq!(
+            on.metrics_listen,
+            Listen::On("127.0.0.1:0".parse().expect("addr"))
+        );
+        assert!(Args::try_parse_from(["broker", "--metrics-listen", "yes"]).is_err());
     }
 
     #[test]

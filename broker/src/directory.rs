@@ -94,6 +94,8 @@ pub struct Directory {
     users: NameTable<User>,
     servers: HashMap<ServerId, Server>,
     seq: u64,
+    /// Events given an id, by kind (plain integers: only the router's task touches them).
+    ordered: [u64; Kind::ALL.len()],
     /// The id of the last public or private message.
     last_msg: u64,
     /// The last [`ToServer::Stable`] sent.
@@ -204,7 +206,14 @@ impl Directory {
         self.servers.len()
     }
 
-    fn next_id(&mut self) -> u64 {
+    /// Events ordered since this directory was made, by kind (`Kind::index`): for the
+    /// metrics, which the router publishes once per batch.
+    pub fn ordered(&self) -> [u64; Kind::ALL.len()] {
+        self.ordered
+    }
+
+    fn next_id(&mut self, kind: Kind) -> u64 {
+        self.ordered[kind.index()] += 1;
         self.seq += 1;
         self.seq
     }
@@ -249,7 +258,7 @@ impl Directory {
     }
 
     fn announce_left(&mut self, sender: Sender, ts: u64, out: &mut Vec<Out>) {
-        let id = self.next_id();
+        let id = self.next_id(Kind::Leave);
         if self.journal.is_some() {
             self.log(Record::new(
                 Kind::Leave,
@@ -303,7 +312,7 @@ impl Directory {
                 let Some(sender) = self.sender(from, conn) else {
                     return not_logged_in(from, conn, req, out);
                 };
-                let id = self.next_id();
+                let id = self.next_id(Kind::Chat);
                 let recipients =
                     u32::try_from(self.users.len().saturating_sub(1)).unwrap_or(u32::MAX);
                 let event = ToServer::Public {
@@ -349,7 +358,7 @@ impl Directory {
                 };
                 let (server, to_conn, to) = (target.server, target.conn, holder.to_string());
                 let chains = (self.chain(from, conn), self.chain(server, to_conn));
-                let id = self.next_id();
+                let id = self.next_id(Kind::Private);
                 let event = ToServer::Private {
                     id,
                     ts: now,
@@ -454,7 +463,7 @@ impl Directory {
         // Copied only for the log, when there is one.
         let joined = self.journal.is_some().then(|| sender.clone());
         server.conns.insert(conn, sender);
-        let id = self.next_id();
+        let id = self.next_id(Kind::Join);
         if let Some(j) = &mut self.journal {
             j.logins.push(NewLogin {
                 server: from,
@@ -843,6 +852,26 @@ mod tests {
             &reg(&mut d, 2, 21, "alice")[..],
             [(2, ToServer::Registered { .. }), ..]
         ));
+    }
+
+    #[test]
+    fn the_events_ordered_are_counted_by_kind() {
+        let mut d = two_servers();
+        reg(&mut d, 1, 10, "alice");
+        reg(&mut d, 2, 20, "bob");
+        reg(&mut d, 2, 21, "alice"); // taken: refused, no event
+        public(&mut d, 1, 10, 1);
+        public(&mut d, 2, 20, 2);
+        let mut out = Vec::new();
+        let psst = ToBroker::Private {
+            conn: 10,
+            req: 3,
+            to: "bob".into(),
+            msg: "psst".into(),
+        };
+        d.handle(1, psst, 1, &mut out);
+        d.handle(2, ToBroker::Unregister { conn: 20 }, 9, &mut out);
+        assert_eq!(d.ordered(), [2, 1, 2, 1], "chat, private, join, leave");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! - [`config`]: the settings of a broker;
 //! - [`directory`]: who is online where, and the sequence of events (pure logic, no I/O);
 //! - [`history`]: the durable log of events and the resume sessions (SQLite);
+//! - [`metrics`]: what it counts for operators, and its page of `/metrics`;
 //! - [`serve`]: a running broker, its routing task and its link tasks.
 //!
 //! Inside, each server link is served by a link task (handshake, heartbeat timeout, the
@@ -32,8 +33,9 @@ pub mod config;
 pub mod directory;
 pub mod history;
 mod link;
+pub mod metrics;
 mod router;
 pub mod serve;
 
 pub use config::Config;
-pub use serve::{Broker, run, run_with};
+pub use serve::{Broker, run, run_with, run_with_metrics};

@@ -11,6 +11,7 @@ use chat_common::link::{
     self, LINK_VERSION, LinkDecoder, LinkError, Rejection, ServerId, ToBroker, ToServer,
 };
 use futures_util::StreamExt;
+use netkit::metrics::counted::CountedRead;
 use netkit::queue;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Config;
 use crate::config::{MAX_HELLO_TIMEOUT, PRE_AUTH_MAX_FRAME};
+use crate::metrics::{BrokerMetrics, LinkDrop};
 use crate::router::Input;
 
 /// What every link of a broker shares: its settings, the router's inbox and the signal to
@@ -45,11 +47,13 @@ pub(crate) struct Shared {
     pub places: Arc<Semaphore>,
     /// The pause before a wrong token is rejected.
     pub reject_delay: Duration,
+    /// What the links count (bytes, drops, links up) for the metrics.
+    pub metrics: Arc<BrokerMetrics>,
 }
 
 impl Shared {
-    /// The links' share of `config`, feeding `inbox`.
-    pub fn new(config: &Config, inbox: mpsc::Sender<Input>) -> Shared {
+    /// The links' share of `config`, feeding `inbox`, counting into `metrics`.
+    pub fn new(config: &Config, inbox: mpsc::Sender<Input>, metrics: Arc<BrokerMetrics>) -> Shared {
         Shared {
             max_frame: config.max_link_frame,
             queue_bytes: config.link_queue_bytes,
@@ -61,6 +65,7 @@ impl Shared {
             pre_auth: Arc::new(Semaphore::new(config.pre_auth_limit.max(1))),
             places: Arc::new(Semaphore::new(config.max_links.max(1))),
             reject_delay: config.reject_delay,
+            metrics,
         }
     }
 
@@ -137,9 +142,12 @@ pub(crate) async fn serve<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let mut idle_timeout = links.idle_timeout;
+    let rd = CountedRead::new(rd, links.metrics.link_bytes_in.clone());
     // Until the peer has shown the token, nothing bigger than a Hello is read from it.
     let mut frames = FramedRead::new(rd, LinkDecoder::<ToBroker>::new(PRE_AUTH_MAX_FRAME));
-    let (tx, rx) = queue::channel(links.queue_bytes);
+    // Counted in the links' pool: what they wrote, and what waits in them now.
+    let pool = Some(links.metrics.link_queues.clone());
+    let (tx, rx) = queue::channel_in(links.queue_bytes, pool);
     let writer = tokio::spawn(netkit::writer::run(rx, wr));
 
     let first = tokio::select! {
@@ -163,7 +171,7 @@ pub(crate) async fn serve<R, W>(
                     _ = links.shutdown.cancelled() => return,
                 }
                 let who = format!("{peer} (\"{}\")", shown(&label));
-                return reject(tx, writer, &who, reason).await;
+                return reject(&links, tx, writer, &who, reason).await;
             }
             idle_timeout = link_timeout(idle_timeout, heartbeat_ms);
             label
@@ -173,21 +181,21 @@ pub(crate) async fn serve<R, W>(
                 got: version,
                 expected: LINK_VERSION,
             };
-            return reject(tx, writer, &peer, reason).await;
+            return reject(&links, tx, writer, &peer, reason).await;
         }
         Ok(Some(Ok(other))) => {
             tracing::debug!(%peer, "first message {}", shown(&format!("{other:?}")));
-            return reject(tx, writer, &peer, Rejection::ExpectedHello).await;
+            return reject(&links, tx, writer, &peer, Rejection::ExpectedHello).await;
         }
         Ok(Some(Err(LinkError::TooLarge { limit }))) => {
-            return reject(tx, writer, &peer, Rejection::TooLarge { limit }).await;
+            return reject(&links, tx, writer, &peer, Rejection::TooLarge { limit }).await;
         }
         Ok(Some(Err(e))) => {
             tracing::debug!(%peer, "undecodable first message: {e}");
-            return reject(tx, writer, &peer, Rejection::Malformed).await;
+            return reject(&links, tx, writer, &peer, Rejection::Malformed).await;
         }
         Ok(None) => return,
-        Err(_) => return reject(tx, writer, &peer, Rejection::HelloTimeout).await,
+        Err(_) => return reject(&links, tx, writer, &peer, Rejection::HelloTimeout).await,
     };
     // Known now: the rest of its messages may be as large as any, and its place among the
     // unknown ones is free for the next.
@@ -206,7 +214,10 @@ pub(crate) async fn serve<R, W>(
     {
         return;
     }
+    links.metrics.links_up.inc();
 
+    // Why the link ends; `None` while the writer's end decides (kicked or failed).
+    let mut why = Some(LinkDrop::Shutdown);
     loop {
         tokio::select! {
             next = tokio::time::timeout(idle_timeout, frames.next()) => match next {
@@ -222,24 +233,38 @@ pub(crate) async fn serve<R, W>(
                 }
                 Ok(Some(Err(e))) => {
                     tracing::warn!(server = %label, "closing link: {e}");
+                    why = Some(LinkDrop::ReadError);
                     break;
                 }
                 Ok(None) => {
                     tracing::info!(server = %label, "link closed by the server");
+                    why = Some(LinkDrop::Closed);
                     break;
                 }
                 Err(_) => {
                     tracing::warn!(server = %label, "closing link: no heartbeat for {idle_timeout:?}");
+                    why = Some(LinkDrop::Heartbeat);
                     break;
                 }
             },
-            _ = tx.closed() => break,
+            _ = tx.closed() => {
+                why = None;
+                break;
+            }
             _ = links.shutdown.cancelled() => break,
         }
     }
+    links.metrics.links_up.dec();
     let _ = links.inbox.send(Input::Detach { id }).await;
     drop(tx);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    let ended = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // The queue closed under the reader: the router kicked it (too slow), or the writer
+    // failed, which its own end tells.
+    let why = why.unwrap_or(match ended {
+        Ok(Ok(netkit::writer::WriterExit::Io(_))) => LinkDrop::WriteError,
+        _ => LinkDrop::QueueExceeded,
+    });
+    links.metrics.link_dropped(why);
 }
 
 /// How long a link may stay silent: three of the server's declared heartbeats when that is
@@ -257,12 +282,14 @@ fn link_timeout(own: Duration, declared_ms: Option<u64>) -> Duration {
 const MAX_LINK_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn reject(
+    links: &Shared,
     tx: queue::QueueTx,
     writer: tokio::task::JoinHandle<netkit::writer::WriterExit>,
     peer: &str,
     reason: Rejection,
 ) {
     tracing::warn!(%peer, "refusing link: {reason}");
+    links.metrics.link_dropped(LinkDrop::Handshake);
     let _ = tx.push(link::encode(&ToServer::Rejected { reason }));
     drop(tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;

@@ -1,7 +1,8 @@
 //! The `broker` binary: flags, logging and the link token, then [`broker::run`] on the
 //! listener until SIGINT or SIGTERM.
 //!
-//! `broker --listen 127.0.0.1:0` prints `listening on IP:PORT` once it accepts links.
+//! `broker --listen 127.0.0.1:0` prints `listening on IP:PORT` once it accepts links (and,
+//! with `--metrics-listen`, `metrics listening on IP:PORT` after it).
 
 mod cli;
 
@@ -49,12 +50,25 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let metrics = match args.metrics_listen {
+        cli::Listen::On(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding the metrics endpoint {at}"))?,
+        ),
+        cli::Listen::Off => None,
+    };
     netkit::logging::announce(&format!("listening on {addr}"));
     tracing::info!("broker listening on {addr}");
-    broker::run_with(
+    if let Some(m) = &metrics {
+        let at = m.local_addr()?;
+        netkit::logging::announce(&format!("metrics listening on {at}"));
+    }
+    broker::run_with_metrics(
         args.config(token, nofile),
         history,
         listener,
+        metrics,
         netkit::shutdown::signal(),
     )
     .await;

@@ -9,6 +9,8 @@
 //! instead of slowing the others down.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use chat_common::Unroutable;
@@ -19,6 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::directory::{Directory, Journal, Out};
 use crate::history::store::Store;
+use crate::metrics::BrokerMetrics;
 
 /// Inputs handled into one batch at most before it is stored and sent, even if more are
 /// waiting: under a steady stream the inbox is seldom empty (PROTOCOL.md §10.6).
@@ -34,6 +37,9 @@ const PRUNE_EVERY_MS: u64 = 60_000;
 /// How soon the next retention pass comes when the last one stopped at its chunk: 2,000
 /// events every 100 ms removes 20,000 a second, more than any sustained rate of new ones.
 const PRUNE_BEHIND_MS: u64 = 100;
+
+/// How often the history file's size is read for the metrics (two pragmas), at most.
+const SIZE_EVERY_MS: u64 = 1_000;
 
 /// What the link tasks tell the router.
 pub(crate) enum Input {
@@ -64,8 +70,12 @@ pub(crate) enum Input {
 
 /// Runs until every sender of the inbox is dropped; with a `store`, every event is in the
 /// log before it is sent (PROTOCOL.md §10.6).
-pub(crate) async fn run(mut inbox: mpsc::Receiver<Input>, store: Option<Store>) {
-    let mut router = Router::new(store);
+pub(crate) async fn run(
+    mut inbox: mpsc::Receiver<Input>,
+    store: Option<Store>,
+    metrics: Arc<BrokerMetrics>,
+) {
+    let mut router = Router::with_metrics(store, metrics);
     while let Some(input) = inbox.recv().await {
         router.handle(input, now_ms(), inbox.is_empty());
     }
@@ -85,11 +95,22 @@ pub(crate) struct Router {
     batch_started: u64,
     /// Broker time of the next retention pass.
     prune_due: u64,
+    /// What it counts for the metrics (published once per batch).
+    metrics: Arc<BrokerMetrics>,
+    /// Broker time the history's file size is next read.
+    size_due: u64,
 }
 
 impl Router {
     /// No server attached yet; with a `store`, ids go on from its last.
+    #[cfg(test)]
     pub fn new(store: Option<Store>) -> Router {
+        Router::with_metrics(store, Arc::default())
+    }
+
+    /// Like [`Router::new`], counting into `metrics`.
+    pub fn with_metrics(store: Option<Store>, metrics: Arc<BrokerMetrics>) -> Router {
+        metrics.set_history(store.is_some());
         let dir = match &store {
             Some(s) => Directory::with_history(s.last_id()),
             None => Directory::new(),
@@ -102,6 +123,8 @@ impl Router {
             held: 0,
             batch_started: 0,
             prune_due: 0,
+            metrics,
+            size_due: 0,
         }
     }
 
@@ -148,8 +171,11 @@ impl Router {
                 drop(permit);
                 if dir.is_registered(id, conn) {
                     let viewer = dir.chain(id, conn);
+                    let asked = Instant::now();
                     let answer =
                         history_answer(self.store.as_ref(), conn, &query, viewer, chat_only);
+                    self.metrics.history_queries.inc();
+                    self.metrics.history_query_time.observe(asked.elapsed());
                     out.push(Out::To(id, link::encode(&answer)));
                 }
             }
@@ -192,6 +218,7 @@ impl Router {
                 tracing::error!(
                     "history: the batch could not be stored ({e}); its messages are refused"
                 );
+                self.metrics.history_write_failures.inc();
                 withdraw(&mut self.dir, &mut self.out, journal);
             }
             if now >= self.prune_due {
@@ -211,7 +238,18 @@ impl Router {
                     tracing::warn!("history: expiring sessions failed: {e}");
                 }
             }
+            let m = &self.metrics;
+            m.history_events
+                .set(i64::try_from(store.kept()).unwrap_or(i64::MAX));
+            if now >= self.size_due {
+                self.size_due = now + SIZE_EVERY_MS;
+                if let Ok(bytes) = store.file_bytes() {
+                    m.history_file_bytes
+                        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                }
+            }
         }
+        self.metrics.mirror_events(self.dir.ordered());
         if drained {
             self.dir.stable_update(&mut self.out);
         }
@@ -645,6 +683,14 @@ mod tests {
         let long = "x".repeat(20_000);
         r.handle(message(1, public(9, &long)), 1, true);
         assert_eq!(r.dir.stable(), 3, "a withdrawn message holds nobody back");
+        assert_eq!(r.metrics.history_write_failures.get(), 1);
+        use crate::history::record::Kind;
+        assert_eq!(r.metrics.events(Kind::Join), 2, "ordered, and published");
+        assert_eq!(
+            r.metrics.events(Kind::Chat),
+            1,
+            "given an id, though not stored"
+        );
         let got = sent(r, vec![rx1, rx2]).await;
         assert!(
             got[0].contains(&ToServer::Undeliverable {
@@ -668,6 +714,27 @@ mod tests {
             "joins still go out: {:?}",
             got[1]
         );
+    }
+
+    #[tokio::test]
+    async fn history_queries_are_counted_and_timed_and_the_log_measured() {
+        let mut r = Router::new(Some(keep_all()));
+        let _rx = attach(&mut r, 1);
+        r.handle(message(1, register(1, "alice")), 1, true);
+        let query = chat_common::history::parse_query("latest 5").expect("a query");
+        let ask = ToBroker::History {
+            conn: 1,
+            query,
+            chat_only: false,
+        };
+        r.handle(message(1, ask), 2, true);
+        let m = &r.metrics;
+        assert!(m.has_history());
+        assert_eq!(m.history_queries.get(), 1);
+        assert_eq!(m.history_query_time.count(), 1);
+        assert_eq!(m.history_events.get(), 1, "the join");
+        assert!(m.history_file_bytes.get() > 0);
+        assert!(!Router::new(None).metrics.has_history());
     }
 
     #[tokio::test]

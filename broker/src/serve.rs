@@ -2,6 +2,7 @@
 //! down, and [`run`] feeds it the links accepted on a TCP listener.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use crate::Config;
 use crate::history::store::Store;
 use crate::link::{self, Shared};
+use crate::metrics::BrokerMetrics;
 use crate::router;
 
 /// Inputs the router's inbox holds before the links wait (their byte budget is the real
@@ -40,7 +42,28 @@ pub async fn run_with(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_with_metrics(config, history, listener, None, shutdown).await
+}
+
+/// Like [`run_with`], answering `GET /metrics` on `metrics` if given (README, "Metrics")
+/// until the broker has shut down.
+pub async fn run_with_metrics(
+    config: Config,
+    history: Option<Store>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) {
     let broker = Broker::start_with(config, history);
+    let endpoint = metrics.map(|listener| {
+        let registry = netkit::metrics::Registry::new();
+        registry.register(broker.metrics());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = netkit::metrics::http::serve(listener, registry, async move {
+            let _ = stopped.await;
+        });
+        (stop, tokio::spawn(serving))
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -58,6 +81,10 @@ pub async fn run_with(
     tracing::info!("shutting down: closing server links");
     drop(listener);
     broker.shutdown().await;
+    if let Some((stop, task)) = endpoint {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
 }
 
 /// A running broker that is handed already-connected streams (tests: `tokio::io::duplex`).
@@ -70,6 +97,7 @@ pub struct Broker {
     router: JoinHandle<()>,
     tasks: TaskTracker,
     next_id: AtomicU32,
+    metrics: Arc<BrokerMetrics>,
 }
 
 impl Broker {
@@ -81,12 +109,19 @@ impl Broker {
     /// Starts the routing task with `history`, the log it keeps (PROTOCOL.md §10).
     pub fn start_with(config: Config, history: Option<Store>) -> Broker {
         let (inbox, inbox_rx) = mpsc::channel(INBOX_MESSAGES);
+        let metrics = Arc::new(BrokerMetrics::default());
         Broker {
-            links: Shared::new(&config, inbox),
-            router: tokio::spawn(router::run(inbox_rx, history)),
+            links: Shared::new(&config, inbox, metrics.clone()),
+            router: tokio::spawn(router::run(inbox_rx, history, metrics.clone())),
             tasks: TaskTracker::new(),
             next_id: AtomicU32::new(1),
+            metrics,
         }
+    }
+
+    /// What this broker counts (README, "Metrics"), to register with an endpoint.
+    pub fn metrics(&self) -> Arc<BrokerMetrics> {
+        self.metrics.clone()
     }
 
     /// Serves one server link over any stream, until it closes, fails, goes silent, or the

@@ -8,10 +8,13 @@
 //! - [`logging`]: `tracing` set up from `RUST_LOG`;
 //! - [`runtime`]: the tokio runtime sized by a `--threads` flag;
 //! - [`token`]: the shared secret of the broker link;
-//! - [`random`]: random identifiers (resume tokens, session chains, server incarnations).
+//! - [`random`]: random identifiers (resume tokens, session chains, server incarnations);
+//! - [`metrics`]: counters, gauges and histograms, their Prometheus text format and the
+//!   `GET /metrics` endpoint (`--metrics-listen`).
 
 pub mod fdlimit;
 pub mod logging;
+pub mod metrics;
 pub mod queue;
 pub mod random;
 pub mod runtime;

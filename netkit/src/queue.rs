@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -82,8 +82,16 @@ fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
 }
 
 /// The bytes held by many queues together, with a limit.
+///
+/// It also counts what passes through its queues, for the metrics (frames queued, bytes
+/// written): a push already adds to `held`, so the counters beside it cost one more add on
+/// a cache line the push has just taken, and a queue outside any pool counts nothing.
 pub struct Pool {
     held: AtomicUsize,
+    /// Frames queued, ever.
+    frames: AtomicU64,
+    /// Bytes written by the queues' writers, ever.
+    written: AtomicU64,
     limit: usize,
     floor: usize,
     /// The queues that have held at least `floor` bytes, by address: the only ones that
@@ -96,15 +104,33 @@ impl Pool {
     pub fn new(limit: usize, floor: usize) -> Arc<Pool> {
         Arc::new(Pool {
             held: AtomicUsize::new(0),
+            frames: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             limit,
             floor,
             watched: Mutex::new(HashMap::new()),
         })
     }
 
+    /// A pool that only counts: no limit, so it never sheds (the broker's server links,
+    /// whose queues have their own bound and policy).
+    pub fn counting() -> Arc<Pool> {
+        Pool::new(usize::MAX, usize::MAX)
+    }
+
     /// Bytes held by its queues now.
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Acquire)
+    }
+
+    /// Frames queued in its queues since it was made.
+    pub fn frames_queued(&self) -> u64 {
+        self.frames.load(Ordering::Relaxed)
+    }
+
+    /// Bytes its queues' writers have written since it was made.
+    pub fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     fn watched(&self) -> MutexGuard<'_, HashMap<usize, Weak<Shared>>> {
@@ -317,6 +343,7 @@ impl QueueTx {
             if let Some(pool) = &self.shared.pool {
                 let before = pool.held.fetch_add(len, Ordering::AcqRel);
                 over_pool = before.saturating_add(len) > pool.limit;
+                pool.frames.fetch_add(1, Ordering::Relaxed);
             }
             f.frames.push_back(frame);
             if let Some(pool) = &self.shared.pool
@@ -352,6 +379,12 @@ impl QueueTx {
     /// Whether the queue was kicked.
     pub fn is_kicked(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether its pool chose this queue to go (PROTOCOL.md §6.3): a push that fails as
+    /// [`PushError::Full`] then failed for the pool's bound, not the queue's own.
+    pub fn was_shed(&self) -> bool {
+        self.shared.shed.load(Ordering::Acquire)
     }
 
     /// Bytes queued and not yet written.
@@ -457,6 +490,7 @@ impl QueueRx {
     pub fn try_pop(&mut self) -> Option<Bytes> {
         let frame = self.shared.frames().frames.pop_front()?;
         self.release(frame.len());
+        self.wrote(frame.len());
         Some(frame)
     }
 
@@ -475,6 +509,14 @@ impl QueueRx {
         self.shared.queued.fetch_sub(n, Ordering::AcqRel);
         if let Some(pool) = &self.shared.pool {
             pool.held.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    /// Counts `n` bytes as written to the peer (in the pool's total, if any).
+    pub(crate) fn wrote(&self, n: usize) {
+        if let Some(pool) = &self.shared.pool {
+            let n = u64::try_from(n).unwrap_or(u64::MAX);
+            pool.written.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -603,6 +645,7 @@ mod tests {
             "the fullest is shed"
         );
         assert_eq!(slow.push(frame(1)), Ok(()), "the rest fits without it");
+        assert!(slower.was_shed() && !slow.was_shed() && !quick.was_shed());
         quick.push(frame(10)).unwrap();
         assert_eq!(quick_rx.try_pop().as_deref().map(<[u8]>::len), Some(10));
         // Queues under the floor are never shed, however far over the pool is.
@@ -643,5 +686,32 @@ mod tests {
         }
         consumer.join().unwrap();
         assert_eq!(pool.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_pool_counts_the_frames_queued_and_the_bytes_written() {
+        use tokio::io::AsyncReadExt;
+        let pool = Pool::counting();
+        let (tx, rx) = channel_in(1 << 20, Some(pool.clone()));
+        let (sink, mut far) = tokio::io::duplex(1 << 16);
+        let writer = tokio::spawn(crate::writer::run(rx, sink));
+        for _ in 0..3 {
+            tx.push(Bytes::from_static(b"hello")).unwrap();
+        }
+        drop(tx);
+        let mut got = Vec::new();
+        far.read_to_end(&mut got).await.unwrap();
+        assert!(matches!(
+            writer.await,
+            Ok(crate::writer::WriterExit::Drained)
+        ));
+        assert_eq!(got.len(), 15);
+        assert_eq!((pool.frames_queued(), pool.bytes_written()), (3, 15));
+        assert_eq!(pool.held(), 0);
+        // A queue outside any pool counts nowhere, and costs nothing for it.
+        let (tx, mut rx) = channel(10);
+        tx.push(Bytes::from_static(b"x")).unwrap();
+        assert!(rx.try_pop().is_some());
+        assert_eq!(pool.frames_queued(), 3);
     }
 }

@@ -104,6 +104,9 @@ pub async fn run_paced<W: AsyncWrite + Unpin>(
         };
         let bytes: usize = batch.iter().map(Bytes::len).sum();
         rx.release(bytes);
+        if written.is_ok() {
+            rx.wrote(bytes);
+        }
         batch.clear();
         let drained = rx.is_empty();
         if drained {

@@ -192,6 +192,12 @@ pub struct Args {
     /// With `--nats`: a resume token unused this long expires.
     #[arg(long, env = "CHAT_RESUME_TTL", default_value = "7d", value_parser = chat_common::clock::parse_age)]
     pub resume_ttl: Duration,
+
+    /// Address of the metrics endpoint for operators (`GET /metrics`, Prometheus text
+    /// format), or `off`. Port 0 picks a free port; printed as `metrics listening on
+    /// IP:PORT`, after the other listeners.
+    #[arg(long, env = "CHAT_METRICS_LISTEN", default_value = "off")]
+    pub metrics_listen: Listen,
 }
 
 /// The value of a listener that can be turned off (`--text-listen`, `--tls-listen`): an
@@ -379,6 +385,9 @@ mod tests {
             "never below a frame"
         );
         assert!(Args::try_parse_from(["server", "--flood-rate", "-1"]).is_err());
+        assert_eq!(a.metrics_listen, Listen::Off, "metrics are off by default");
+        let m = Args::try_parse_from(["server", "--metrics-listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(m.metrics_listen, Listen::On("127.0.0.1:0".parse().unwrap()));
         assert!(Args::try_parse_from(["server", "--text-listen", "nowhere"]).is_err());
     }
 }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::conn::flood::Budget;
 use crate::conn::outbound::Outbound;
 use crate::conn::reader::{ClientRead, FrameReader};
+use crate::core::stats::Stats;
 
 /// The context of every connection: the chat service, the settings, the memory all
 /// clients' queues share, and the shutdown signal.
@@ -46,6 +47,12 @@ impl<B> Clone for Ctx<B> {
 }
 
 impl<B> Ctx<B> {
+    /// The server's counters (README, "Metrics"), reached through the hub: a method, not a
+    /// field, so that no connection's task keeps a pointer to them across its waits.
+    pub fn stats(&self) -> &Stats {
+        self.chat.hub().stats()
+    }
+
     /// The context of a server with these settings.
     pub fn new(chat: Chat<B>, cfg: Config) -> Self {
         let limit = match cfg.total_queue_bytes {

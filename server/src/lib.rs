@@ -10,7 +10,8 @@
 //! - [`session`], [`chat`]: a logged-in client, and the chat service as it sees it;
 //! - [`core`]: what the server knows (clients, user list, presence, open requests), pure;
 //! - [`backend`]: the seam to the chat service, and the broker link behind it;
-//! - [`server`], [`config`], [`cli`]: running it.
+//! - [`server`], [`config`], [`cli`]: running it;
+//! - [`metrics`]: the page `--metrics-listen` serves.
 
 pub mod backend;
 pub mod chat;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod conn;
 pub mod core;
 pub mod ctx;
+pub mod metrics;
 pub mod net;
 pub mod server;
 pub mod session;

@@ -1,7 +1,8 @@
 //! `server`: a chat front-end server (see the library's docs).
 //!
 //! `server --listen 127.0.0.1:0 --text-listen 127.0.0.1:0 --broker ADDR` prints
-//! `listening on IP:PORT` and `text listening on IP:PORT` once the broker link is up.
+//! `listening on IP:PORT` and `text listening on IP:PORT` once the broker link is up (and,
+//! with `--metrics-listen`, `metrics listening on IP:PORT` last).
 
 use clap::Parser;
 use server::cli::Args;
@@ -19,6 +20,9 @@ fn main() -> anyhow::Result<()> {
         }
         if let Some(addr) = addrs.tls {
             netkit::logging::announce(&format!("tls listening on {addr}"));
+        }
+        if let Some(addr) = addrs.metrics {
+            netkit::logging::announce(&format!("metrics listening on {addr}"));
         }
     };
     netkit::runtime::build(args.threads)?.block_on(server::launch(

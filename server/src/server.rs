@@ -21,6 +21,7 @@ use crate::cli::{Args, Listen};
 use crate::config::{Config, NatsConfig};
 use crate::core::hub::Hub;
 use crate::ctx::Ctx;
+use crate::metrics::ServerMetrics;
 use crate::net::limits::ConnLimits;
 use crate::net::listener::{self, Port};
 use crate::net::tls;
@@ -33,6 +34,8 @@ pub struct Listeners {
     pub line: Option<TcpListener>,
     /// The JSON port over TLS, if on.
     pub tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    /// The metrics endpoint, if on ([`Listeners::bind_metrics`]).
+    pub metrics: Option<TcpListener>,
 }
 
 /// Where the listeners are bound (port 0 resolved).
@@ -44,6 +47,8 @@ pub struct Addrs {
     pub line: Option<SocketAddr>,
     /// The TLS port, if on.
     pub tls: Option<SocketAddr>,
+    /// The metrics endpoint, if on.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Listeners {
@@ -67,7 +72,23 @@ impl Listeners {
             Some((addr, acceptor)) => Some((bind(addr).await?, acceptor)),
             None => None,
         };
-        Ok(Listeners { json, line, tls })
+        Ok(Listeners {
+            json,
+            line,
+            tls,
+            metrics: None,
+        })
+    }
+
+    /// Binds the metrics endpoint too, if `addr` is on.
+    pub async fn bind_metrics(&mut self, addr: Listen) -> anyhow::Result<()> {
+        if let Some(addr) = addr.addr() {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics endpoint {addr}"))?;
+            self.metrics = Some(listener);
+        }
+        Ok(())
     }
 
     /// The bound addresses.
@@ -76,6 +97,7 @@ impl Listeners {
             json: self.json.local_addr()?,
             line: self.line.as_ref().map(|l| l.local_addr()).transpose()?,
             tls: self.tls.as_ref().map(|(l, _)| l.local_addr()).transpose()?,
+            metrics: self.metrics.as_ref().map(|l| l.local_addr()).transpose()?,
         })
     }
 }
@@ -105,7 +127,8 @@ pub async fn launch(
         }
         None => None,
     };
-    let listeners = Listeners::bind(args.listen, args.text_listen, tls).await?;
+    let mut listeners = Listeners::bind(args.listen, args.text_listen, tls).await?;
+    listeners.bind_metrics(args.metrics_listen).await?;
     let addrs = listeners.addrs()?;
     run(config, listeners, move || ready(addrs), shutdown).await
 }
@@ -196,10 +219,12 @@ struct Service<B> {
 }
 
 /// Waits for the service, then accepts clients until `shutdown`; then stops the backend.
+/// The metrics endpoint, if asked for, answers from the start: while the service is not
+/// reachable, its page says so.
 async fn serve_clients<B: Backend + Clone>(
     service: Service<B>,
     config: Config,
-    listeners: Listeners,
+    mut listeners: Listeners,
     ready: impl FnOnce(),
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -210,6 +235,14 @@ async fn serve_clients<B: Backend + Clone>(
         mut up,
         stop,
     } = service;
+    let ctx = Ctx::new(
+        Chat::new(hub.clone(), backend, config.login_timeout),
+        config,
+    );
+    let limits = ConnLimits::new(ctx.cfg.limits);
+    if let Some(listener) = listeners.metrics.take() {
+        serve_metrics(listener, hub, &ctx, &limits, stop.clone());
+    }
     tokio::pin!(shutdown);
     tokio::select! {
         r = up.wait_for(|up| *up) => { r.context("the chat service's task ended")?; }
@@ -221,9 +254,6 @@ async fn serve_clients<B: Backend + Clone>(
     }
     ready();
 
-    let login_timeout = config.login_timeout;
-    let ctx = Ctx::new(Chat::new(hub, backend, login_timeout), config);
-    let limits = ConnLimits::new(ctx.cfg.limits);
     tracing::info!(
         total = ctx.cfg.limits.total,
         per_ip = ctx.cfg.limits.per_ip,
@@ -237,4 +267,23 @@ async fn serve_clients<B: Backend + Clone>(
     let _ = task.await;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Answers `GET /metrics` on `listener` until `stop` (README, "Metrics"). Started before
+/// the chat service is reachable: while it is not, the page says so.
+fn serve_metrics<B>(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    ctx: &Ctx<B>,
+    limits: &Arc<ConnLimits>,
+    stop: CancellationToken,
+) {
+    let registry = netkit::metrics::Registry::new();
+    registry.register(Arc::new(ServerMetrics {
+        hub,
+        pool: ctx.pool.clone(),
+        limits: limits.clone(),
+    }));
+    let stopped = async move { stop.cancelled().await };
+    tokio::spawn(netkit::metrics::http::serve(listener, registry, stopped));
 }

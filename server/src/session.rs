@@ -51,6 +51,7 @@ impl<B: Backend> Session<B> {
             out: out.clone(),
         };
         chat.login(conn, info).await?;
+        chat.hub().stats().logins.inc();
         Ok(Session {
             conn,
             name,
@@ -81,6 +82,7 @@ impl<B: Backend> Session<B> {
             self.format,
             bytes,
             self.chat.server_ip(),
+            self.chat.hub().stats(),
         );
     }
 

@@ -116,6 +116,8 @@ pub struct Server {
     pub text: SocketAddr,
     /// The TLS port, if the flags asked for one.
     pub tls: Option<SocketAddr>,
+    /// The metrics endpoint, if the flags asked for one (`--metrics-listen`).
+    pub metrics: Option<SocketAddr>,
     _running: Running,
 }
 
@@ -151,6 +153,7 @@ pub fn server(broker: SocketAddr, extra: &[&str]) -> Server {
         json: addrs.json,
         text: addrs.line.unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
         tls: addrs.tls,
+        metrics: addrs.metrics,
         _running: running,
     }
 }

@@ -15,6 +15,29 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the order of [`Kind::index`].
+    pub const ALL: [Kind; 4] = [Kind::Chat, Kind::Private, Kind::Join, Kind::Leave];
+
+    /// Its place in [`Kind::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Kind::Chat => 0,
+            Kind::Private => 1,
+            Kind::Join => 2,
+            Kind::Leave => 3,
+        }
+    }
+
+    /// Its name in the metrics (the `kind` label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Chat => "chat",
+            Kind::Private => "private",
+            Kind::Join => "join",
+            Kind::Leave => "leave",
+        }
+    }
+
     /// Its number in the database.
     pub(crate) fn code(self) -> i64 {
         match self {

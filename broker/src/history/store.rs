@@ -433,6 +433,20 @@ impl Store {
         self.last_id
     }
 
+    /// Events the log holds, about: the ids between what retention removed and the last
+    /// one (a batch that could not be stored leaves ids counted here that no row has). A
+    /// `COUNT(*)` of a million rows took 70 ms of the router's thread; this is arithmetic.
+    pub fn kept(&self) -> u64 {
+        self.last_id.saturating_sub(self.pruned_upto)
+    }
+
+    /// The size of the database file, in bytes (its pages; the write-ahead log aside).
+    pub fn file_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(to_u64(pages).saturating_mul(to_u64(size)))
+    }
+
     /// Appends `batch` (ascending ids above [`Store::last_id`]) in one transaction: all or
     /// nothing.
     pub fn append(&mut self, batch: &[Record]) -> Result<(), StoreError> {

@@ -97,11 +97,17 @@ where
             let out = ctx.outbound(wr, ctx.cfg.welcome_gap);
             let mut buf = BytesMut::with_capacity(256);
             let refuse = |to: &str, refusal: Refusal| {
+                ctx.stats().refused(refusal.code());
                 let err = ChatError::Refused(refusal);
                 out.push_raw(login_error(ctx.chat.server_ip(), to, &err, Format::Json));
             };
 
-            let split = match read_login(&mut rd, &mut buf, &unnamed, &ctx).await {
+            let read = read_login(&mut rd, &mut buf, &unnamed, &ctx).await;
+            // What the login read; the frame reader counts the rest.
+            ctx.stats()
+                .bytes_in
+                .add(u64::try_from(buf.len()).unwrap_or(u64::MAX));
+            let split = match read {
                 Login::Name(split) => split,
                 Login::Evicted => {
                     refuse("", unnamed.eviction());

@@ -10,7 +10,7 @@ use chat_common::command;
 use chat_common::line::LineDecoder;
 use chat_common::link::ConnId;
 use chat_common::name::validate_name;
-use chat_common::{ChatError, Refusal};
+use chat_common::{ChatError, ErrorCode, Refusal};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
@@ -106,7 +106,9 @@ async fn login<B: Backend, R: ClientRead>(
             l = tokio::time::timeout_at(deadline, lines.next()) => l,
             // Boxed: rarely needed, and inline it would stay in every connection's layout.
             _ = Box::pin(unnamed.evicted()) => {
-                say(format!("\r\nError: {}\r\n", unnamed.eviction()));
+                let eviction = unnamed.eviction();
+                ctx.stats().refused(eviction.code());
+                say(format!("\r\nError: {eviction}\r\n"));
                 return None;
             }
             _ = ctx.shutdown.cancelled() => return None,
@@ -118,6 +120,7 @@ async fn login<B: Backend, R: ClientRead>(
                 continue;
             }
             Err(_) => {
+                ctx.stats().refused(ErrorCode::LoginTimeout);
                 let secs = ctx.cfg.login_timeout.as_secs_f32();
                 say(format!(
                     "\r\nError: no nickname received within {secs} s. Bye.\r\n"
@@ -127,10 +130,15 @@ async fn login<B: Backend, R: ClientRead>(
             Ok(Some(Err(_))) | Ok(None) => return None,
         };
         if let Err(e) = validate_name(&name) {
+            ctx.stats().refused(ErrorCode::NameInvalid);
             say(format!("Error: invalid nickname: {e}\r\n{PROMPT}"));
             continue;
         }
-        match Session::login(&ctx.chat, conn, name, peer, Format::Line, &out.queue).await {
+        let login = Session::login(&ctx.chat, conn, name, peer, Format::Line, &out.queue).await;
+        if let Err(refusal) = &login {
+            ctx.stats().refused(refusal.code());
+        }
+        match login {
             Ok(session) => return Some(session),
             // Asking for another name cannot help while the service is away.
             Err(refusal @ Refusal::Unavailable) => {

@@ -45,13 +45,46 @@ pub struct FrameReader<R, D> {
     rd: R,
     buf: BytesMut,
     decoder: D,
-    eof: bool,
+    /// Whether the peer closed, and the bytes read not yet counted.
+    read: ReadState,
     budget: Option<Budget>,
     /// A frame begun must be complete within this many milliseconds (0: no limit; a
     /// `u32`, not a `Duration`: every connection carries it).
     frame_timeout_ms: u32,
     /// When the frame at the front of the buffer is due, while one is unfinished.
     due: Option<tokio::time::Instant>,
+}
+
+/// Whether the peer closed (the top bit) and how many bytes were read since the metrics
+/// last took them (the rest, saturating), in one `u32`: beside `frame_timeout_ms` it fits
+/// where a `bool` alone was padded, so counting costs a connection no room (the footprint
+/// test counts every byte). A count taken once per item never comes near 2^31.
+#[derive(Debug, Default, Clone, Copy)]
+struct ReadState(u32);
+
+impl ReadState {
+    const EOF: u32 = 1 << 31;
+
+    fn eof(self) -> bool {
+        self.0 & Self::EOF != 0
+    }
+
+    fn set_eof(&mut self) {
+        self.0 |= Self::EOF;
+    }
+
+    fn add(&mut self, n: usize) {
+        let count = self.0 & !Self::EOF;
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.0 = (self.0 & Self::EOF) | count.saturating_add(n).min(!Self::EOF);
+    }
+
+    /// The count so far, now zero.
+    fn take(&mut self) -> u64 {
+        let count = self.0 & !Self::EOF;
+        self.0 &= Self::EOF;
+        u64::from(count)
+    }
 }
 
 /// A frame left unfinished past the frame timeout. `next` gives it as the source of an
@@ -78,11 +111,17 @@ impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
             rd,
             buf: buffered,
             decoder,
-            eof: false,
+            read: ReadState::default(),
             budget,
             frame_timeout_ms: 0,
             due: None,
         }
+    }
+
+    /// The bytes read from the socket since the last call. The caller adds them to the
+    /// server-wide count once per item: a shared counter is not touched per read.
+    pub fn take_bytes_read(&mut self) -> u64 {
+        self.read.take()
     }
 
     /// Closes the connection (an error of [`is_unfinished`]) when a frame begun is not
@@ -131,7 +170,7 @@ impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
     pub async fn next(&mut self) -> Option<Result<D::Item, D::Error>> {
         loop {
             self.paced().await;
-            if self.eof {
+            if self.read.eof() {
                 return self.decoder.decode_eof(&mut self.buf).transpose();
             }
             match self.decoder.decode(&mut self.buf) {
@@ -184,8 +223,11 @@ impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
                 None => self.rd.read_buf(&mut self.buf).await,
             };
             match read {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.charge(u64::try_from(n).unwrap_or(u64::MAX)),
+                Ok(0) => self.read.set_eof(),
+                Ok(n) => {
+                    self.read.add(n);
+                    self.charge(u64::try_from(n).unwrap_or(u64::MAX));
+                }
                 Err(e) => return Some(Err(e.into())),
             }
         }
@@ -195,6 +237,26 @@ impl<R: ClientRead, D: Decoder> FrameReader<R, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_read_state_keeps_the_end_and_the_count_apart() {
+        let mut r = ReadState::default();
+        r.add(10);
+        r.add(5);
+        assert!(!r.eof());
+        r.set_eof();
+        assert!(r.eof());
+        assert_eq!(r.take(), 15);
+        assert_eq!(r.take(), 0);
+        assert!(r.eof(), "taking the count keeps the end");
+        r.add(usize::MAX);
+        assert_eq!(
+            r.take(),
+            u64::from(u32::MAX >> 1),
+            "saturates below the flag"
+        );
+        assert!(r.eof());
+    }
 
     #[test]
     fn only_the_frame_timeout_reads_as_unfinished() {

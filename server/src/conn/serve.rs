@@ -19,6 +19,7 @@ use crate::conn::flood::{self, ITEM_COST, REPLY_COST};
 use crate::conn::outbound::Outbound;
 use crate::conn::reader::{ClientRead, FrameReader, is_unfinished};
 use crate::core::requests::Label;
+use crate::core::stats::Disconnect;
 use crate::ctx::Ctx;
 use crate::session::Session;
 
@@ -123,6 +124,8 @@ where
             tokio::select! {
                 item = reader.next() => match item {
                     Some(Ok(item)) => {
+                        ctx.stats().messages_in.inc();
+                        ctx.stats().bytes_in.add(reader.take_bytes_read());
                         // Its answer is written without coalescing.
                         out.queue.peer_spoke();
                         if let Some((after, timer)) = idle.as_mut() {
@@ -149,10 +152,12 @@ where
                         session.label = None;
                     }
                     Some(Err(StreamError::TooLarge { limit })) => {
+                        ctx.stats().disconnected(Disconnect::TooLarge);
                         session.error(&ChatError::TooLarge { unit, limit });
                         break;
                     }
                     Some(Err(StreamError::Io(e))) if is_unfinished(&e) => {
+                        ctx.stats().disconnected(Disconnect::Unfinished);
                         let after_ms = u64::try_from(ctx.cfg.frame_timeout.as_millis()).unwrap_or(u64::MAX);
                         session.error(&ChatError::Unfinished { unit, after_ms });
                         break;
@@ -168,6 +173,7 @@ where
                         continue;
                     }
                     tracing::info!(user = %session.name, "disconnecting an idle client");
+                    ctx.stats().disconnected(Disconnect::Idle);
                     let after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
                     session.error(&ChatError::Idle { after_ms });
                     break;
@@ -179,6 +185,7 @@ where
                 }
             }
         }
+        ctx.stats().bytes_in.add(reader.take_bytes_read());
         session.leave().await;
         out.finish().await;
     }

@@ -7,6 +7,8 @@
 //! (PROTOCOL.md §6.3). Queues are in memory, so all of this is tested without sockets.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use chat_common::link::ConnId;
@@ -16,6 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::core::frames::{self, Encoded, Format};
 use crate::core::requests::Asker;
+use crate::core::stats::{Disconnect, Stats};
 
 /// What a login waits for: `Ok` once its welcome is queued.
 pub type LoginResult = Result<(), Refusal>;
@@ -35,8 +38,8 @@ pub struct ClientInfo {
 
 #[derive(Debug)]
 enum Status {
-    /// Waiting for the service's answer.
-    Pending(oneshot::Sender<LoginResult>),
+    /// Waiting for the service's answer, asked for at this moment (the round trip).
+    Pending(oneshot::Sender<LoginResult>, Instant),
     /// Logged in: receives broadcasts.
     Active,
 }
@@ -53,13 +56,28 @@ pub struct Clients {
     map: HashMap<ConnId, Client>,
     /// The address stamped on the frames the server makes itself.
     server_ip: String,
+    /// Where the clients cut off as not reading are counted.
+    stats: Arc<Stats>,
 }
 
-/// Queues `bytes` for one client; a client that cannot take them is kicked with a reason.
-pub fn deliver(out: &QueueTx, name: &str, format: Format, bytes: Bytes, server_ip: &str) {
+/// Queues `bytes` for one client; a client that cannot take them is kicked with a reason,
+/// and counted in `stats`.
+pub fn deliver(
+    out: &QueueTx,
+    name: &str,
+    format: Format,
+    bytes: Bytes,
+    server_ip: &str,
+    stats: &Stats,
+) {
     match out.push(bytes) {
         Ok(()) | Err(PushError::Closed) => {}
         Err(PushError::Full) => {
+            stats.disconnected(if out.was_shed() {
+                Disconnect::TotalQueue
+            } else {
+                Disconnect::SendQueue
+            });
             tracing::warn!(user = %name, queued = out.queued_bytes(), "disconnecting a client that does not read (send queue exceeded)");
             let f = frames::error(server_ip, name, &ChatError::SendQueueExceeded);
             out.kick(Some(frames::encode(&f, format)));
@@ -73,7 +91,13 @@ impl Clients {
         Clients {
             map: HashMap::new(),
             server_ip,
+            stats: Arc::default(),
         }
+    }
+
+    /// Where these clients are counted (shared with the hub, which owns them).
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
     }
 
     /// Local clients, pending ones included.
@@ -86,20 +110,29 @@ impl Clients {
         self.map.is_empty()
     }
 
-    /// A client asked for a name; `done` hears the answer.
+    /// A client asked for a name at `asked`; `done` hears the answer.
     pub fn add_pending(
         &mut self,
         conn: ConnId,
         info: ClientInfo,
         done: oneshot::Sender<LoginResult>,
+        asked: Instant,
     ) {
         self.map.insert(
             conn,
             Client {
                 info,
-                status: Status::Pending(done),
+                status: Status::Pending(done, asked),
             },
         );
+    }
+
+    /// When `conn` asked for its name, while it waits for the answer.
+    pub fn pending_since(&self, conn: ConnId) -> Option<Instant> {
+        match self.map.get(&conn)?.status {
+            Status::Pending(_, asked) => Some(asked),
+            Status::Active => None,
+        }
     }
 
     /// Whether `conn` is here at all.
@@ -122,7 +155,7 @@ impl Clients {
             return false;
         };
         match std::mem::replace(&mut c.status, Status::Active) {
-            Status::Pending(done) => {
+            Status::Pending(done, _) => {
                 // Nothing else can be queued before it: the client was pending.
                 deliver(
                     &c.info.out,
@@ -130,6 +163,7 @@ impl Clients {
                     c.info.format,
                     frames::encode(welcome, c.info.format),
                     &self.server_ip,
+                    &self.stats,
                 );
                 let _ = done.send(Ok(()));
                 true
@@ -149,7 +183,7 @@ impl Clients {
         {
             Some(false) => {
                 if let Some(Client {
-                    status: Status::Pending(done),
+                    status: Status::Pending(done, _),
                     ..
                 }) = self.map.remove(&conn)
                 {
@@ -172,12 +206,12 @@ impl Clients {
         let pending: Vec<ConnId> = self
             .map
             .iter()
-            .filter(|(_, c)| matches!(c.status, Status::Pending(_)))
+            .filter(|(_, c)| matches!(c.status, Status::Pending(..)))
             .map(|(conn, _)| *conn)
             .collect();
         for conn in pending {
             if let Some(Client {
-                status: Status::Pending(done),
+                status: Status::Pending(done, _),
                 ..
             }) = self.map.remove(&conn)
             {
@@ -214,7 +248,8 @@ impl Clients {
 
     fn push(&self, c: &Client, bytes: Bytes) {
         let info = &c.info;
-        deliver(&info.out, &info.name, info.format, bytes, &self.server_ip);
+        let (ip, stats) = (&self.server_ip, &self.stats);
+        deliver(&info.out, &info.name, info.format, bytes, ip, stats);
     }
 
     /// Queues the error that answers `asker`'s message, with its label.
@@ -249,6 +284,7 @@ impl Clients {
                 c.info.format,
                 enc.get(c.info.format),
                 &self.server_ip,
+                &self.stats,
             );
         }
     }
@@ -298,7 +334,9 @@ mod tests {
         let mut cs = Clients::new("ip".into());
         let (info, mut rx) = client("al", 1 << 20);
         let (done, mut answer) = oneshot::channel();
-        cs.add_pending(1, info, done);
+        let asked = Instant::now();
+        cs.add_pending(1, info, done, asked);
+        assert_eq!(cs.pending_since(1), Some(asked), "for the round trip");
         cs.broadcast(&frames::system("ip", "Everyone", "early"), None);
         assert!(
             drain(&mut rx).is_empty(),
@@ -306,6 +344,7 @@ mod tests {
         );
         assert!(cs.activate(1, &welcome("al")));
         assert_eq!(answer.try_recv(), Ok(Ok(())));
+        assert_eq!(cs.pending_since(1), None, "answered");
         cs.broadcast(&frames::system("ip", "Everyone", "late"), None);
         let got: Vec<String> = drain(&mut rx).into_iter().map(|f| f.msg).collect();
         assert_eq!(got.len(), 2);
@@ -323,7 +362,7 @@ mod tests {
         let mut cs = Clients::new("ip".into());
         let (info, _rx) = client("al", 1 << 20);
         let (done, mut answer) = oneshot::channel();
-        cs.add_pending(1, info, done);
+        cs.add_pending(1, info, done, Instant::now());
         cs.refuse(1, Refusal::NameTaken { name: "al".into() });
         assert_eq!(
             answer.try_recv(),
@@ -337,7 +376,7 @@ mod tests {
         let mut cs = Clients::new("ip".into());
         let (info, mut rx) = client("al", 1 << 20);
         let (done, _answer) = oneshot::channel();
-        cs.add_pending(1, info, done);
+        cs.add_pending(1, info, done, Instant::now());
         cs.activate(1, &welcome("al"));
         drain(&mut rx);
         cs.refuse(1, Refusal::NameTaken { name: "al".into() });
@@ -358,9 +397,9 @@ mod tests {
         let (b, _rb) = client("b", 1 << 20);
         let (da, _) = oneshot::channel();
         let (db, mut answer_b) = oneshot::channel();
-        cs.add_pending(1, a, da);
+        cs.add_pending(1, a, da, Instant::now());
         cs.activate(1, &welcome("a"));
-        cs.add_pending(2, b, db);
+        cs.add_pending(2, b, db, Instant::now());
         cs.fail_pending(&Refusal::Unavailable);
         assert_eq!(answer_b.try_recv(), Ok(Err(Refusal::Unavailable)));
         assert_eq!(cs.len(), 1);
@@ -378,7 +417,7 @@ mod tests {
         let (slow, mut rslow) = client("slow", 300);
         for (conn, info, name) in [(1, a, "a"), (2, b, "b"), (3, slow, "slow")] {
             let (d, _) = oneshot::channel();
-            cs.add_pending(conn, info, d);
+            cs.add_pending(conn, info, d, Instant::now());
             cs.activate(conn, &welcome(name));
         }
         for rx in [&mut ra, &mut rb, &mut rslow] {
@@ -405,5 +444,11 @@ mod tests {
         assert_eq!(last.kind, Some(FrameKind::Error));
         assert_eq!(last.code, Some(ErrorCode::SendQueueExceeded));
         assert!(!rb.is_kicked());
+        assert_eq!(
+            cs.stats().disconnects(Disconnect::SendQueue),
+            1,
+            "counted once"
+        );
+        assert_eq!(cs.stats().disconnects(Disconnect::TotalQueue), 0);
     }
 }

@@ -11,6 +11,7 @@
 //! `begin_login`, `leave`, `open_request`; the backend calls `apply` and `presence_tick`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use chat_common::frame::Service;
 use chat_common::link::ConnId;
@@ -23,6 +24,7 @@ use crate::core::frames;
 use crate::core::presence::{Presence, PresencePolicy, Summary};
 use crate::core::requests::{Asker, Label, ReqId, Requests};
 use crate::core::roster::Roster;
+use crate::core::stats::{BackendMetrics, Stats};
 
 struct State {
     clients: Clients,
@@ -41,15 +43,20 @@ struct State {
 pub struct Hub {
     state: Mutex<State>,
     server_ip: String,
+    /// The counters (outside the lock: counting never takes it).
+    stats: Arc<Stats>,
 }
 
 impl Hub {
     /// A hub with no clients, the service not yet reachable. `server_ip` goes into `from`
     /// of the frames the server makes.
     pub fn new(server_ip: String, presence: PresencePolicy) -> Self {
+        let clients = Clients::new(server_ip.clone());
+        let stats = clients.stats().clone();
         Hub {
+            stats,
             state: Mutex::new(State {
-                clients: Clients::new(server_ip.clone()),
+                clients,
                 users: Roster::default(),
                 presence: Presence::new(presence),
                 requests: Requests::new(),
@@ -63,6 +70,27 @@ impl Hub {
     /// The IP stamped on server-generated frames.
     pub fn server_ip(&self) -> &str {
         &self.server_ip
+    }
+
+    /// The server's counters (README, "Metrics").
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The handle any backend reports its state through (its name, up or down, what is
+    /// queued to its service); the hub adds the round trips it sees.
+    pub fn backend_metrics(&self) -> &BackendMetrics {
+        &self.stats.backend
+    }
+
+    /// Counts the round trip of a request opened at `opened` (if it was ours and not yet
+    /// answered). Measured here, in the core, for every backend alike: the request's entry
+    /// is already at hand under the lock, so timing it costs two clock reads and no map of
+    /// its own, where a backend would need one (with its lock) per request in flight.
+    fn round_trip(&self, opened: Option<Instant>) {
+        if let Some(at) = opened {
+            self.stats.backend.observe_round_trip(at.elapsed());
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -83,6 +111,11 @@ impl Hub {
     pub fn audience(&self) -> (usize, usize) {
         let st = self.lock();
         (st.users.len(), st.users.encoded_len())
+    }
+
+    /// Users online across all servers, from this server's replica.
+    pub fn users_online(&self) -> usize {
+        self.lock().users.len()
     }
 
     /// Local clients, logged in or logging in.
@@ -112,7 +145,7 @@ impl Hub {
             return Err(Refusal::Unavailable);
         }
         let (done, answer) = oneshot::channel();
-        st.clients.add_pending(conn, info, done);
+        st.clients.add_pending(conn, info, done, Instant::now());
         Ok(answer)
     }
 
@@ -138,7 +171,7 @@ impl Hub {
                 excerpt: chat_common::error::Excerpt::of(text),
             });
         }
-        Ok(st.requests.open(conn, confirm, text, label))
+        Ok(st.requests.open(conn, confirm, text, label, Instant::now()))
     }
 
     /// The backend could not take request `req`: its sender is told, unless it was already.
@@ -177,6 +210,7 @@ impl Hub {
             Event::Down => self.service_down(st),
             Event::Detached => st.up = false,
             Event::Registered { conn, name, id, ts } => {
+                self.round_trip(st.clients.pending_since(conn));
                 // Taken first: a client that left meanwhile must not leave its token here.
                 let resume = st.tokens.remove(&conn);
                 // The name is online until the service says it left, even if its client
@@ -195,7 +229,10 @@ impl Hub {
                     self.presence(st, &name, true, (id, ts), Some(conn));
                 }
             }
-            Event::Refused { conn, reason } => st.clients.refuse(conn, reason),
+            Event::Refused { conn, reason } => {
+                self.round_trip(st.clients.pending_since(conn));
+                st.clients.refuse(conn, reason);
+            }
             Event::Joined { name, id, ts } => {
                 st.users.insert(name.clone());
                 self.presence(st, &name, true, (id, ts), None);
@@ -216,10 +253,11 @@ impl Hub {
             } => {
                 let frame = frames::chat(from, msg, id, ts);
                 st.clients.broadcast(&frame, own.map(|o| o.conn));
-                if let Some(Own { req, .. }) = own
-                    && let Some(asker) = st.requests.sent_out(req, id)
-                {
-                    self.confirm(st, asker, recipients, id);
+                if let Some(Own { req, .. }) = own {
+                    self.round_trip(st.requests.answered(req));
+                    if let Some(asker) = st.requests.sent_out(req, id) {
+                        self.confirm(st, asker, recipients, id);
+                    }
                 }
             }
             Event::Private {
@@ -238,6 +276,7 @@ impl Hub {
                 }
             }
             Event::Routed { req, id } => {
+                self.round_trip(st.requests.answered(req));
                 // A private message: confirmed only when labelled (PROTOCOL.md §3.4).
                 if let Some(asker) = st.requests.sent_out(req, id) {
                     self.confirm(st, asker, 1, id);
@@ -275,6 +314,7 @@ impl Hub {
             }
             Event::ResumeFailed { conn } => st.clients.send_error(conn, &ChatError::ResumeFailed),
             Event::Undeliverable { req, reason } => {
+                self.round_trip(st.requests.answered(req));
                 if let Some((asker, err)) = st.requests.undeliverable(req, reason) {
                     st.clients.send_answer_error(asker, &err);
                 }
@@ -485,6 +525,63 @@ mod tests {
         assert_eq!(h.open_requests(), 1, "out, not yet stable");
         h.apply(Event::Stable { upto: 3 });
         assert_eq!(h.open_requests(), 0);
+        assert_eq!(
+            h.backend_metrics().round_trip().count(),
+            3,
+            "two logins and the message, each timed until its answer"
+        );
+    }
+
+    #[test]
+    fn every_answer_of_the_service_ends_one_round_trip_and_only_one() {
+        let h = hub();
+        h.apply(Event::Up { users: vec![] });
+        let (i, _rx) = client("al", 1 << 20);
+        let _answer = h.begin_login(1, i).expect("up");
+        let refused = Refusal::NameTaken { name: "al".into() };
+        h.apply(Event::Refused {
+            conn: 1,
+            reason: refused.clone(),
+        });
+        h.apply(Event::Refused {
+            conn: 1,
+            reason: refused,
+        });
+        let rt = || h.backend_metrics().round_trip().count();
+        assert_eq!(rt(), 1, "a refusal ends the login's round trip");
+        let _al = login(&h, 2, "al", 1);
+        h.apply(Event::Registered {
+            conn: 2,
+            name: "al".into(),
+            id: 1,
+            ts: 1,
+        });
+        assert_eq!(rt(), 2, "a second Registered is no new round trip");
+        let private = h.open_request(2, false, "psst", None).expect("up");
+        let lost = h.open_request(2, false, "gone", None).expect("up");
+        h.apply(Event::Routed {
+            req: private,
+            id: 2,
+        });
+        h.apply(Event::Routed {
+            req: private,
+            id: 2,
+        });
+        h.apply(Event::Undeliverable {
+            req: lost,
+            reason: Unroutable::NotLoggedIn,
+        });
+        assert_eq!(rt(), 4);
+        // Someone else's message is not ours to time.
+        h.apply(Event::Public {
+            id: 3,
+            ts: 5,
+            from: sender("zed"),
+            msg: "hi".into(),
+            own: None,
+            recipients: 1,
+        });
+        assert_eq!(rt(), 4);
     }
 
     #[test]

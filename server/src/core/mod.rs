@@ -7,7 +7,8 @@
 //! - [`roster`]: who is online on every server, shared for `/list`;
 //! - [`clients`]: the local clients and the fan-out to their queues;
 //! - [`frames`]: the frames the server writes, and their encoding per port;
-//! - [`hub`]: the parts behind one lock, and the dispatcher that applies events to them.
+//! - [`hub`]: the parts behind one lock, and the dispatcher that applies events to them;
+//! - [`stats`]: the counters operators scrape, and the handle a backend reports through.
 
 pub mod clients;
 pub mod event;
@@ -16,3 +17,4 @@ pub mod hub;
 pub mod presence;
 pub mod requests;
 pub mod roster;
+pub mod stats;

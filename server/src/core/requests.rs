@@ -7,10 +7,12 @@
 //! went to has it). If the service is lost first, its sender gets one error: "not
 //! delivered" while it was only open, "may not have reached everyone" once it was out.
 //!
-//! Pure bookkeeping: no clock, no I/O. The hub turns what these methods return into
-//! frames.
+//! Pure bookkeeping: no I/O, and no clock of its own (the hub gives the moment a request
+//! was opened, for the round trip it measures). The hub turns what these methods return
+//! into frames.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use chat_common::error::Excerpt;
 use chat_common::link::ConnId;
@@ -31,6 +33,8 @@ struct Request {
     out: bool,
     excerpt: Excerpt,
     label: Label,
+    /// When it was opened, until the service's first answer (the round trip).
+    opened: Option<Instant>,
 }
 
 /// Whom to tell about a request, and what it was labelled.
@@ -68,9 +72,16 @@ impl Requests {
         self.open.is_empty()
     }
 
-    /// Opens a request for message `text` from `conn`; `confirm` for `/shout`, and for any
-    /// message with a `label` (its sender asked to hear how it went).
-    pub fn open(&mut self, conn: ConnId, confirm: bool, text: &str, label: Label) -> ReqId {
+    /// Opens a request for message `text` from `conn` at `at`; `confirm` for `/shout`,
+    /// and for any message with a `label` (its sender asked to hear how it went).
+    pub fn open(
+        &mut self,
+        conn: ConnId,
+        confirm: bool,
+        text: &str,
+        label: Label,
+        at: Instant,
+    ) -> ReqId {
         self.next += 1;
         self.open.insert(
             self.next,
@@ -80,9 +91,16 @@ impl Requests {
                 out: false,
                 excerpt: Excerpt::of(text),
                 label,
+                opened: Some(at),
             },
         );
         self.next
+    }
+
+    /// The service answered request `req` (it came back, was routed, or could not be): when
+    /// it was opened, the first time only, so a round trip is counted once.
+    pub fn answered(&mut self, req: ReqId) -> Option<Instant> {
+        self.open.get_mut(&req)?.opened.take()
     }
 
     /// The request could not be handed to the backend: its sender's error, unless it
@@ -170,8 +188,8 @@ mod tests {
     #[test]
     fn open_out_stable_closes_a_request_without_a_word() {
         let mut r = Requests::new();
-        let a = r.open(1, false, "a", None);
-        let b = r.open(1, false, "b", None);
+        let a = r.open(1, false, "a", None, Instant::now());
+        let b = r.open(1, false, "b", None, Instant::now());
         assert_eq!(r.sent_out(a, 10), None, "no confirmation asked");
         assert_eq!(r.sent_out(b, 11), None);
         r.stable(10);
@@ -184,16 +202,26 @@ mod tests {
     #[test]
     fn a_shout_is_confirmed_once() {
         let mut r = Requests::new();
-        let s = r.open(7, true, "hi", None);
+        let s = r.open(7, true, "hi", None, Instant::now());
         assert_eq!(r.sent_out(s, 3).map(|a| a.conn), Some(7));
         assert_eq!(r.sent_out(s, 3), None, "never twice");
     }
 
     #[test]
+    fn a_request_is_answered_once_for_its_round_trip() {
+        let mut r = Requests::new();
+        let at = Instant::now();
+        let s = r.open(7, true, "hi", None, at);
+        assert_eq!(r.answered(s), Some(at));
+        assert_eq!(r.answered(s), None, "counted once");
+        assert_eq!(r.answered(99), None, "not ours");
+    }
+
+    #[test]
     fn stable_ids_close_only_what_was_sent_out_up_to_them() {
         let mut r = Requests::new();
-        let a = r.open(1, false, "a", None);
-        let b = r.open(1, false, "b", None);
+        let a = r.open(1, false, "a", None, Instant::now());
+        let b = r.open(1, false, "b", None, Instant::now());
         r.sent_out(b, 20);
         r.stable(100);
         assert_eq!(
@@ -211,9 +239,9 @@ mod tests {
     #[test]
     fn losing_the_service_reports_each_open_request_once_in_order() {
         let mut r = Requests::new();
-        let first = r.open(1, false, "first", None);
-        let _second = r.open(2, true, "second", None);
-        let third = r.open(1, false, "third", None);
+        let first = r.open(1, false, "first", None, Instant::now());
+        let _second = r.open(2, true, "second", None, Instant::now());
+        let third = r.open(1, false, "third", None, Instant::now());
         r.sent_out(first, 5);
         r.sent_out(third, 6);
         r.stable(5);
@@ -244,7 +272,7 @@ mod tests {
     #[test]
     fn an_undeliverable_or_cancelled_request_is_reported_once() {
         let mut r = Requests::new();
-        let a = r.open(4, false, "are you there?", None);
+        let a = r.open(4, false, "are you there?", None, Instant::now());
         let (asker, err) = r
             .undeliverable(a, Unroutable::NotOnline { to: "zed".into() })
             .expect("open");
@@ -254,7 +282,7 @@ mod tests {
             "user 'zed' is not online (message \"are you there?\")"
         );
         assert!(r.undeliverable(a, Unroutable::NotLoggedIn).is_none());
-        let b = r.open(4, false, "x", None);
+        let b = r.open(4, false, "x", None, Instant::now());
         assert_eq!(
             r.cancel(b).map(|(_, e)| e.code()),
             Some(ErrorCode::NotDelivered)
@@ -267,7 +295,7 @@ mod tests {
     fn a_labelled_message_is_confirmed_and_its_label_goes_with_every_answer() {
         let mut r = Requests::new();
         let label = || Some(Box::<str>::from("m1"));
-        let private = r.open(3, false, "psst", label());
+        let private = r.open(3, false, "psst", label(), Instant::now());
         let asker = r
             .sent_out(private, 9)
             .expect("a labelled message is confirmed");
@@ -281,12 +309,12 @@ mod tests {
         let lost = r.service_lost();
         assert_eq!(lost.len(), 1, "out but not yet stable");
         assert_eq!(lost[0].0.label, label(), "the error is labelled too");
-        let refused = r.open(3, false, "to nobody", label());
+        let refused = r.open(3, false, "to nobody", label(), Instant::now());
         let (asker, _) = r
             .undeliverable(refused, Unroutable::NotLoggedIn)
             .expect("open");
         assert_eq!(asker.label, label());
-        let cancelled = r.open(3, true, "x", label());
+        let cancelled = r.open(3, true, "x", label(), Instant::now());
         assert_eq!(r.cancel(cancelled).map(|(a, _)| a.label), Some(label()));
     }
 }

@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use chat_common::Refusal;
+use netkit::metrics::{Counter, Gauge};
 use tokio_util::sync::CancellationToken;
 
 /// The limits; 0 means none.
@@ -42,16 +43,47 @@ struct Counts {
     next_id: u64,
 }
 
-/// The live connection counts.
+/// Which listener a connection came in on, for the counts by port (README, "Metrics").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortName {
+    /// The JSON port.
+    Json,
+    /// The line port.
+    Line,
+    /// The JSON port over TLS.
+    Tls,
+}
+
+impl PortName {
+    /// Every port, in the order they are exposed.
+    pub const ALL: [PortName; 3] = [PortName::Json, PortName::Line, PortName::Tls];
+
+    /// The `port` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortName::Json => "json",
+            PortName::Line => "line",
+            PortName::Tls => "tls",
+        }
+    }
+}
+
+/// The live connection counts, and the totals operators see by port.
 pub struct ConnLimits {
     limits: Limits,
     counts: Mutex<Counts>,
+    /// Connections accepted, by port (refused ones too).
+    accepted: [Counter; 3],
+    /// Connections open now, by port (counted without the lock).
+    open: [Gauge; 3],
 }
 
 /// Held by a connection while it lives; dropping it gives its place back.
 pub struct Admitted {
     owner: Arc<ConnLimits>,
     ip: IpAddr,
+    /// The port it is counted open on, once [`Admitted::open_on`] said.
+    port: Option<PortName>,
 }
 
 /// Held by a connection until it has logged in; dropping it gives its unnamed place back.
@@ -110,7 +142,24 @@ impl ConnLimits {
         Arc::new(ConnLimits {
             limits,
             counts: Mutex::new(Counts::default()),
+            accepted: Default::default(),
+            open: Default::default(),
         })
+    }
+
+    /// Counts a connection accepted on `port`, before the limits judge it.
+    pub fn count_accepted(&self, port: PortName) {
+        self.accepted[port as usize].inc();
+    }
+
+    /// Connections accepted on `port` so far, refused ones included.
+    pub fn accepted(&self, port: PortName) -> u64 {
+        self.accepted[port as usize].get()
+    }
+
+    /// Connections open on `port` now.
+    pub fn open(&self, port: PortName) -> i64 {
+        self.open[port as usize].get()
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -154,6 +203,7 @@ impl ConnLimits {
         let admitted = Admitted {
             owner: self.clone(),
             ip,
+            port: None,
         };
         let slot = UnnamedSlot {
             owner: self.clone(),
@@ -174,8 +224,21 @@ impl ConnLimits {
     }
 }
 
+impl Admitted {
+    /// Counts this connection as open on `port` until it is dropped.
+    pub fn open_on(&mut self, port: PortName) {
+        if self.port.is_none() {
+            self.owner.open[port as usize].inc();
+            self.port = Some(port);
+        }
+    }
+}
+
 impl Drop for Admitted {
     fn drop(&mut self) {
+        if let Some(port) = self.port {
+            self.owner.open[port as usize].dec();
+        }
         let mut c = self.owner.counts();
         c.total = c.total.saturating_sub(1);
         decrement(&mut c.per_ip, &self.ip);
@@ -202,6 +265,39 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn connections_are_counted_open_by_port_until_they_go() {
+        let l = ConnLimits::new(Limits {
+            total: 0,
+            per_ip: 0,
+            unnamed_per_ip: 0,
+            limit_loopback: false,
+        });
+        for _ in 0..3 {
+            l.count_accepted(PortName::Line);
+        }
+        let (mut a, _) = l.admit(ip(1)).unwrap();
+        let (mut b, _) = l.admit(ip(1)).unwrap();
+        a.open_on(PortName::Line);
+        a.open_on(PortName::Line);
+        b.open_on(PortName::Line);
+        assert_eq!((l.accepted(PortName::Line), l.open(PortName::Line)), (3, 2));
+        drop(a);
+        assert_eq!(l.open(PortName::Line), 1, "once each");
+        assert_eq!((l.accepted(PortName::Json), l.open(PortName::Json)), (0, 0));
+        let (_never_opened, _) = l.admit(ip(2)).unwrap();
+        drop(b);
+        assert_eq!(l.open(PortName::Line), 0);
+        let names: Vec<&str> = PortName::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names, ["json", "line", "tls"]);
+        assert!(
+            PortName::ALL
+                .iter()
+                .enumerate()
+                .all(|(i, p)| *p as usize == i)
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::backend::Backend;
 use crate::conn::{json_port, line_port};
 use crate::core::frames::Format;
 use crate::ctx::Ctx;
-use crate::net::limits::ConnLimits;
+use crate::net::limits::{ConnLimits, PortName};
 use crate::session::login_error;
 
 /// Refusals being written at once; past that, a refused connection is just closed (a
@@ -37,6 +37,17 @@ pub enum Port {
     Line,
     /// The JSON port over TLS.
     Tls(tokio_rustls::TlsAcceptor),
+}
+
+impl Port {
+    /// Its name in the counts by port.
+    pub fn name(&self) -> PortName {
+        match self {
+            Port::Json => PortName::Json,
+            Port::Line => PortName::Line,
+            Port::Tls(_) => PortName::Tls,
+        }
+    }
 }
 
 /// What every accept loop shares.
@@ -108,10 +119,12 @@ impl<B: Backend> Acceptor<B> {
 
     /// Lets a new connection in and starts its task, or refuses it (over a limit).
     fn admit(&self, socket: TcpStream, peer: SocketAddr, port: &Port) {
-        let (admitted, unnamed) = match self.limits.admit(peer.ip()) {
+        self.limits.count_accepted(port.name());
+        let (mut admitted, unnamed) = match self.limits.admit(peer.ip()) {
             Ok(a) => a,
             Err(why) => return self.refuse(socket, peer, port, why),
         };
+        admitted.open_on(port.name());
         if let Some(idle) = self.ctx.cfg.keepalive
             && let Err(e) = keepalive(&socket, idle)
         {
@@ -143,6 +156,7 @@ impl<B: Backend> Acceptor<B> {
     /// Tells a connection over a limit why, in its port's format, and closes it.
     fn refuse(&self, socket: TcpStream, peer: SocketAddr, port: &Port, why: Refusal) {
         tracing::info!(%peer, "connection refused: {why}");
+        self.ctx.chat.hub().stats().refused(why.code());
         // On the TLS port a refusal would need a handshake first: those connections are
         // just closed.
         if matches!(port, Port::Tls(_)) {

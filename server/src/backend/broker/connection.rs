@@ -70,6 +70,7 @@ pub async fn run<D: Dial>(
             _ = stop.cancelled() => Ok(()),
         };
         set_current(&current, None);
+        hub.backend_metrics().set_up(false);
         hub.apply(Event::Down);
         if stop.is_cancelled() {
             return;
@@ -145,6 +146,7 @@ async fn connect_and_serve<D: Dial>(
         }
     }
     set_current(current, Some(tx.clone()));
+    hub.backend_metrics().set_up(true);
     up.send_replace(true);
     if rejoining > 0 {
         hub.announce_back();
@@ -200,6 +202,7 @@ async fn connect_and_serve<D: Dial>(
                 // Shutting down: let the writer flush what the sessions queued on their
                 // way out (their Unregister messages), then close.
                 set_current(current, None);
+                hub.backend_metrics().set_up(false);
                 hub.apply(Event::Detached);
                 drop(tx);
                 let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer.0).await;

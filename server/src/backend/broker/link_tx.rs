@@ -44,6 +44,12 @@ impl LinkTx {
         )
     }
 
+    /// Bytes queued for the broker and not yet written (for the metrics).
+    pub fn queued_bytes(&self) -> u64 {
+        let free = self.budget.available_permits();
+        u64::try_from((self.max_permits as usize).saturating_sub(free)).unwrap_or(u64::MAX)
+    }
+
     fn permits(&self, bytes: &Bytes) -> u32 {
         u32::try_from(bytes.len())
             .unwrap_or(u32::MAX)
@@ -127,7 +133,9 @@ mod tests {
             req: 1,
             msg: "x".repeat(40),
         };
+        assert_eq!(tx.queued_bytes(), 0);
         assert!(tx.try_send(&big), "fits the empty budget");
+        assert!(tx.queued_bytes() > 40, "{}", tx.queued_bytes());
         assert!(!tx.try_send(&big), "the budget is spent");
         let tx2 = tx.clone();
         let waiting = tokio::spawn(async move { tx2.send(&big).await });

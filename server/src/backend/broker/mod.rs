@@ -46,6 +46,17 @@ impl BrokerBackend {
         stop: CancellationToken,
     ) -> (BrokerBackend, JoinHandle<()>, watch::Receiver<bool>) {
         let current = Current::default();
+        // What the metrics say of this backend: its name, and what waits on the link now
+        // (read at each scrape, under the lock sessions take to find the link).
+        let metrics = hub.backend_metrics();
+        metrics.name_as("broker");
+        let link = current.clone();
+        metrics.watch_queue(move || {
+            link.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or(0, LinkTx::queued_bytes)
+        });
         let (up_tx, up_rx) = watch::channel(false);
         let task = tokio::spawn(connection::run(
             hub,

@@ -179,9 +179,12 @@ async fn the_handshake_brings_the_service_up_with_the_brokers_users() {
     let mut s = setup();
     let mut peer = Peer::new(s.links.recv().await.expect("a dial"));
     assert!(!s.hub.is_up());
+    let metrics = s.hub.backend_metrics();
+    assert_eq!((metrics.name(), metrics.is_up()), ("broker", false));
     peer.handshake(&["zoe"]).await;
     s.up.wait_for(|u| *u).await.expect("up");
     assert!(s.hub.is_up());
+    assert!(metrics.is_up(), "the backend says so in its metrics");
     assert_eq!(&*s.hub.users(), ["zoe"]);
     peer.send(&ToServer::Joined {
         name: "amy".into(),
@@ -220,6 +223,8 @@ async fn a_login_goes_through_the_link_and_its_answer_comes_back() {
     s.up.wait_for(|u| *u).await.expect("up");
     let mut rx = log_in(&s, &mut peer, 1, "al").await;
     assert_eq!(drain(&mut rx)[0].kind, Some(FrameKind::Welcome));
+    let round_trips = || s.hub.backend_metrics().round_trip().count();
+    assert_eq!(round_trips(), 1, "the login, until Registered");
     s.chat
         .publish(1, "hi".into(), true, None)
         .await
@@ -231,6 +236,31 @@ async fn a_login_goes_through_the_link_and_its_answer_comes_back() {
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(round_trips(), 1, "not back yet");
+    peer.send(&ToServer::Public {
+        id: 2,
+        ts: 2,
+        from: chat_common::Sender {
+            name: "al".into(),
+            ip: "10.0.0.1".into(),
+        },
+        msg: "hi".into(),
+        origin: chat_common::link::Origin {
+            server: 1,
+            conn: 1,
+            req: 1,
+        },
+        recipients: 0,
+    })
+    .await;
+    // Its confirmation is queued when the hub applies it; so is the round trip counted.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while round_trips() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the message came back");
     s.stop.cancel();
 }
 
@@ -251,6 +281,7 @@ async fn a_lost_link_degrades_the_chat_then_it_reconnects_and_registers_its_clie
     // The broker goes away.
     drop(peer);
     let mut next = Peer::new(s.links.recv().await.expect("a second dial"));
+    assert!(!s.hub.backend_metrics().is_up(), "down in the metrics too");
     let got: Vec<(Option<chat_common::ErrorCode>, String)> = drain(&mut rx)
         .into_iter()
         .map(|f| (f.code, f.msg))

@@ -108,6 +108,7 @@ impl NatsBackend {
             state: Mutex::default(),
             applied: watch::Sender::new(0),
         }));
+        backend.hub().backend_metrics().name_as("nats");
         let (up_tx, up_rx) = watch::channel(false);
         let task = tokio::spawn(run::run(backend.clone(), settings, stop, up_tx));
         (backend, task, up_rx)

@@ -79,6 +79,7 @@ pub async fn run(
             Ended::Lost(e) => {
                 tracing::warn!("NATS: {e:#}; starting again");
                 backend.state().serving = false;
+                backend.hub().backend_metrics().set_up(false);
                 backend.hub().apply(Event::Down);
                 backoff = BACKOFF_MIN;
             }
