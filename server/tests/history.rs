@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
+use testkit::service::{Kind, Service};
 
 /// Asks `q` and returns the replayed frames and the end frame.
 fn history(c: &mut JsonClient, q: &str) -> (Vec<Value>, Value) {
@@ -29,11 +30,15 @@ fn ids(frames: &[Value]) -> Vec<u64> {
     frames.iter().filter_map(|f| f["id"].as_u64()).collect()
 }
 
-#[test]
-fn queries_are_answered_through_the_broker_on_both_ports_and_servers() {
-    let (_b, baddr) = broker(&[]);
-    let a = server(baddr, &[]);
-    let b = server(baddr, &[]);
+testkit::on_both_backends!(
+    queries_are_answered_for_clients_of_any_server_on_both_ports,
+    private_messages_in_the_history_only_for_their_session_chains_even_across_a_restart,
+);
+
+fn queries_are_answered_for_clients_of_any_server_on_both_ports(kind: Kind) {
+    let service = Service::start(kind, true);
+    let a = service.server_proc(&[]);
+    let b = service.server_proc(&[]);
     let mut alice = JsonClient::login(a.json, "alice");
     for i in 1..=3 {
         alice.send("/shout", &format!("m{i}"));
@@ -273,22 +278,12 @@ fn login_when_up(addr: std::net::SocketAddr, name: &str) -> (JsonClient, Value) 
     }
 }
 
-#[test]
-fn private_messages_in_the_history_only_for_their_session_chains_even_across_a_restart() {
-    let data = tempfile::tempdir().expect("a directory");
-    let dir = data.path().to_str().expect("utf-8").to_string();
-    let baddr = free_addr().to_string();
-    let flags = [
-        "--listen",
-        &baddr,
-        "--data-dir",
-        &dir,
-        "--heartbeat-ms",
-        "200",
-    ];
-    let (broker1, addrs) = Proc::start("broker", &flags, 1);
-    let a = server(addrs[0], &[]);
-    let b = server(addrs[0], &[]);
+fn private_messages_in_the_history_only_for_their_session_chains_even_across_a_restart(
+    kind: Kind,
+) {
+    let mut service = Service::start_restartable(kind);
+    let a = service.server_proc(&[]);
+    let b = service.server_proc(&[]);
     let (mut alice, welcome) = login_when_up(a.json, "alice");
     let token = welcome["resume"]
         .as_str()
@@ -329,10 +324,9 @@ fn private_messages_in_the_history_only_for_their_session_chains_even_across_a_r
     assert!(privates(&history(&mut impostor, "latest").0).is_empty());
     drop(impostor);
 
-    // The broker restarts; the token still works for the name it was given to.
-    broker1.signal(libc::SIGKILL);
-    drop(broker1);
-    let (_broker2, _) = Proc::start("broker", &flags, 1);
+    // The service restarts on what it stored; the token still works for the name it was
+    // given to.
+    service.kill_and_restart();
     let (mut back, _) = login_when_up(a.json, "alice");
     assert!(
         privates(&history(&mut back, "latest").0).is_empty(),

@@ -25,6 +25,18 @@ pub enum Service {
     Broker(inproc::Broker),
     /// A broker process (for tests that also run servers as processes).
     BrokerProc(crate::Proc, SocketAddr),
+    /// A broker process with a data directory of its own, which can be killed and started
+    /// again on it.
+    Durable {
+        /// The process, if running.
+        proc: Option<crate::Proc>,
+        /// Its address.
+        addr: SocketAddr,
+        /// Its flags.
+        flags: Vec<String>,
+        /// Its data directory.
+        _data: tempfile::TempDir,
+    },
     /// A NATS cluster.
     Nats(NatsCluster),
 }
@@ -44,12 +56,62 @@ impl Service {
         }
     }
 
+    /// Like [`Service::start`] with processes, and able to [`Service::kill_and_restart`]:
+    /// the broker gets a data directory of its own (and 200 ms heartbeats, so servers find
+    /// it gone quickly).
+    pub fn start_restartable(kind: Kind) -> Service {
+        if kind != Kind::Broker {
+            return Service::start(kind, true);
+        }
+        let data = tempfile::tempdir().expect("a directory");
+        let dir = data.path().to_str().expect("utf-8").to_string();
+        let addr = crate::free_addr();
+        let flags: Vec<String> = [
+            "--listen",
+            &addr.to_string(),
+            "--data-dir",
+            &dir,
+            "--heartbeat-ms",
+            "200",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let (proc, _) = crate::Proc::start("broker", &args, 1);
+        Service::Durable {
+            proc: Some(proc),
+            addr,
+            flags,
+            _data: data,
+        }
+    }
+
+    /// SIGKILLs the whole service (the broker, or every NATS node) and starts it again on
+    /// what it stored; returns once it serves again (servers find it by themselves).
+    pub fn kill_and_restart(&mut self) {
+        match self {
+            Service::Durable { proc, flags, .. } => {
+                if let Some(p) = proc.take() {
+                    p.signal(libc::SIGKILL);
+                }
+                let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+                *proc = Some(crate::Proc::start("broker", &args, 1).0);
+            }
+            Service::Nats(c) => {
+                c.kill_all();
+                c.restart_all();
+            }
+            _ => panic!("not a restartable service"),
+        }
+    }
+
     /// The flags that put a server on this service.
     fn flags<'a>(&'a self, nats: &'a str, extra: &[&'a str]) -> (SocketAddr, Vec<&'a str>) {
         let mut flags = Vec::new();
         let addr = match self {
             Service::Broker(b) => b.addr,
-            Service::BrokerProc(_, a) => *a,
+            Service::BrokerProc(_, a) | Service::Durable { addr: a, .. } => *a,
             Service::Nats(_) => {
                 flags.extend(["--nats", nats]);
                 // Never dialled with `--nats`.

@@ -127,10 +127,12 @@ async fn bucket(
         .with_context(|| format!("opening the bucket {name}"))
 }
 
-/// The log's epoch (PROTOCOL.md §10.1): the stream's creation time, the same for every
-/// server, new only when the stream is lost and made again.
+/// The log's epoch (PROTOCOL.md §10.1): the stream's creation time in ns, as 32 hex digits
+/// like the broker's; the same for every server, new only when the stream is lost and
+/// made again.
 pub fn epoch(info: &stream::Info) -> String {
-    format!("nats-{:x}", info.created.unix_timestamp_nanos())
+    let nanos = u128::try_from(info.created.unix_timestamp_nanos()).unwrap_or(0);
+    format!("{nanos:032x}")
 }
 
 /// Replicas for `--nats-replicas 0` (auto): three when the cluster has three nodes or
