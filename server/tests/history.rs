@@ -278,9 +278,7 @@ fn login_when_up(addr: std::net::SocketAddr, name: &str) -> (JsonClient, Value) 
     }
 }
 
-fn private_messages_in_the_history_only_for_their_session_chains_even_across_a_restart(
-    kind: Kind,
-) {
+fn private_messages_in_the_history_only_for_their_session_chains_even_across_a_restart(kind: Kind) {
     let mut service = Service::start_restartable(kind);
     let a = service.server_proc(&[]);
     let b = service.server_proc(&[]);

@@ -10,7 +10,13 @@ use std::sync::mpsc;
 use std::thread;
 
 use support::*;
-use testkit::inproc::system;
+use testkit::service::{Kind, Service};
+
+testkit::on_both_backends!(
+    the_seed_client_script_passes,
+    the_seed_client_script_fails_against_the_line_port,
+    a_seed_style_client_recovers_what_it_missed_after_a_reconnect,
+);
 
 /// Runs `python3 script --host 127.0.0.1 --port PORT` against `addr` and returns its
 /// output; fails if it does not finish within a bound.
@@ -49,9 +55,9 @@ fn assert_passed(out: &Output, marker: &str) {
     );
 }
 
-#[test]
-fn the_seed_client_script_passes() {
-    let (_b, s) = system();
+fn the_seed_client_script_passes(kind: Kind) {
+    let service = Service::start(kind, false);
+    let s = service.server(&[]);
     let out = run_script(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -68,10 +74,10 @@ fn the_seed_client_script_passes() {
     );
 }
 
-#[test]
-fn the_seed_client_script_fails_against_the_line_port() {
+fn the_seed_client_script_fails_against_the_line_port(kind: Kind) {
     // The script must be able to fail: the line port speaks no JSON.
-    let (_b, s) = system();
+    let service = Service::start(kind, false);
+    let s = service.server(&[]);
     let out = run_script(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -84,10 +90,10 @@ fn the_seed_client_script_fails_against_the_line_port() {
     assert!(stderr.contains("FAIL:"), "{stderr}");
 }
 
-#[test]
-fn a_seed_style_client_recovers_what_it_missed_after_a_reconnect() {
+fn a_seed_style_client_recovers_what_it_missed_after_a_reconnect(kind: Kind) {
     // The real binaries: the in-process broker keeps no history.
-    let (_b, s) = support::system();
+    let service = Service::start(kind, true);
+    let s = service.server_proc(&[]);
     let out = run_script(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
