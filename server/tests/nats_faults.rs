@@ -44,7 +44,7 @@ struct Sent {
 /// then waits for every answer.
 fn send_all(c: &mut JsonClient, prefix: &str, n: usize, pace: Duration) -> Sent {
     let mut sent = Sent::default();
-    let mut answer = |c: &mut JsonClient, sent: &mut Sent, within: Duration| -> bool {
+    let answer = |c: &mut JsonClient, sent: &mut Sent, within: Duration| -> bool {
         let Some(f) = c.recv_within(within) else {
             return false;
         };
