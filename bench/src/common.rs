@@ -19,6 +19,10 @@ pub struct Common {
     /// Server address (loopback only).
     #[arg(long, default_value = "127.0.0.1:65432")]
     pub addr: SocketAddr,
+    /// More servers of the same chat (repeatable): clients are spread round-robin over
+    /// `--addr` and these, so messages cross between servers.
+    #[arg(long)]
+    pub also_addr: Vec<SocketAddr>,
     /// Protocol of the server under test.
     #[arg(long, value_enum, default_value = "chat")]
     pub proto: Proto,
@@ -57,6 +61,14 @@ pub struct Common {
 }
 
 impl Common {
+    /// The server of the `i`th client: round-robin over `--addr` and `--also-addr`.
+    pub fn spread(&self, i: usize) -> SocketAddr {
+        match i % (1 + self.also_addr.len()) {
+            0 => self.addr,
+            k => self.also_addr[k - 1],
+        }
+    }
+
     /// Starts the CPU window of the tool and of the given servers and brokers.
     pub fn cpu_window(&self) -> Window {
         Window::start(&self.server_pid, &self.broker_pid)
@@ -105,7 +117,8 @@ pub async fn login_all(
             let Some((i, name)) = pending.next() else {
                 break;
             };
-            let (s, addr, proto, t) = (sources.clone(), c.addr, c.proto, c.login_timeout());
+            let addr = c.spread(i);
+            let (s, proto, t) = (sources.clone(), c.proto, c.login_timeout());
             set.spawn(async move { (i, s.login(addr, proto, &name, t, true).await) });
         }
         let Some(done) = set.join_next().await else {

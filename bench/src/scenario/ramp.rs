@@ -40,9 +40,6 @@ pub struct Args {
     /// Stop when a step's login p99 exceeds this many milliseconds.
     #[arg(long, default_value_t = 1000.0)]
     pub max_p99_ms: f64,
-    /// More servers (repeatable): clients are spread round-robin over `--addr` and these.
-    #[arg(long)]
-    pub also_addr: Vec<std::net::SocketAddr>,
     /// Run the ramp in this many processes (each with its own 20,000-file limit), each doing
     /// its share of the batch and the target.
     #[arg(long, default_value_t = 1)]
@@ -76,7 +73,7 @@ pub async fn run(a: Args) -> anyhow::Result<Report> {
     let nofile = netkit::fdlimit::raise_nofile();
     let sources = Arc::new(Sources::new(c.sources).with_bare_name(c.bare_name));
     let targets: Vec<std::net::SocketAddr> = std::iter::once(c.addr)
-        .chain(a.also_addr.iter().copied())
+        .chain(c.also_addr.iter().copied())
         .collect();
     let rss_before = total_rss(&c.server_pid);
     let start = Instant::now();
@@ -228,7 +225,7 @@ async fn run_sharded(a: Args) -> anyhow::Result<Report> {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);
-        for extra in &a.also_addr {
+        for extra in &c.also_addr {
             cmd.args(["--also-addr", &extra.to_string()]);
         }
         let mut child = cmd.spawn()?;
@@ -249,7 +246,7 @@ async fn run_sharded(a: Args) -> anyhow::Result<Report> {
     let rss_peak = total_rss(&c.server_pid);
     let mut report = Report::new(
         "ramp",
-        json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources, "servers": 1 + a.also_addr.len(), "shards": a.shards}),
+        json!({"proto": format!("{:?}", c.proto), "batch": a.batch, "interval_ms": a.interval_ms, "target": a.target, "sources": c.sources, "servers": 1 + c.also_addr.len(), "shards": a.shards}),
     );
     let (mut stable, mut ok, mut failed, mut dropped, mut worst_p99, mut shards_cpu_s) =
         (0u64, 0u64, 0u64, 0u64, 0f64, 0f64);

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The three deployments side by side, in one run on one machine (issue 14, BENCHMARKS.md
+# "Scaling out"): the embedded broker, one NATS node with JetStream, and a three-node R3
+# cluster (scripts/nats-cluster.sh), two servers each, with clients spread over both (so
+# every message crosses the backend). Loopback only; every run is bounded.
+#
+#   bench/nats.sh            # fanout 100x10 and 1000x1 (max and 100/s), rtt 1000x20, ramp 19000
+#   QUICK=1 bench/nats.sh    # shorter runs, a smaller ramp
+#
+# Writes one JSON line per run to bench/results/nats-<date>.jsonl (label = deployment and
+# scenario) and prints the summary table. The CPU of the backend (broker, or every NATS
+# node) is measured as the "broker" of each row.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release -p broker -p server -p bench
+out="bench/results/nats-$(date +%Y-%m-%d).jsonl"
+mkdir -p bench/results
+: >"$out"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+dur=10; ramp_target=19000
+if [ -n "${QUICK:-}" ]; then dur=3; ramp_target=3000; fi
+
+tmp=$(mktemp -d)
+pids=()
+backend_pids=()
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true
+  scripts/nats-cluster.sh stop "$tmp/r3" >/dev/null 2>&1 || true
+  kill "${backend_pids[@]}" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+. bench/lib.sh
+
+nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+
+# start_backend KIND: starts the backend of a deployment afresh; sets server_flags (what
+# puts a server on it) and backend_pids.
+start_backend() {
+  kill "${backend_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true
+  scripts/nats-cluster.sh stop "$tmp/r3" >/dev/null 2>&1 || true
+  backend_pids=()
+  case $1 in
+    broker)
+      CHAT_DATA_DIR="$tmp/data-$RANDOM" target/release/broker --listen 127.0.0.1:0 \
+        >"$tmp/broker.out" 2>"$tmp/broker.err" &
+      backend_pids=($!)
+      server_flags=(--broker "$(wait_addr "$tmp/broker.out" "listening on ")")
+      ;;
+    nats1)
+      rm -rf "$tmp/n1"; mkdir -p "$tmp/n1"
+      "$nats_bin" -js -a 127.0.0.1 -p 14300 -sd "$tmp/n1" >"$tmp/n1.log" 2>&1 &
+      backend_pids=($!)
+      for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/14300) 2>/dev/null && break; sleep 0.05; done
+      server_flags=(--nats nats://127.0.0.1:14300)
+      ;;
+    r3)
+      scripts/nats-cluster.sh start "$tmp/r3" >/dev/null
+      for i in 0 1 2; do backend_pids+=("$(cat "$tmp/r3/n$i/nats.pid")"); done
+      # Each server is told one node; the cluster gives it the others.
+      server_flags=(--nats nats://127.0.0.1:4222)
+      ;;
+  esac
+}
+
+# start_servers: two servers on the backend, without the rate limit; sets addr, also and
+# measure.
+start_servers() {
+  kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; pids=()
+  local addrs=()
+  for i in 1 2; do
+    local flags=("${server_flags[@]}")
+    # The second server of the R3 cluster on another node.
+    if [ "$kind" = r3 ] && [ "$i" = 2 ]; then flags=(--nats nats://127.0.0.1:4223); fi
+    target/release/server "${flags[@]}" --listen 127.0.0.1:0 --text-listen off \
+      --flood-rate off --max-conns-per-ip 0 >"$tmp/s$i.out" 2>"$tmp/s$i.err" &
+    pids+=($!)
+    addrs+=("$(wait_addr "$tmp/s$i.out" "listening on ")")
+  done
+  addr=${addrs[0]}; also=(--also-addr "${addrs[1]}")
+  measure=(--server-pid "${pids[0]}" --server-pid "${pids[1]}")
+  for p in "${backend_pids[@]}"; do measure+=(--broker-pid "$p"); done
+}
+
+bench() { # LABEL ARGS...
+  local label="$kind $1"; shift
+  echo "--- $label: chat-bench $*" >&2
+  local line
+  if line=$(target/release/chat-bench "$@" --json 2>"$tmp/bench.err" | tail -1); then
+    echo "{\"label\":\"$label\",\"result\":$line}" >>"$out"
+  else
+    echo "{\"label\":\"$label\",\"error\":$(tail -c 300 "$tmp/bench.err" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')}" >>"$out"
+    echo "    failed: $(tail -3 "$tmp/bench.err")" >&2
+  fi
+}
+
+for kind in broker nats1 r3; do
+  start_backend "$kind"
+  p=${kind:0:1}${kind: -1}
+  start_servers; bench "fanout 100x10 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 100 --senders 10 --duration "$dur" --prefix "${p}a"
+  start_servers; bench "fanout 1000x1 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${p}b"
+  start_servers; bench "fanout 1000x1 100/s" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${p}c"
+  start_servers; bench "rtt 1000x20" rtt --addr "$addr" "${also[@]}" "${measure[@]}" --users 1000 --messages 20 --sources 8 --prefix "${p}d"
+  start_servers; bench "ramp" ramp --addr "$addr" "${also[@]}" --target "$ramp_target" --sources 50 "${measure[@]}" --prefix "${p}e"
+done
+kill "${pids[@]}" 2>/dev/null || true
+
+python3 bench/summary.py "$out"
