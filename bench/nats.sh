@@ -35,10 +35,18 @@ trap cleanup EXIT
 
 nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
 
+# stop_all PID...: kills these and waits for them (only these: a bare `wait` would wait
+# for the backend too).
+stop_all() {
+  [ $# -gt 0 ] || return 0
+  kill "$@" 2>/dev/null || true
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
 # start_backend KIND: starts the backend of a deployment afresh; sets server_flags (what
 # puts a server on it) and backend_pids.
 start_backend() {
-  kill "${backend_pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true
+  stop_all "${pids[@]}" "${backend_pids[@]}"; pids=()
   scripts/nats-cluster.sh stop "$tmp/r3" >/dev/null 2>&1 || true
   backend_pids=()
   case $1 in
@@ -67,7 +75,7 @@ start_backend() {
 # start_servers: two servers on the backend, without the rate limit; sets addr, also and
 # measure.
 start_servers() {
-  kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; pids=()
+  stop_all "${pids[@]}"; pids=()
   local addrs=()
   for i in 1 2; do
     local flags=("${server_flags[@]}")
@@ -80,7 +88,7 @@ start_servers() {
   done
   addr=${addrs[0]}; also=(--also-addr "${addrs[1]}")
   measure=(--server-pid "${pids[0]}" --server-pid "${pids[1]}")
-  for p in "${backend_pids[@]}"; do measure+=(--broker-pid "$p"); done
+  for bp in "${backend_pids[@]}"; do measure+=(--broker-pid "$bp"); done
 }
 
 bench() { # LABEL ARGS...

@@ -335,12 +335,9 @@ impl Args {
             nats: (!self.nats.is_empty()).then(|| NatsConfig {
                 urls: self.nats.clone(),
                 replicas: self.nats_replicas,
-                layout: crate::backend::nats::setup::Layout {
-                    replicas: self.nats_replicas,
-                    max_age: self.history_max_age,
-                    max_events: self.history_max_events,
-                    resume_ttl: self.resume_ttl,
-                },
+                max_age: self.history_max_age,
+                max_events: self.history_max_events,
+                resume_ttl: self.resume_ttl,
             }),
         })
     }

@@ -51,10 +51,15 @@ pub struct Config {
 pub struct NatsConfig {
     /// Its nodes' URLs.
     pub urls: Vec<String>,
-    /// Replicas (0: auto).
+    /// Replicas of the stream and buckets when this server makes them (0: three on a
+    /// cluster of three nodes or more, else one).
     pub replicas: usize,
-    /// How the stream and buckets are made.
-    pub layout: crate::backend::nats::setup::Layout,
+    /// Events older than this are removed (PROTOCOL.md §10.7).
+    pub max_age: Duration,
+    /// At most this many events are kept.
+    pub max_events: u64,
+    /// A resume token unused this long expires (PROTOCOL.md §10.4).
+    pub resume_ttl: Duration,
 }
 
 /// How to reach the broker.

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
 use crate::backend::broker::{BrokerBackend, Dial, LinkSettings, TcpDial};
+use crate::backend::nats::setup::Layout;
 use crate::backend::nats::{NatsBackend, NatsSettings};
 use crate::chat::Chat;
 use crate::cli::{Args, Listen};
@@ -195,7 +196,12 @@ async fn run_nats(
         urls: nats.urls.clone(),
         label: format!("chat server {}", addrs.json),
         replicas: nats.replicas,
-        layout: nats.layout,
+        layout: Layout {
+            replicas: nats.replicas,
+            max_age: nats.max_age,
+            max_events: nats.max_events,
+            resume_ttl: nats.resume_ttl,
+        },
     };
     tracing::info!("joining the NATS cluster at {}", nats.urls.join(","));
     let (backend, task, up) = NatsBackend::start(hub.clone(), settings, stop.clone());

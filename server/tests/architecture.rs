@@ -37,25 +37,27 @@ fn the_core_imports_nothing_but_the_core() {
 }
 
 #[test]
-fn only_the_server_wiring_knows_the_broker_backend() {
+fn only_the_server_wiring_knows_a_backend_and_backends_do_not_know_each_other() {
     let graph = import_graph(&src());
-    let broker = |m: &ModPath| m.starts_with(&["backend".to_string(), "broker".to_string()]);
-    for (module, imports) in &graph {
-        // The wiring chooses the backend; the footprint test measures the real one.
-        let wiring = [
-            vec!["server".to_string()],
-            vec!["conn".into(), "footprint".into()],
-        ];
-        if broker(module) || wiring.contains(module) {
-            continue;
-        }
-        for i in imports {
-            assert!(
-                !broker(i),
-                "{} knows the broker backend ({})",
-                show(module),
-                show(i)
-            );
+    for name in ["broker", "nats"] {
+        let inside = |m: &ModPath| m.starts_with(&["backend".to_string(), name.to_string()]);
+        for (module, imports) in &graph {
+            // The wiring chooses the backend; the footprint test measures the real one.
+            let wiring = [
+                vec!["server".to_string()],
+                vec!["conn".into(), "footprint".into()],
+            ];
+            if inside(module) || wiring.contains(module) {
+                continue;
+            }
+            for i in imports {
+                assert!(
+                    !inside(i),
+                    "{} knows the {name} backend ({})",
+                    show(module),
+                    show(i)
+                );
+            }
         }
     }
 }
