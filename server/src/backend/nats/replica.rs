@@ -13,11 +13,10 @@ use chat_common::{Refusal, Sender, Unroutable};
 use super::wire::{Holder, Wire};
 use crate::core::event::{Event, Own};
 
-/// One user online.
+/// One user online, as its server and connection know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct User {
-    srv: String,
-    conn: ConnId,
+struct Online {
+    name: String,
     ip: String,
     chain: String,
 }
@@ -34,9 +33,11 @@ pub struct Applied {
 /// The replica.
 #[derive(Debug, Default)]
 pub struct Replica {
-    names: NameTable<User>,
-    /// The name of each `(server, connection)` online.
-    by_conn: HashMap<(String, ConnId), String>,
+    /// Who holds each name (no two that clash): its server and connection.
+    names: NameTable<(String, ConnId)>,
+    /// Each server's users by connection: a message's sender is found without folding its
+    /// name or allocating a key (this is on the way of every message).
+    servers: HashMap<String, HashMap<ConnId, Online>>,
     /// Incarnations declared gone: what they write later is ignored.
     gone: HashSet<String>,
 }
@@ -80,21 +81,29 @@ impl Replica {
         ip: String,
         chain: String,
     ) -> Result<(), Taken> {
-        let key = (srv.clone(), conn);
-        if self.by_conn.contains_key(&key) {
+        if self.online(&srv, conn).is_some() {
             return Ok(());
         }
-        self.names.insert(
-            name.clone(),
-            User {
-                srv,
-                conn,
-                ip,
-                chain,
-            },
-        )?;
-        self.by_conn.insert(key, name);
+        self.names.insert(name.clone(), (srv.clone(), conn))?;
+        self.servers
+            .entry(srv)
+            .or_default()
+            .insert(conn, Online { name, ip, chain });
         Ok(())
+    }
+
+    fn online(&self, srv: &str, conn: ConnId) -> Option<&Online> {
+        self.servers.get(srv)?.get(&conn)
+    }
+
+    fn remove(&mut self, srv: &str, conn: ConnId) -> Option<Online> {
+        let users = self.servers.get_mut(srv)?;
+        let online = users.remove(&conn)?;
+        if users.is_empty() {
+            self.servers.remove(srv);
+        }
+        self.names.remove(&online.name);
+        Some(online)
     }
 
     /// Everyone online, as typed.
@@ -119,48 +128,48 @@ impl Replica {
 
     /// The servers that hold users now, but `me`.
     pub fn servers(&self, me: &str) -> HashSet<String> {
-        self.by_conn
-            .keys()
-            .filter(|(s, _)| s != me)
-            .map(|(s, _)| s.clone())
-            .collect()
+        self.servers.keys().filter(|s| *s != me).cloned().collect()
     }
 
     /// The leaves that free what `srv` holds (written by whoever finds it gone).
     pub fn leaves_of(&self, srv: &str) -> Vec<Wire> {
-        self.by_conn
+        let Some(users) = self.servers.get(srv) else {
+            return Vec::new();
+        };
+        users
             .iter()
-            .filter(|((s, _), _)| s == srv)
-            .filter_map(|((_, conn), name)| {
-                let (name, user) = self.names.holder(name)?;
-                Some(Wire::Leave {
-                    name: name.to_string(),
-                    ip: user.ip.clone(),
-                    srv: srv.to_string(),
-                    conn: *conn,
-                })
+            .map(|(conn, u)| Wire::Leave {
+                name: u.name.clone(),
+                ip: u.ip.clone(),
+                srv: srv.to_string(),
+                conn: *conn,
             })
             .collect()
     }
 
     /// Whether `(srv, conn)` is online.
     pub fn is_online(&self, srv: &str, conn: ConnId) -> bool {
-        self.by_conn.contains_key(&(srv.to_string(), conn))
+        self.online(srv, conn).is_some()
     }
 
     /// Who `to` designates now (PROTOCOL.md §2.2: same name, else a look-alike).
     pub fn recipient(&self, to: &str) -> Option<Recipient> {
-        self.names.holder(to).map(|(name, u)| Recipient {
+        let (name, (srv, conn)) = self.names.holder(to)?;
+        let online = self.online(srv, *conn)?;
+        Some(Recipient {
             name: name.to_string(),
-            srv: u.srv.clone(),
-            conn: u.conn,
-            chain: u.chain.clone(),
+            srv: srv.clone(),
+            conn: *conn,
+            chain: online.chain.clone(),
         })
     }
 
-    fn user(&self, srv: &str, conn: ConnId) -> Option<(&str, &User)> {
-        let name = self.by_conn.get(&(srv.to_string(), conn))?;
-        self.names.holder(name)
+    /// The name of `(srv, conn)` if it is online and its server not gone.
+    fn sender(&self, srv: &str, conn: ConnId) -> Option<String> {
+        if self.gone.contains(srv) {
+            return None;
+        }
+        self.online(srv, conn).map(|o| o.name.clone())
     }
 
     /// Applies event `id` (service time `ts`) as server `me`.
@@ -175,7 +184,7 @@ impl Replica {
                 conn,
                 chain,
             } => {
-                if self.gone.contains(&srv) || self.by_conn.contains_key(&(srv.clone(), conn)) {
+                if self.gone.contains(&srv) || self.is_online(&srv, conn) {
                     return out;
                 }
                 let own = ours(&srv);
@@ -192,8 +201,8 @@ impl Replica {
                 }
             }
             Wire::Leave { srv, conn, .. } => {
-                if let Some(name) = self.by_conn.remove(&(srv, conn)) {
-                    self.names.remove(&name);
+                if let Some(online) = self.remove(&srv, conn) {
+                    let name = online.name;
                     out.events.push(Event::Left { name, id, ts });
                 }
             }
@@ -210,11 +219,7 @@ impl Replica {
                 ..
             } => {
                 let own = ours(&srv).then_some(Own { conn, req });
-                let sender = (!self.gone.contains(&srv))
-                    .then(|| self.user(&srv, conn))
-                    .flatten()
-                    .map(|(name, _)| name.to_string());
-                match sender {
+                match self.sender(&srv, conn) {
                     Some(name) => out.events.push(Event::Public {
                         id,
                         ts,
@@ -242,11 +247,7 @@ impl Replica {
                 ..
             } => {
                 let own = ours(&srv);
-                let sender = (!self.gone.contains(&srv))
-                    .then(|| self.user(&srv, conn))
-                    .flatten()
-                    .map(|(name, _)| name.to_string());
-                let Some(name) = sender else {
+                let Some(name) = self.sender(&srv, conn) else {
                     if own {
                         out.events.push(Event::Undeliverable {
                             req,
@@ -256,7 +257,7 @@ impl Replica {
                     return out;
                 };
                 // Still the same holder at this point of the order?
-                let holder = self.by_conn.get(&(to_srv.clone(), to_conn)) == Some(&to);
+                let holder = self.online(&to_srv, to_conn).is_some_and(|o| o.name == to);
                 if !holder {
                     if own {
                         out.events.push(Event::Undeliverable {
@@ -281,13 +282,10 @@ impl Replica {
                 }
             }
             Wire::Chain { srv, conn, chain } => {
-                let Some(name) = self.by_conn.get(&(srv.clone(), conn)).cloned() else {
+                let Some(online) = self.servers.get_mut(&srv).and_then(|u| u.get_mut(&conn)) else {
                     return out;
                 };
-                if let Some(user) = self.names.remove(&name) {
-                    let user = User { chain, ..user };
-                    let _ = self.names.insert(name, user);
-                }
+                online.chain = chain;
                 if ours(&srv) {
                     out.events.push(Event::Resumed { conn });
                 }

@@ -341,8 +341,8 @@ async fn apply_stream(
 fn apply(backend: &NatsBackend, seq: u64, ts: u64, wire: Wire) -> bool {
     let (applied, tokens) = {
         let mut st = backend.state();
-        let me = st.me.clone();
-        let applied = st.replica.apply(seq, ts, wire, &me);
+        let st = &mut *st;
+        let applied = st.replica.apply(seq, ts, wire, &st.me);
         // The welcome's token goes just before the welcome.
         let tokens: Vec<Event> = applied
             .events
