@@ -268,3 +268,48 @@ fn metrics_are_off_by_default() {
         "no endpoint unless asked for: {rest:?}"
     );
 }
+
+#[test]
+fn a_server_on_nats_reports_its_backend_and_its_round_trips() {
+    if !testkit::nats::available() {
+        eprintln!("skipped: nats-server is not installed");
+        return;
+    }
+    let cluster = testkit::nats::NatsCluster::start(1);
+    let url = cluster.url(0);
+    let (_server, s) = Proc::start(
+        "server",
+        &[
+            "--nats",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+            "--text-listen",
+            "off",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    let (json, metrics) = (s[0], s[1]);
+    let mut alice = JsonClient::login(json, "alice");
+    let mut bob = JsonClient::login(json, "bob");
+    alice.recv_type("join");
+    alice.send("/shout", "hello");
+    alice.recv_until("the confirmation", |v| msg(v).starts_with("Message sent"));
+    bob.recv_type("chat");
+    let page = wait_for(
+        metrics,
+        &[
+            ("chat_backend_up{backend=\"nats\"}", &is(1.0)),
+            ("chat_logins_total", &is(2.0)),
+            ("chat_users_online", &is(2.0)),
+            // Two logins and the message, each answered through the stream.
+            (
+                "chat_backend_round_trip_seconds_count{backend=\"nats\"}",
+                &at_least(3.0),
+            ),
+        ],
+    );
+    promtool_accepts("server on NATS", &page);
+}

@@ -104,11 +104,16 @@ fn protocol_citations(text: &str) -> Vec<String> {
 
 /// The headings cited as `ARCHITECTURE.md, "Name"`.
 fn architecture_citations(text: &str) -> Vec<String> {
+    doc_citations(text, "ARCHITECTURE.md")
+}
+
+/// The headings cited as `FILE, "Name"` (a doc cited by its headings' names).
+fn doc_citations(text: &str, file: &str) -> Vec<String> {
     let flat = flatten(text);
     let mut out = Vec::new();
     let mut rest = flat.as_str();
-    while let Some(i) = rest.find("ARCHITECTURE.md") {
-        rest = &rest[i + "ARCHITECTURE.md".len()..];
+    while let Some(i) = rest.find(file) {
+        rest = &rest[i + file.len()..];
         let end = rest.find(')').unwrap_or(rest.len());
         let cited = &rest[..end];
         for quoted in cited.split('"').skip(1).step_by(2) {
@@ -183,5 +188,32 @@ fn the_citation_parser_reads_ranges_lists_and_names() {
     assert_eq!(
         architecture_citations("//! (docs/ARCHITECTURE.md, \"The broker link\"; \"Crates\")"),
         ["The broker link", "Crates"]
+    );
+}
+
+#[test]
+fn every_cited_section_of_the_nats_notes_exists() {
+    let doc = std::fs::read_to_string(root().join("docs/NATS.md")).expect("docs/NATS.md");
+    let names: BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| h.trim().to_string())
+        .collect();
+    assert!(names.contains("Exactly once"), "{names:?}");
+    let mut wrong = Vec::new();
+    let mut cited = 0;
+    for file in sources() {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for name in doc_citations(&text, "docs/NATS.md") {
+            cited += 1;
+            if !names.contains(&name) {
+                wrong.push(format!("{}: docs/NATS.md, \"{name}\"", file.display()));
+            }
+        }
+    }
+    assert!(cited >= 5, "the NATS backend cites its notes");
+    assert!(
+        wrong.is_empty(),
+        "cited sections that do not exist: {wrong:#?}"
     );
 }

@@ -159,6 +159,7 @@ async fn begin(backend: &NatsBackend, cluster: &Cluster) -> anyhow::Result<u64> 
         start,
         "in the NATS cluster"
     );
+    backend.hub().backend_metrics().set_up(true);
     let again = backend.hub().apply(Event::Up { users });
     if !again.is_empty() {
         // Clients are told the chat is back once all of them are registered again: one that
