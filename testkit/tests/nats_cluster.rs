@@ -52,9 +52,22 @@ fn create_stream(url: &str, replicas: usize) {
     assert_eq!(v["config"]["num_replicas"], replicas, "{v}");
 }
 
-/// Publishes `text` into `S` and waits for the stream's acknowledgement.
+/// Publishes `text` into `S` and waits for the stream's acknowledgement. Until the
+/// stream's own raft group has elected a leader (seconds after the cluster's meta leader,
+/// on 2.9.10), a publish gets "no responders" at once, and nothing was stored: it is
+/// tried again, within a deadline.
 fn publish(url: &str, text: &str) -> u64 {
-    let ack = js(url, "s.chat", json!({ "msg": text }));
+    let deadline = Instant::now() + nats::READY_TIMEOUT;
+    let reply = loop {
+        match nats::request(url, "s.chat", json!({ "msg": text }).to_string().as_bytes()) {
+            Err(e) if e.contains("no responders") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            r => break r.unwrap_or_else(|e| panic!("s.chat on {url}: {e}")),
+        }
+    };
+    let ack: Value = serde_json::from_slice(&reply).expect("an ack in JSON");
+    assert!(ack.get("error").is_none(), "s.chat on {url}: {ack}");
     assert_eq!(ack["stream"], "S", "{ack}");
     ack["seq"].as_u64().expect("an ack's seq")
 }
