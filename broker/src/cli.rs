@@ -94,26 +94,7 @@ pub struct Args {
     pub metrics_listen: Listen,
 }
 
-/// The value of `--metrics-listen`: an address or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listen {
-    /// Listen on this address.
-    On(SocketAddr),
-    /// No such listener.
-    Off,
-}
-
-impl std::str::FromStr for Listen {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("off") {
-            return Ok(Listen::Off);
-        }
-        s.parse()
-            .map(Listen::On)
-            .map_err(|e| format!("expected IP:PORT or 'off': {e}"))
-    }
-}
+pub use netkit::listen::Listen;
 
 /// The history settings the flags give.
 #[derive(Debug, Clone, PartialEq, Eq)]

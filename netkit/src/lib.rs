@@ -5,6 +5,7 @@
 //! - [`writer`]: the task that drains such a queue into a socket, batching frames;
 //! - [`shutdown`]: waiting for Ctrl-C or SIGTERM;
 //! - [`fdlimit`]: the open-file limit raised and the file table sized at startup;
+//! - [`listen`]: a listener flag's value, an address or `off`;
 //! - [`logging`]: `tracing` set up from `RUST_LOG`;
 //! - [`runtime`]: the tokio runtime sized by a `--threads` flag;
 //! - [`token`]: the shared secret of the broker link;
@@ -13,6 +14,7 @@
 //!   `GET /metrics` endpoint (`--metrics-listen`).
 
 pub mod fdlimit;
+pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod queue;

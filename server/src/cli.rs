@@ -200,37 +200,7 @@ pub struct Args {
     pub metrics_listen: Listen,
 }
 
-/// The value of a listener that can be turned off (`--text-listen`, `--tls-listen`): an
-/// address or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listen {
-    /// Listen on this address.
-    On(SocketAddr),
-    /// No such listener.
-    Off,
-}
-
-impl Listen {
-    /// The address, if on.
-    pub fn addr(self) -> Option<SocketAddr> {
-        match self {
-            Listen::On(a) => Some(a),
-            Listen::Off => None,
-        }
-    }
-}
-
-impl std::str::FromStr for Listen {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("off") {
-            return Ok(Listen::Off);
-        }
-        s.parse()
-            .map(Listen::On)
-            .map_err(|e| format!("expected IP:PORT or 'off': {e}"))
-    }
-}
+pub use netkit::listen::Listen;
 
 /// The largest `--max-frame`: the broker's default link limit less room for the envelope
 /// of a message (sender, ids); a broker with a larger `--max-link-frame` is not assumed.
