@@ -7,7 +7,7 @@ use async_nats::jetstream::{consumer, stream};
 use chat_common::Sender;
 use chat_common::history::{Anchor, MAX_ANSWER_BYTES, Query, keep_within_bytes};
 use chat_common::link::{HistoryEvent, HistoryKind};
-use futures_util::StreamExt;
+use std::ops::ControlFlow;
 
 use super::wire::{CHAT_SUBJECT, SUBJECTS, Wire};
 
@@ -191,51 +191,31 @@ async fn read(
     } else {
         SUBJECTS
     };
-    let reader = stream
-        .create_consumer(consumer::pull::Config {
-            filter_subject: filter.into(),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: lo },
-            ack_policy: consumer::AckPolicy::None,
-            inactive_threshold: std::time::Duration::from_secs(10),
-            memory_storage: true,
-            num_replicas: 1,
-            ..Default::default()
-        })
-        .await
-        .map_err(err)?;
     let mut out = Vec::new();
-    'batches: loop {
-        let mut batch = reader
-            .fetch()
-            .max_messages(256)
-            .messages()
-            .await
-            .map_err(err)?;
-        let mut n = 0usize;
-        while let Some(m) = batch.next().await {
-            let m = m.map_err(err)?;
-            n += 1;
-            let Ok(info) = m.info() else { continue };
-            let (seq, pending) = (info.stream_sequence, info.pending);
-            if seq > hi {
-                break 'batches;
-            }
-            let ts = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-            if let Some(e) = Wire::decode(&m.payload).and_then(|w| visible(seq, ts, w, viewer)) {
-                out.push(e);
-                if limit.is_some_and(|l| out.len() >= l) {
-                    break 'batches;
-                }
-            }
-            if pending == 0 || seq == hi {
-                break 'batches;
+    let from = consumer::DeliverPolicy::ByStartSequence { start_sequence: lo };
+    super::scan::scan(stream, filter.into(), from, |m| {
+        let Ok(info) = m.info() else {
+            return ControlFlow::Continue(());
+        };
+        let seq = info.stream_sequence;
+        if seq > hi {
+            return ControlFlow::Break(());
+        }
+        let ts = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        if let Some(e) = Wire::decode(&m.payload).and_then(|w| visible(seq, ts, w, viewer)) {
+            out.push(e);
+            if limit.is_some_and(|l| out.len() >= l) {
+                return ControlFlow::Break(());
             }
         }
-        if n == 0 {
-            break;
+        if seq == hi {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-    }
-    let _ = stream.delete_consumer(&reader.cached_info().name).await;
+    })
+    .await
+    .map_err(err)?;
     Ok(out)
 }
 

@@ -8,6 +8,7 @@
 //! - [`names`]: unique names through the names bucket's atomic create;
 //! - [`publish`]: writing an event exactly once (`Nats-Msg-Id`), retried;
 //! - [`history`]: `/history` and resume read from the stream;
+//! - [`scan`]: part of a stream read once, in batches;
 //! - [`setup`]: connecting, and making the stream and buckets;
 //! - [`run`]: the task that keeps this server in the cluster (I/O only).
 
@@ -17,6 +18,7 @@ pub mod names;
 pub mod publish;
 pub mod replica;
 pub mod run;
+pub mod scan;
 pub mod setup;
 pub mod wire;
 

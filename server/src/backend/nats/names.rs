@@ -134,56 +134,25 @@ pub async fn release_for(names: &kv::Store, name: &str, srv: &str) {
 /// needs the current values once, and a batch read ends when the stream says none are
 /// pending.
 pub async fn holders(names: &kv::Store) -> Result<Vec<Holder>, BucketError> {
-    use async_nats::jetstream::consumer;
-    use futures_util::StreamExt;
+    use async_nats::jetstream::consumer::DeliverPolicy;
     let info = names.stream.get_info().await.map_err(err)?;
     if info.state.messages == 0 {
         return Ok(Vec::new());
     }
-    let reader = names
-        .stream
-        .create_consumer(consumer::pull::Config {
-            filter_subject: format!("{}f.>", names.prefix),
-            deliver_policy: consumer::DeliverPolicy::LastPerSubject,
-            ack_policy: consumer::AckPolicy::None,
-            inactive_threshold: Duration::from_secs(10),
-            memory_storage: true,
-            num_replicas: 1,
-            ..Default::default()
-        })
-        .await
-        .map_err(err)?;
     let mut out = Vec::new();
-    'batches: loop {
-        let mut batch = reader
-            .fetch()
-            .max_messages(1024)
-            .messages()
-            .await
-            .map_err(err)?;
-        let mut n = 0usize;
-        while let Some(m) = batch.next().await {
-            let m = m.map_err(err)?;
-            n += 1;
-            let deleted = m
-                .headers
-                .as_ref()
-                .and_then(|h| h.get("KV-Operation"))
-                .is_some();
-            if !deleted && let Some(h) = Holder::decode(&m.payload) {
-                out.push(h);
-            }
-            if m.info().map(|i| i.pending == 0).unwrap_or(true) {
-                break 'batches;
-            }
+    let filter = format!("{}f.>", names.prefix);
+    super::scan::scan(&names.stream, filter, DeliverPolicy::LastPerSubject, |m| {
+        let deleted = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("KV-Operation"))
+            .is_some();
+        if !deleted && let Some(h) = Holder::decode(&m.payload) {
+            out.push(h);
         }
-        if n == 0 {
-            break;
-        }
-    }
-    let _ = names
-        .stream
-        .delete_consumer(&reader.cached_info().name)
-        .await;
+        std::ops::ControlFlow::Continue(())
+    })
+    .await
+    .map_err(err)?;
     Ok(out)
 }
