@@ -30,3 +30,17 @@ start_chat() {
   server_pid=$!; pids+=($!)
   addr=$(wait_addr "$tmp/server.out" "listening on ")
 }
+
+# bench LABEL ARGS...: runs `target/release/chat-bench ARGS --json` and appends its JSON
+# line to $out labelled LABEL (or the error's tail), the tool's stderr in $tmp/bench.err.
+bench() { # LABEL ARGS... : runs chat-bench, keeps its JSON line, labelled
+  local label=$1; shift
+  echo "--- $label: chat-bench $*" >&2
+  local line
+  if line=$(target/release/chat-bench "$@" --json 2>"$tmp/bench.err" | tail -1); then
+    echo "{\"label\":\"$label\",\"result\":$line}" >>"$out"
+  else
+    echo "{\"label\":\"$label\",\"error\":$(tail -c 300 "$tmp/bench.err" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')}" >>"$out"
+    echo "    failed: $(tail -3 "$tmp/bench.err")" >&2
+  fi
+}

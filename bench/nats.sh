@@ -91,26 +91,17 @@ start_servers() {
   for bp in "${backend_pids[@]}"; do measure+=(--broker-pid "$bp"); done
 }
 
-bench() { # LABEL ARGS...
-  local label="$kind $1"; shift
-  echo "--- $label: chat-bench $*" >&2
-  local line
-  if line=$(target/release/chat-bench "$@" --json 2>"$tmp/bench.err" | tail -1); then
-    echo "{\"label\":\"$label\",\"result\":$line}" >>"$out"
-  else
-    echo "{\"label\":\"$label\",\"error\":$(tail -c 300 "$tmp/bench.err" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')}" >>"$out"
-    echo "    failed: $(tail -3 "$tmp/bench.err")" >&2
-  fi
-}
+# One row, labelled with the deployment (lib.sh's bench).
+row() { local label="$kind $1"; shift; bench "$label" "$@"; }
 
 for kind in broker nats1 r3; do
   start_backend "$kind"
   p=${kind:0:1}${kind: -1}
-  start_servers; bench "fanout 100x10 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 100 --senders 10 --duration "$dur" --prefix "${p}a"
-  start_servers; bench "fanout 1000x1 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${p}b"
-  start_servers; bench "fanout 1000x1 100/s" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${p}c"
-  start_servers; bench "rtt 1000x20" rtt --addr "$addr" "${also[@]}" "${measure[@]}" --users 1000 --messages 20 --sources 8 --prefix "${p}d"
-  start_servers; bench "ramp" ramp --addr "$addr" "${also[@]}" --target "$ramp_target" --sources 50 "${measure[@]}" --prefix "${p}e"
+  start_servers; row "fanout 100x10 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 100 --senders 10 --duration "$dur" --prefix "${p}a"
+  start_servers; row "fanout 1000x1 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${p}b"
+  start_servers; row "fanout 1000x1 100/s" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${p}c"
+  start_servers; row "rtt 1000x20" rtt --addr "$addr" "${also[@]}" "${measure[@]}" --users 1000 --messages 20 --sources 8 --prefix "${p}d"
+  start_servers; row "ramp" ramp --addr "$addr" "${also[@]}" --target "$ramp_target" --sources 50 "${measure[@]}" --prefix "${p}e"
 done
 kill "${pids[@]}" 2>/dev/null || true
 

@@ -40,18 +40,6 @@ start_system() { # [defaults]: starts broker + server; sets $addr, $server_pid, 
   measure=(--server-pid "$server_pid" --broker-pid "$broker_pid")
 }
 
-bench() { # LABEL ARGS... : runs chat-bench, keeps its JSON line, labelled
-  local label=$1; shift
-  echo "--- $label: chat-bench $*" >&2
-  local line
-  if line=$(target/release/chat-bench "$@" --json 2>"$tmp/bench.err" | tail -1); then
-    echo "{\"label\":\"$label\",\"result\":$line}" >>"$out"
-  else
-    echo "{\"label\":\"$label\",\"error\":$(tail -c 300 "$tmp/bench.err" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')}" >>"$out"
-    echo "    failed: $(tail -3 "$tmp/bench.err")" >&2
-  fi
-}
-
 # --- our system ---
 if [ -z "${PEERS_ONLY:-}" ]; then
 start_system defaults; bench "chat stress 50 bots" stress --addr "$addr" "${measure[@]}" --duration "$dur" --plot assets/bench-stress.png
