@@ -254,7 +254,6 @@ pub(crate) async fn serve<R, W>(
             _ = links.shutdown.cancelled() => break,
         }
     }
-    links.metrics.links_up.dec();
     let _ = links.inbox.send(Input::Detach { id }).await;
     drop(tx);
     let ended = tokio::time::timeout(Duration::from_secs(2), writer).await;
@@ -264,7 +263,9 @@ pub(crate) async fn serve<R, W>(
         Ok(Ok(netkit::writer::WriterExit::Io(_))) => LinkDrop::WriteError,
         _ => LinkDrop::QueueExceeded,
     });
+    // Counted before the gauge falls, so a scrape that sees the link gone also sees why.
     links.metrics.link_dropped(why);
+    links.metrics.links_up.dec();
 }
 
 /// How long a link may stay silent: three of the server's declared heartbeats when that is
