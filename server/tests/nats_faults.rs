@@ -126,7 +126,6 @@ fn stream_leader(cluster: &NatsCluster) -> usize {
 }
 
 #[test]
-#[ignore = "flaky under load: the server on the killed stream leader answered 18 of 60 within 45 s in one CI run (issue 14, open); run with --ignored"]
 fn a_killed_node_under_traffic_loses_no_confirmed_message_and_delivers_each_once() {
     if skip() {
         return;

@@ -7,6 +7,7 @@
 //! - [`liveness`]: which servers are alive, from their beats (pure);
 //! - [`names`]: unique names through the names bucket's atomic create;
 //! - [`publish`]: writing an event exactly once (`Nats-Msg-Id`), retried;
+//! - [`reader`]: the stream read in order, whatever becomes of its consumer's node;
 //! - [`history`]: `/history` and resume read from the stream;
 //! - [`scan`]: part of a stream read once, in batches;
 //! - [`setup`]: connecting, and making the stream and buckets;
@@ -16,6 +17,7 @@ pub mod history;
 pub mod liveness;
 pub mod names;
 pub mod publish;
+pub mod reader;
 pub mod replica;
 pub mod run;
 pub mod scan;

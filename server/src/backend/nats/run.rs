@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use async_nats::jetstream::consumer;
 use chat_common::link::ConnId;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
@@ -15,6 +14,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::publish::Outgoing;
+use super::reader::{Read, Reader};
 use super::replica::Replica;
 use super::setup::{self, Cluster};
 use super::wire::{self, Wire};
@@ -225,22 +225,9 @@ async fn apply_stream(
     stop: &CancellationToken,
 ) -> Ended {
     let client = &cluster.client;
-    let consumer = cluster
-        .stream
-        .create_consumer(consumer::push::OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: start,
-            },
-            ..Default::default()
-        })
-        .await;
-    let mut events = match consumer {
-        Ok(c) => match c.messages().await {
-            Ok(m) => m,
-            Err(e) => return Ended::Lost(anyhow::anyhow!("reading the stream: {e}")),
-        },
-        Err(e) => return Ended::Lost(anyhow::anyhow!("reading the stream: {e}")),
+    let mut events = match Reader::open(cluster.stream.clone(), client.clone(), start).await {
+        Ok(r) => r,
+        Err(e) => return Ended::Lost(e.into()),
     };
     let mut beats = match client.subscribe(format!("{}*", wire::ALIVE_PREFIX)).await {
         Ok(s) => s,
@@ -252,23 +239,14 @@ async fn apply_stream(
     let mut beat = tokio::time::interval(super::liveness::BEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut presence = tokio::time::interval(PRESENCE_TICK);
-    let mut applied = start.saturating_sub(1);
     let mut cut_off: Option<Instant> = None;
     let mut last_tick = Instant::now();
     let mut cleaning: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         tokio::select! {
             next = events.next() => match next {
-                Some(Ok(m)) => {
-                    let Ok(info) = m.info() else { continue };
-                    let seq = info.stream_sequence;
-                    if seq <= applied {
-                        continue;
-                    }
-                    applied = seq;
-                    let ts = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000)
-                        .unwrap_or(0);
-                    let Some(wire) = Wire::decode(&m.payload) else {
+                Ok(Read { seq, ts, message }) => {
+                    let Some(wire) = Wire::decode(&message.payload) else {
                         tracing::warn!(seq, "an event that is not ours in the stream; skipped");
                         continue;
                     };
@@ -278,8 +256,7 @@ async fn apply_stream(
                         return Ended::Lost(anyhow::anyhow!("this server was declared gone"));
                     }
                 }
-                Some(Err(e)) => return Ended::Lost(anyhow::anyhow!("reading the stream: {e}")),
-                None => return Ended::Lost(anyhow::anyhow!("the stream reader ended")),
+                Err(e) => return Ended::Lost(e.into()),
             },
             Some(b) = beats.next() => {
                 if let Some(srv) = b.subject.as_str().strip_prefix(wire::ALIVE_PREFIX) {
