@@ -91,6 +91,8 @@ struct Inner {
     state: Mutex<Shared>,
     /// The last sequence applied.
     applied: watch::Sender<u64>,
+    /// The acknowledgements of client messages.
+    acks: OnceLock<Arc<publish::Acks>>,
 }
 
 /// What sessions use to reach the cluster; cheap to clone.
@@ -111,6 +113,7 @@ impl NatsBackend {
             cluster: OnceLock::new(),
             state: Mutex::default(),
             applied: watch::Sender::new(0),
+            acks: OnceLock::new(),
         }));
         backend.hub().backend_metrics().name_as("nats");
         let (up_tx, up_rx) = watch::channel(false);
@@ -263,46 +266,40 @@ impl NatsBackend {
         &self,
         conn: ConnId,
         make: F,
-    ) -> Result<(Cluster, Result<Wire, Unroutable>), Unavailable>
+    ) -> Result<(Arc<publish::Acks>, Result<Wire, Unroutable>), Unavailable>
     where
         F: FnOnce(&Shared, &Local) -> Result<Wire, Unroutable>,
     {
-        let cluster = self.serving()?;
+        // Not the cluster's handles: they weigh kilobytes (stream infos), and this goes
+        // into the future every connection holds while it sends.
+        self.serving()?;
+        let acks = self.0.acks.get().ok_or(Unavailable)?.clone();
         let st = self.state();
         let wire = match st.local.get(&conn) {
             Some(local) => make(&st, local),
             None => Err(Unroutable::NotLoggedIn),
         };
-        Ok((cluster, wire))
+        Ok((acks, wire))
     }
 
     /// Writes message `req` (its answer comes from the stream), or tells its sender why
-    /// not: `reason`, or `Unconfirmed` if it cannot be stored.
-    async fn write(&self, cluster: Cluster, req: ReqId, wire: Result<Wire, Unroutable>) {
-        let out = match wire {
-            Ok(w) => Outgoing::new(&w),
+    /// not: `reason`, or `Unconfirmed` if it cannot be stored ([`publish::Acks`]).
+    async fn write(&self, acks: Arc<publish::Acks>, req: ReqId, wire: Result<Wire, Unroutable>) {
+        match wire {
+            Ok(w) => acks.send(Outgoing::new(&w), req).await,
             Err(reason) => {
                 self.hub().apply(Event::Undeliverable { req, reason });
-                return;
             }
-        };
-        // Waits only while the connection's buffer is full; the acknowledgement is awaited
-        // apart, so a sender is never held for a round trip.
-        let first = out.send(&cluster.js).await.ok();
-        let backend = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = out.store(&cluster.js, first).await {
-                tracing::warn!("a message was not stored: {e}");
-                let reason = Unroutable::Unconfirmed;
-                backend.hub().apply(Event::Undeliverable { req, reason });
-            }
-        });
+        }
     }
 
     /// Waits (a little) until this server has applied every event the stream held when
     /// asked: a name our replica does not know yet may have joined on another server a
     /// moment ago, and its holder already been welcomed.
-    async fn caught_up(&self, cluster: &Cluster) {
+    async fn caught_up(&self) {
+        let Some(cluster) = self.0.cluster.get() else {
+            return;
+        };
         let Ok(info) = cluster.stream.get_info().await else {
             return;
         };
@@ -388,7 +385,10 @@ impl Backend for NatsBackend {
     ) -> impl Future<Output = Result<(), Unavailable>> + Send {
         let backend = self.clone();
         let (name, ip) = (name.to_string(), ip.to_string());
-        async move { backend.claim(conn, name, ip).await }
+        // Boxed: a claim waits on several cluster round trips, and its future is large; a
+        // connection's task is as large as its largest moment (docs/ARCHITECTURE.md,
+        // "Memory per connection"), and a login happens once.
+        Box::pin(async move { backend.claim(conn, name, ip).await })
     }
 
     fn unregister(&self, conn: ConnId) -> impl Future<Output = ()> + Send {
@@ -417,8 +417,8 @@ impl Backend for NatsBackend {
             })
         });
         async move {
-            let (cluster, wire) = ready?;
-            backend.write(cluster, req, wire).await;
+            let (acks, wire) = ready?;
+            backend.write(acks, req, wire).await;
             Ok(())
         }
     }
@@ -452,12 +452,13 @@ impl Backend for NatsBackend {
         };
         let ready = self.message(conn, |st, l| private(st, l, &to, &text));
         async move {
-            let (cluster, mut wire) = ready?;
+            let (acks, mut wire) = ready?;
             if let Err(Unroutable::NotOnline { .. }) = wire {
-                backend.caught_up(&cluster).await;
+                // Rare, and a wait: boxed, so the message path's future stays small.
+                Box::pin(backend.caught_up()).await;
                 wire = backend.message(conn, |st, l| private(st, l, &to, &text))?.1;
             }
-            backend.write(cluster, req, wire).await;
+            backend.write(acks, req, wire).await;
             Ok(())
         }
     }
@@ -468,7 +469,8 @@ impl Backend for NatsBackend {
         token: String,
     ) -> impl Future<Output = Result<(), Unavailable>> + Send {
         let backend = self.clone();
-        async move { backend.resume_session(conn, token).await }
+        // Boxed, as a claim is: rare, and large.
+        Box::pin(async move { backend.resume_session(conn, token).await })
     }
 
     fn history(
@@ -507,5 +509,52 @@ impl Backend for NatsBackend {
             });
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What the futures a connection's task holds weigh: the register and resume futures
+    /// are boxed, so only a pointer stays; the message futures are held while a message
+    /// is handed to the connection (docs/ARCHITECTURE.md, "Memory per connection").
+    #[test]
+    fn the_futures_a_connection_holds_stay_small() {
+        use crate::backend::Backend;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let hub = std::sync::Arc::new(crate::core::hub::Hub::new(
+                "127.0.0.1".into(),
+                crate::core::presence::PresencePolicy {
+                    limit: 10,
+                    budget: 0,
+                },
+            ));
+            let stop = tokio_util::sync::CancellationToken::new();
+            let settings = super::NatsSettings {
+                urls: vec!["nats://127.0.0.1:9".into()],
+                label: "t".into(),
+                replicas: 1,
+                layout: super::setup::Layout {
+                    replicas: 1,
+                    max_age: std::time::Duration::ZERO,
+                    max_events: 0,
+                    resume_ttl: std::time::Duration::ZERO,
+                },
+            };
+            let (b, task, _) = super::NatsBackend::start(hub, settings, stop.clone());
+            let register = std::mem::size_of_val(&b.register(1, "a", "i"));
+            let resume = std::mem::size_of_val(&b.resume(1, String::new()));
+            let publish = std::mem::size_of_val(&b.publish(1, 1, String::new()));
+            let private =
+                std::mem::size_of_val(&b.send_private(1, 1, String::new(), String::new()));
+            eprintln!("register {register} resume {resume} publish {publish} private {private}");
+            assert!(register <= 64 && resume <= 64, "{register} {resume}");
+            assert!(publish <= 2048 && private <= 2048, "{publish} {private}");
+            stop.cancel();
+            let _ = task.await;
+        });
     }
 }

@@ -77,3 +77,141 @@ impl Outgoing {
         }
     }
 }
+
+/// The acknowledgements of the messages clients send, collected by one task on one inbox
+/// subscription (docs/NATS.md, "Exactly once").
+///
+/// Why not `jetstream::Context::publish`: its future weighs 14 KiB, and a connection's
+/// task holds the future of the message it is handing over, so every connection would
+/// weigh that much (docs/ARCHITECTURE.md, "Memory per connection"). A core publish with a
+/// reply subject is a few hundred bytes; the stream's answer arrives on our inbox, and
+/// what is not answered in time goes the slow way, [`Outgoing::store`], with the same id.
+pub struct Acks {
+    js: jetstream::Context,
+    /// `<inbox>.` : each message's reply subject is this and its number.
+    prefix: String,
+    state: std::sync::Mutex<AckState>,
+    /// Messages on their way to the connection, in the order they were sent: one task
+    /// hands them over, so a sender waits on this queue's small future, not on the
+    /// client's own (large) publish future, and a sender's messages keep their order.
+    sending: tokio::sync::mpsc::Sender<(Outgoing, String)>,
+    /// Told about a message the stream never confirmed.
+    lost: Box<dyn Fn(crate::core::requests::ReqId) + Send + Sync>,
+}
+
+#[derive(Default)]
+struct AckState {
+    next: u64,
+    /// By number: the event, its request, when it was sent.
+    waiting: std::collections::HashMap<u64, (Outgoing, crate::core::requests::ReqId, Instant)>,
+}
+
+/// An answer slower than this sends the message the slow way (its id makes a late first
+/// copy harmless).
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// Messages handed to the connection at once before senders wait.
+const SENDING: usize = 4096;
+
+impl Acks {
+    /// Starts collecting on a new inbox of `client`; `lost` is told about messages the
+    /// stream did not confirm within [`RETRY_FOR`]. Ends when `stop` is cancelled.
+    pub async fn start(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        lost: impl Fn(crate::core::requests::ReqId) + Send + Sync + 'static,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<std::sync::Arc<Acks>, async_nats::SubscribeError> {
+        let prefix = format!("{}.", client.new_inbox());
+        let answers = client.subscribe(format!("{prefix}*")).await?;
+        let (sending, mut queued) = tokio::sync::mpsc::channel::<(Outgoing, String)>(SENDING);
+        let hand_over = client.clone();
+        tokio::spawn(async move {
+            while let Some((out, reply)) = queued.recv().await {
+                // A failed send is found by the sweep and sent again the slow way.
+                let _ = hand_over
+                    .publish_with_reply_and_headers(out.subject, reply, out.headers, out.payload)
+                    .await;
+            }
+        });
+        let acks = std::sync::Arc::new(Acks {
+            js,
+            prefix,
+            state: std::sync::Mutex::default(),
+            sending,
+            lost: Box::new(lost),
+        });
+        tokio::spawn(acks.clone().collect(answers, stop));
+        Ok(acks)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, AckState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands message `req` to the connection; waits only while [`SENDING`] are queued.
+    pub async fn send(&self, out: Outgoing, req: crate::core::requests::ReqId) {
+        let (reply, sent) = {
+            let mut st = self.state();
+            st.next += 1;
+            let n = st.next;
+            st.waiting.insert(n, (out.clone(), req, Instant::now()));
+            (format!("{}{n}", self.prefix), out)
+        };
+        let _ = self.sending.send((sent, reply)).await;
+    }
+
+    async fn collect(
+        self: std::sync::Arc<Self>,
+        mut answers: async_nats::Subscriber,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        use futures_util::StreamExt;
+        let mut sweep = tokio::time::interval(ACK_WAIT / 2);
+        loop {
+            tokio::select! {
+                answer = answers.next() => {
+                    let Some(m) = answer else { return };
+                    let n = m.subject.as_str().strip_prefix(&self.prefix).and_then(|n| n.parse().ok());
+                    let Some(n) = n else { continue };
+                    let Some(waiting) = self.state().waiting.remove(&n) else { continue };
+                    // Stored: `{"stream":..,"seq":..}`; anything else (an error, no
+                    // responders during an election) goes the slow way.
+                    let stored = m.status.is_none()
+                        && serde_json::from_slice::<serde_json::Value>(&m.payload)
+                            .is_ok_and(|v| v.get("seq").is_some());
+                    if !stored {
+                        self.retry(waiting.0, waiting.1);
+                    }
+                }
+                _ = sweep.tick() => {
+                    let late: Vec<_> = {
+                        let mut st = self.state();
+                        let now = Instant::now();
+                        let late: Vec<u64> = st
+                            .waiting
+                            .iter()
+                            .filter(|(_, (_, _, at))| now.duration_since(*at) >= ACK_WAIT)
+                            .map(|(n, _)| *n)
+                            .collect();
+                        late.into_iter().filter_map(|n| st.waiting.remove(&n)).collect()
+                    };
+                    for (out, req, _) in late {
+                        self.retry(out, req);
+                    }
+                }
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    fn retry(self: &std::sync::Arc<Self>, out: Outgoing, req: crate::core::requests::ReqId) {
+        let acks = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = out.store(&acks.js, None).await {
+                tracing::warn!("a message was not stored: {e}");
+                (acks.lost)(req);
+            }
+        });
+    }
+}

@@ -74,6 +74,29 @@ pub async fn run(
             }
         };
         let _ = backend.0.cluster.set(cluster.clone());
+        if backend.0.acks.get().is_none() {
+            let hub = backend.0.hub.clone();
+            let lost = move |req| {
+                let reason = chat_common::Unroutable::Unconfirmed;
+                hub.apply(Event::Undeliverable { req, reason });
+            };
+            match super::publish::Acks::start(
+                client.clone(),
+                cluster.js.clone(),
+                lost,
+                stop.clone(),
+            )
+            .await
+            {
+                Ok(acks) => {
+                    let _ = backend.0.acks.set(acks);
+                }
+                Err(e) => {
+                    tracing::warn!("NATS: listening for acknowledgements: {e}; retrying");
+                    continue;
+                }
+            }
+        }
         match serve(&backend, &cluster, &up, &stop).await {
             Ended::Stop => break,
             Ended::Lost(e) => {
