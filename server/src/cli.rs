@@ -212,6 +212,18 @@ pub enum ConfigError {
     /// The token could not be found.
     #[error(transparent)]
     Token(#[from] netkit::token::TokenError),
+    /// An age on NATS shorter than its writes are retried.
+    #[error(
+        "{flag} {age:?} is shorter than a write to NATS is retried: 0 (no bound) or at least {min:?}"
+    )]
+    NatsAge {
+        /// `--history-max-age` or `--resume-ttl`.
+        flag: &'static str,
+        /// What was asked.
+        age: Duration,
+        /// The shortest allowed.
+        min: Duration,
+    },
     /// `--max-frame` beyond what the broker link carries.
     #[error("--max-frame {max_frame} is larger than the broker link carries (at most {limit})")]
     MaxFrame {
@@ -257,6 +269,17 @@ impl Args {
                 max_frame: self.max_frame,
                 limit: MAX_FRAME_LIMIT,
             });
+        }
+        if !self.nats.is_empty() {
+            for (flag, age) in [
+                ("--history-max-age", self.history_max_age),
+                ("--resume-ttl", self.resume_ttl),
+            ] {
+                if !age.is_zero() && age < crate::config::MIN_NATS_AGE {
+                    let min = crate::config::MIN_NATS_AGE;
+                    return Err(ConfigError::NatsAge { flag, age, min });
+                }
+            }
         }
         let token =
             netkit::token::TokenSource::from_flags(self.token.clone(), self.token_file.clone())?;
@@ -356,5 +379,32 @@ mod tests {
         let m = Args::try_parse_from(["server", "--metrics-listen", "127.0.0.1:0"]).unwrap();
         assert_eq!(m.metrics_listen, Listen::On("127.0.0.1:0".parse().unwrap()));
         assert!(Args::try_parse_from(["server", "--text-listen", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn ages_on_nats_are_never_shorter_than_a_write_is_retried() {
+        let with = |extra: &[&str]| {
+            let mut argv = vec!["server", "--token", "t"];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv).unwrap().config(1000)
+        };
+        let nats = ["--nats", "nats://127.0.0.1:4222"];
+        for flag in ["--history-max-age", "--resume-ttl"] {
+            let short = with(&[&nats[..], &[flag, "5s"]].concat());
+            assert!(
+                matches!(short, Err(ConfigError::NatsAge { flag: f, .. }) if f == flag),
+                "{flag}: {short:?}"
+            );
+            assert!(
+                with(&[&nats[..], &[flag, "20s"]].concat()).is_ok(),
+                "{flag}"
+            );
+            assert!(
+                with(&[&nats[..], &[flag, "0"]].concat()).is_ok(),
+                "{flag}: no bound"
+            );
+            // The broker's own history has no such window.
+            assert!(with(&[flag, "5s"]).is_ok(), "{flag} without --nats");
+        }
     }
 }

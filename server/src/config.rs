@@ -46,6 +46,12 @@ pub struct Config {
     pub nats: Option<NatsConfig>,
 }
 
+/// The shortest `--history-max-age` and `--resume-ttl` on NATS (but 0, no bound): a
+/// stream's de-duplication window may not be longer than its age, and the window must
+/// cover every retry of a write (`backend::nats::publish::RETRY_FOR`, docs/NATS.md,
+/// "Exactly once").
+pub const MIN_NATS_AGE: Duration = Duration::from_secs(20);
+
 /// How to run on a NATS cluster (README, "Scaling out").
 #[derive(Debug, Clone)]
 pub struct NatsConfig {

@@ -102,6 +102,54 @@ fn a_broker_without_history_says_so() {
     assert_eq!(e["code"], "history_off", "{e}");
 }
 
+/// On NATS the stream keeps what `--history-max-events` and `--history-max-age` allow
+/// (PROTOCOL.md §10.7, docs/NATS.md "History"): the newest events by count, none past
+/// their age, and a query reaching below what is kept says `gap`.
+#[test]
+fn nats_history_keeps_what_its_retention_allows() {
+    if !testkit::nats::available() {
+        eprintln!("skipped: nats-server is not installed");
+        return;
+    }
+    let service = Service::start(Kind::Nats, true);
+    // The shortest age a NATS server takes (a write's retries must fit in it).
+    let s = service.server_proc(&["--history-max-events", "4", "--history-max-age", "20s"]);
+    let mut alice = JsonClient::login(s.json, "alice");
+    for i in 1..=6 {
+        alice.send("/shout", &format!("m{i}"));
+        alice.recv_type("system");
+    }
+    // Seven events (the join and six messages); the four newest are kept.
+    let (events, end) = history(&mut alice, "latest 20");
+    let texts: Vec<&str> = events.iter().filter_map(|f| f["msg"].as_str()).collect();
+    assert_eq!(texts, ["m3", "m4", "m5", "m6"], "{events:?}");
+    assert_eq!(ids(&events), [4, 5, 6, 7]);
+    assert_eq!(
+        end["gap"], true,
+        "the asked range reaches below what is kept: {end}"
+    );
+    let (_, end) = history(&mut alice, "after 4 20");
+    assert_eq!(end["gap"], false, "{end}");
+    assert_eq!(end["count"], 3, "{end}");
+
+    // Past their age, all of them go; what is said next is kept.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let (events, _) = history(&mut alice, "latest 20");
+        if events.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still kept: {events:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    alice.send("/shout", "fresh");
+    alice.recv_type("system");
+    let (events, _) = history(&mut alice, "latest 20");
+    let texts: Vec<&str> = events.iter().filter_map(|f| f["msg"].as_str()).collect();
+    assert_eq!(texts, ["fresh"]);
+    assert_eq!(ids(&events), [8], "ids go on from where they were");
+}
+
 /// Every event of the log, paging `after` until `more` is false; returns them and the
 /// last end frame.
 fn everything(c: &mut JsonClient) -> (Vec<Value>, Value) {

@@ -45,6 +45,17 @@ pub struct Layout {
 /// How long a retried publish is de-duplicated: longer than any retry goes on.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
+/// The de-duplication window of a stream whose entries live `max_age` (0: for ever):
+/// JetStream refuses a window longer than the age, and the server's flags keep the age at
+/// least [`crate::config::MIN_NATS_AGE`], longer than any retry.
+fn window(max_age: Duration) -> Duration {
+    if max_age.is_zero() {
+        DUPLICATE_WINDOW
+    } else {
+        DUPLICATE_WINDOW.min(max_age)
+    }
+}
+
 /// Connects to any of `urls`; the client then learns the cluster's other nodes and moves
 /// to one of them when its node goes away.
 pub async fn connect(urls: &[String], label: &str) -> anyhow::Result<async_nats::Client> {
@@ -78,7 +89,7 @@ pub async fn open(client: async_nats::Client, layout: &Layout) -> anyhow::Result
             subjects: vec![wire::SUBJECTS.into()],
             max_age: layout.max_age,
             max_messages: i64::try_from(layout.max_events).unwrap_or(i64::MAX),
-            duplicate_window: DUPLICATE_WINDOW,
+            duplicate_window: window(layout.max_age),
             storage: stream::StorageType::File,
             num_replicas: replicas,
             allow_direct: true,
@@ -117,7 +128,7 @@ async fn bucket(
         deny_delete: true,
         allow_direct: true,
         discard: stream::DiscardPolicy::New,
-        duplicate_window: DUPLICATE_WINDOW,
+        duplicate_window: window(max_age),
         ..Default::default()
     })
     .await
@@ -140,4 +151,19 @@ pub fn epoch(info: &stream::Info) -> String {
 pub fn auto_replicas(client: &async_nats::Client) -> usize {
     let info = client.server_info();
     if info.connect_urls.len() >= 3 { 3 } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_duplicate_window_never_outlives_the_entries_and_covers_every_retry() {
+        assert_eq!(window(Duration::ZERO), DUPLICATE_WINDOW);
+        assert_eq!(window(Duration::from_secs(30)), Duration::from_secs(30));
+        assert_eq!(window(Duration::from_secs(86_400)), DUPLICATE_WINDOW);
+        // The shortest age the flags allow still covers a write's retries.
+        assert!(window(crate::config::MIN_NATS_AGE) >= super::super::publish::RETRY_FOR);
+        assert!(DUPLICATE_WINDOW >= super::super::publish::RETRY_FOR);
+    }
 }
