@@ -106,6 +106,14 @@ struct AckState {
     waiting: std::collections::HashMap<u64, (Outgoing, crate::core::requests::ReqId, Instant)>,
 }
 
+/// What the stream answers to a write it stored (`{"stream":..,"seq":..}`); an error
+/// answer has no `seq`. Read into this, not a `serde_json::Value`: one per message.
+#[derive(serde::Deserialize)]
+struct StoredAck {
+    #[allow(dead_code)]
+    seq: u64,
+}
+
 /// An answer slower than this sends the message the slow way (its id makes a late first
 /// copy harmless).
 const ACK_WAIT: Duration = Duration::from_secs(2);
@@ -178,8 +186,7 @@ impl Acks {
                     // Stored: `{"stream":..,"seq":..}`; anything else (an error, no
                     // responders during an election) goes the slow way.
                     let stored = m.status.is_none()
-                        && serde_json::from_slice::<serde_json::Value>(&m.payload)
-                            .is_ok_and(|v| v.get("seq").is_some());
+                        && serde_json::from_slice::<StoredAck>(&m.payload).is_ok();
                     if !stored {
                         self.retry(waiting.0, waiting.1);
                     }
@@ -213,5 +220,23 @@ impl Acks {
                 (acks.lost)(req);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoredAck;
+
+    #[test]
+    fn only_an_answer_with_a_sequence_is_a_stored_write() {
+        let stored = |a: &str| serde_json::from_slice::<StoredAck>(a.as_bytes()).is_ok();
+        assert!(stored(r#"{"stream":"CHAT_EVENTS", "seq":42}"#));
+        assert!(stored(
+            r#"{"stream":"CHAT_EVENTS","seq":42,"duplicate":true}"#
+        ));
+        assert!(!stored(
+            r#"{"error":{"code":503,"err_code":10039,"description":"no leader"}}"#
+        ));
+        assert!(!stored(""));
     }
 }
