@@ -6,6 +6,8 @@
 #
 #   bench/nats.sh            # fanout 100x10 and 1000x1 (max and 100/s), rtt 1000x20, ramp 19000
 #   QUICK=1 bench/nats.sh    # shorter runs, a smaller ramp
+#   OUT=f.jsonl ROUNDS=3 ROWS="fanout 100x10" bench/nats.sh  # only rows matching ROWS, the
+#                            # three deployments alternated ROUNDS times (noisy rows)
 #
 # Writes one JSON line per run to bench/results/nats-<date>.jsonl (label = deployment and
 # scenario) and prints the summary table. The CPU of the backend (broker, or every NATS
@@ -14,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release -p broker -p server -p bench
-out="bench/results/nats-$(date +%Y-%m-%d).jsonl"
+out=${OUT:-"bench/results/nats-$(date +%Y-%m-%d).jsonl"}
 mkdir -p bench/results
 : >"$out"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -91,17 +93,25 @@ start_servers() {
   for bp in "${backend_pids[@]}"; do measure+=(--broker-pid "$bp"); done
 }
 
-# One row, labelled with the deployment (lib.sh's bench).
-row() { local label="$kind $1"; shift; bench "$label" "$@"; }
+# One row, labelled with the deployment (and the round, if several); only rows matching
+# ROWS (a grep pattern) when it is set.
+row() {
+  local label="$kind $1"; shift
+  [ "${ROUNDS:-1}" -gt 1 ] && label="$label (round $round)"
+  bench "$label" "$@"
+}
+want() { [ -z "${ROWS:-}" ] || grep -qE -- "$ROWS" <<<"$1"; }
 
+for round in $(seq "${ROUNDS:-1}"); do
 for kind in broker nats1 r3; do
   start_backend "$kind"
   p=${kind:0:1}${kind: -1}
-  start_servers; row "fanout 100x10 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 100 --senders 10 --duration "$dur" --prefix "${p}a"
-  start_servers; row "fanout 1000x1 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${p}b"
-  start_servers; row "fanout 1000x1 100/s" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${p}c"
-  start_servers; row "rtt 1000x20" rtt --addr "$addr" "${also[@]}" "${measure[@]}" --users 1000 --messages 20 --sources 8 --prefix "${p}d"
-  start_servers; row "ramp" ramp --addr "$addr" "${also[@]}" --target "$ramp_target" --sources 50 "${measure[@]}" --prefix "${p}e"
+  want "fanout 100x10 max" && start_servers && row "fanout 100x10 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 100 --senders 10 --duration "$dur" --prefix "${p}a"
+  want "fanout 1000x1 max" && start_servers && row "fanout 1000x1 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${p}b"
+  want "fanout 1000x1 100/s" && start_servers && row "fanout 1000x1 100/s" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${p}c"
+  want "rtt 1000x20" && start_servers && row "rtt 1000x20" rtt --addr "$addr" "${also[@]}" "${measure[@]}" --users 1000 --messages 20 --sources 8 --prefix "${p}d"
+  want "ramp" && start_servers && row "ramp" ramp --addr "$addr" "${also[@]}" --target "$ramp_target" --sources 50 "${measure[@]}" --prefix "${p}e"
+done
 done
 kill "${pids[@]}" 2>/dev/null || true
 
