@@ -11,9 +11,6 @@ use futures_util::StreamExt;
 /// Messages fetched per request.
 const BATCH: usize = 256;
 
-/// How long one request waits for the messages it asked for.
-const BATCH_WAIT: Duration = Duration::from_secs(2);
-
 /// Why the stream could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("reading a stream: {0}")]
@@ -44,17 +41,11 @@ pub async fn scan(
         })
         .await
         .map_err(err)?;
-    // Asked for exactly what is pending (the consumer's own count, then each message's),
-    // a batch ends as soon as those arrived: a no-wait fetch right after the consumer was
-    // made may come back short or empty while more is pending, and ended the read early.
-    let mut pending = reader.cached_info().num_pending;
     let result = async {
-        while pending > 0 {
-            let want = usize::try_from(pending).unwrap_or(BATCH).min(BATCH);
+        loop {
             let mut batch = reader
-                .batch()
-                .max_messages(want)
-                .expires(BATCH_WAIT)
+                .fetch()
+                .max_messages(BATCH)
                 .messages()
                 .await
                 .map_err(err)?;
@@ -62,17 +53,15 @@ pub async fn scan(
             while let Some(m) = batch.next().await {
                 let m = m.map_err(err)?;
                 n += 1;
-                pending = m.info().map(|i| i.pending).unwrap_or(0);
-                if visit(&m).is_break() || pending == 0 {
+                let last = m.info().map(|i| i.pending == 0).unwrap_or(true);
+                if visit(&m).is_break() || last {
                     return Ok(());
                 }
             }
             if n == 0 {
-                // Nothing came within the wait: removed meanwhile (retention).
                 return Ok(());
             }
         }
-        Ok(())
     }
     .await;
     let _ = stream.delete_consumer(&reader.cached_info().name).await;
