@@ -179,7 +179,8 @@ macro_rules! on_both_backends {
             $(
                 #[test]
                 fn $name() {
-                    if $crate::nats::skip() {
+                    if !$crate::nats::available() {
+                        eprintln!("skipped: nats-server is not installed");
                         return;
                     }
                     super::$name($crate::service::Kind::Nats)
