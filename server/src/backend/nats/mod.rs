@@ -129,11 +129,12 @@ impl NatsBackend {
         &self.0.hub
     }
 
-    /// The cluster, while this server is serving.
-    fn serving(&self) -> Result<Cluster, Unavailable> {
+    /// The cluster, while this server is serving. Borrowed, not cloned: its handles carry
+    /// stream infos (kilobytes of allocations), and every client message asks this.
+    fn serving(&self) -> Result<&Cluster, Unavailable> {
         let cluster = self.0.cluster.get().ok_or(Unavailable)?;
         if self.state().serving {
-            Ok(cluster.clone())
+            Ok(cluster)
         } else {
             Err(Unavailable)
         }
@@ -271,10 +272,13 @@ impl NatsBackend {
         F: FnOnce(&Shared, &Local) -> Result<Wire, Unroutable>,
     {
         // Not the cluster's handles: they weigh kilobytes (stream infos), and this goes
-        // into the future every connection holds while it sends.
-        self.serving()?;
+        // into the future every connection holds while it sends. One lock per message:
+        // the acknowledgements exist once the cluster does, so `serving` is the check.
         let acks = self.0.acks.get().ok_or(Unavailable)?.clone();
         let st = self.state();
+        if !st.serving {
+            return Err(Unavailable);
+        }
         let wire = match st.local.get(&conn) {
             Some(local) => make(&st, local),
             None => Err(Unroutable::NotLoggedIn),
@@ -487,12 +491,12 @@ impl Backend for NatsBackend {
                 .get(&conn)
                 .map(|l| l.chain.clone())
                 .unwrap_or_default();
-            (cluster, history::Viewer { chain, chat_only })
+            (cluster.stream.clone(), history::Viewer { chain, chat_only })
         });
         async move {
-            let (cluster, viewer) = asked?;
+            let (stream, viewer) = asked?;
             tokio::spawn(async move {
-                let event = match history::answer(&cluster.stream, &query, &viewer).await {
+                let event = match history::answer(&stream, &query, &viewer).await {
                     Ok((epoch, page)) => Event::History {
                         conn,
                         epoch,
