@@ -107,8 +107,7 @@ fn a_broker_without_history_says_so() {
 /// their age, and a query reaching below what is kept says `gap`.
 #[test]
 fn nats_history_keeps_what_its_retention_allows() {
-    if !testkit::nats::available() {
-        eprintln!("skipped: nats-server is not installed");
+    if testkit::nats::skip() {
         return;
     }
     let service = Service::start(Kind::Nats, true);

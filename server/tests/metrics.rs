@@ -271,8 +271,7 @@ fn metrics_are_off_by_default() {
 
 #[test]
 fn a_server_on_nats_reports_its_backend_and_its_round_trips() {
-    if !testkit::nats::available() {
-        eprintln!("skipped: nats-server is not installed");
+    if testkit::nats::skip() {
         return;
     }
     let cluster = testkit::nats::NatsCluster::start(1);

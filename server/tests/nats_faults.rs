@@ -15,14 +15,6 @@ use testkit::nats::NatsCluster;
 /// Long enough for a JetStream leader election (4–9 s on nats-server 2.9) and retries.
 const FAULT_TIMEOUT: Duration = Duration::from_secs(45);
 
-fn skip() -> bool {
-    if testkit::nats::available() {
-        return false;
-    }
-    eprintln!("skipped: nats-server is not installed");
-    true
-}
-
 /// A server on the cluster, told only `url`: it must find the other nodes by itself.
 fn server_on(url: &str) -> testkit::Server {
     testkit::server(free_addr(), &["--nats", url, "--flood-rate", "off"])
@@ -127,7 +119,7 @@ fn stream_leader(cluster: &NatsCluster) -> usize {
 
 #[test]
 fn a_killed_node_under_traffic_loses_no_confirmed_message_and_delivers_each_once() {
-    if skip() {
+    if testkit::nats::skip() {
         return;
     }
     let mut cluster = NatsCluster::start(3);
@@ -207,7 +199,7 @@ fn a_killed_node_under_traffic_loses_no_confirmed_message_and_delivers_each_once
 
 #[test]
 fn a_whole_cluster_outage_is_told_refused_and_recovered_like_a_broker_outage() {
-    if skip() {
+    if testkit::nats::skip() {
         return;
     }
     let mut cluster = NatsCluster::start(3);

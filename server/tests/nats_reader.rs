@@ -12,14 +12,6 @@ use testkit::nats::NatsCluster;
 /// for a leader election on a loaded machine.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(40);
 
-fn skip() -> bool {
-    if testkit::nats::available() {
-        return false;
-    }
-    eprintln!("skipped: nats-server is not installed");
-    true
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,7 +96,7 @@ fn consumers(url: &str) -> Vec<String> {
 
 #[test]
 fn a_consumer_deleted_under_the_reader_is_replaced_and_nothing_is_lost_or_repeated() {
-    if skip() {
+    if testkit::nats::skip() {
         return;
     }
     let cluster = NatsCluster::start(1);
@@ -148,7 +140,7 @@ fn a_consumer_deleted_under_the_reader_is_replaced_and_nothing_is_lost_or_repeat
 
 #[test]
 fn a_reader_whose_consumer_node_dies_reads_on_from_another() {
-    if skip() {
+    if testkit::nats::skip() {
         return;
     }
     let mut cluster = NatsCluster::start(3);

@@ -50,6 +50,16 @@ pub fn available() -> bool {
     binary().is_some()
 }
 
+/// Whether a test on NATS must skip: true, with a notice on stderr, where nats-server is
+/// not installed (CI installs it, so there it never skips).
+pub fn skip() -> bool {
+    if available() {
+        return false;
+    }
+    eprintln!("skipped: nats-server is not installed (apt-get install nats-server)");
+    true
+}
+
 /// Why a wait ended without its condition.
 enum Stop {
     /// Node `i`'s process exited.

@@ -179,8 +179,7 @@ macro_rules! on_both_backends {
             $(
                 #[test]
                 fn $name() {
-                    if !$crate::nats::available() {
-                        eprintln!("skipped: nats-server is not installed");
+                    if $crate::nats::skip() {
                         return;
                     }
                     super::$name($crate::service::Kind::Nats)

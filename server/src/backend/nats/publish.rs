@@ -2,10 +2,17 @@
 //! attempt carries the event's `Nats-Msg-Id`, so an attempt retried after its
 //! acknowledgement was lost (a node killed, a leader election) is stored once.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishAckFuture, context::PublishError};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::requests::ReqId;
 
 use super::wire::Wire;
 
@@ -90,20 +97,20 @@ pub struct Acks {
     js: jetstream::Context,
     /// `<inbox>.` : each message's reply subject is this and its number.
     prefix: String,
-    state: std::sync::Mutex<AckState>,
+    state: Mutex<AckState>,
     /// Messages on their way to the connection, in the order they were sent: one task
     /// hands them over, so a sender waits on this queue's small future, not on the
     /// client's own (large) publish future, and a sender's messages keep their order.
-    sending: tokio::sync::mpsc::Sender<(Outgoing, String)>,
+    sending: mpsc::Sender<(Outgoing, String)>,
     /// Told about a message the stream never confirmed.
-    lost: Box<dyn Fn(crate::core::requests::ReqId) + Send + Sync>,
+    lost: Box<dyn Fn(ReqId) + Send + Sync>,
 }
 
 #[derive(Default)]
 struct AckState {
     next: u64,
     /// By number: the event, its request, when it was sent.
-    waiting: std::collections::HashMap<u64, (Outgoing, crate::core::requests::ReqId, Instant)>,
+    waiting: HashMap<u64, (Outgoing, ReqId, Instant)>,
 }
 
 /// What the stream answers to a write it stored (`{"stream":..,"seq":..}`); an error
@@ -127,12 +134,12 @@ impl Acks {
     pub async fn start(
         client: async_nats::Client,
         js: jetstream::Context,
-        lost: impl Fn(crate::core::requests::ReqId) + Send + Sync + 'static,
-        stop: tokio_util::sync::CancellationToken,
-    ) -> Result<std::sync::Arc<Acks>, async_nats::SubscribeError> {
+        lost: impl Fn(ReqId) + Send + Sync + 'static,
+        stop: CancellationToken,
+    ) -> Result<Arc<Acks>, async_nats::SubscribeError> {
         let prefix = format!("{}.", client.new_inbox());
         let answers = client.subscribe(format!("{prefix}*")).await?;
-        let (sending, mut queued) = tokio::sync::mpsc::channel::<(Outgoing, String)>(SENDING);
+        let (sending, mut queued) = mpsc::channel::<(Outgoing, String)>(SENDING);
         let hand_over = client.clone();
         tokio::spawn(async move {
             while let Some((out, reply)) = queued.recv().await {
@@ -142,10 +149,10 @@ impl Acks {
                     .await;
             }
         });
-        let acks = std::sync::Arc::new(Acks {
+        let acks = Arc::new(Acks {
             js,
             prefix,
-            state: std::sync::Mutex::default(),
+            state: Mutex::default(),
             sending,
             lost: Box::new(lost),
         });
@@ -153,12 +160,12 @@ impl Acks {
         Ok(acks)
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, AckState> {
+    fn state(&self) -> MutexGuard<'_, AckState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Hands message `req` to the connection; waits only while [`SENDING`] are queued.
-    pub async fn send(&self, out: Outgoing, req: crate::core::requests::ReqId) {
+    pub async fn send(&self, out: Outgoing, req: ReqId) {
         let (reply, sent) = {
             let mut st = self.state();
             st.next += 1;
@@ -170,11 +177,10 @@ impl Acks {
     }
 
     async fn collect(
-        self: std::sync::Arc<Self>,
+        self: Arc<Self>,
         mut answers: async_nats::Subscriber,
-        stop: tokio_util::sync::CancellationToken,
+        stop: CancellationToken,
     ) {
-        use futures_util::StreamExt;
         let mut sweep = tokio::time::interval(ACK_WAIT / 2);
         loop {
             tokio::select! {
@@ -212,7 +218,7 @@ impl Acks {
         }
     }
 
-    fn retry(self: &std::sync::Arc<Self>, out: Outgoing, req: crate::core::requests::ReqId) {
+    fn retry(self: &Arc<Self>, out: Outgoing, req: ReqId) {
         let acks = self.clone();
         tokio::spawn(async move {
             if let Err(e) = out.store(&acks.js, None).await {

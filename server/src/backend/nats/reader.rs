@@ -51,7 +51,7 @@ pub struct Read {
 /// The stream read in order from a sequence on.
 pub struct Reader {
     stream: stream::Stream,
-    inbox: async_nats::Client,
+    client: async_nats::Client,
     messages: Ordered,
     /// The last sequence delivered.
     delivered: u64,
@@ -73,7 +73,7 @@ impl Reader {
             .map_err(ReadError::Open)?;
         Ok(Reader {
             stream,
-            inbox: client,
+            client,
             messages,
             delivered: start.saturating_sub(1),
             last_progress: Instant::now(),
@@ -138,7 +138,7 @@ impl Reader {
                     self.check.as_mut().reset(now + STALL / 3);
                     if now.duration_since(self.last_progress) >= STALL {
                         let (stream, client, from) =
-                            (self.stream.clone(), self.inbox.clone(), self.delivered + 1);
+                            (self.stream.clone(), self.client.clone(), self.delivered + 1);
                         self.repair = Some(tokio::spawn(replace_if_behind(stream, client, from)));
                     }
                 }
