@@ -102,6 +102,38 @@ fn a_broker_without_history_says_so() {
     assert_eq!(e["code"], "history_off", "{e}");
 }
 
+/// Every query on NATS reads its whole range, whatever the server's count of what is
+/// pending says (docs/NATS.md, "History"): nats-server 2.9 sometimes counts one event too
+/// few for a fresh consumer, and a read that stopped at "none pending" answered `after 1`
+/// without the newest event (seen in CI, about one query in fifteen).
+#[test]
+fn nats_history_reads_every_event_of_its_range() {
+    if testkit::nats::skip() {
+        return;
+    }
+    let service = Service::start(Kind::Nats, true);
+    let a = service.server_proc(&[]);
+    let b = service.server_proc(&[]);
+    let mut alice = JsonClient::login(a.json, "alice");
+    for i in 1..=3 {
+        alice.send("/shout", &format!("m{i}"));
+        alice.recv_type("system");
+    }
+    let mut bob = JsonClient::login(b.json, "bob");
+    let (all, _) = history(&mut bob, "latest 10");
+    let all = ids(&all);
+    assert_eq!(all.len(), 5, "two joins and three messages: {all:?}");
+    // Each query makes a fresh consumer; one in fifteen was enough to see it.
+    for round in 0..20 {
+        for (i, &from) in all.iter().enumerate() {
+            let (after, _) = history(&mut bob, &format!("after {from} 50"));
+            assert_eq!(ids(&after), all[i + 1..], "round {round}, after {from}");
+        }
+        let (latest, _) = history(&mut bob, "latest 10");
+        assert_eq!(ids(&latest), all, "round {round}, latest");
+    }
+}
+
 /// On NATS the stream keeps what `--history-max-events` and `--history-max-age` allow
 /// (PROTOCOL.md §10.7, docs/NATS.md "History"): the newest events by count, none past
 /// their age, and a query reaching below what is kept says `gap`.

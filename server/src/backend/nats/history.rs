@@ -3,13 +3,14 @@
 //! the asking server. JetStream reads forward only, so `latest` and `before` read a window
 //! below their anchor, and a wider one below that until they have enough.
 
-use async_nats::jetstream::{consumer, stream};
+use async_nats::jetstream::stream;
 use chat_common::Sender;
 use chat_common::history::{Anchor, MAX_ANSWER_BYTES, Query, keep_within_bytes};
 use chat_common::link::{HistoryEvent, HistoryKind};
 use std::ops::ControlFlow;
 
-use super::wire::{CHAT_SUBJECT, SUBJECTS, Wire};
+use super::scan::Extent;
+use super::wire::Wire;
 
 /// Who asks, and what they may see (PROTOCOL.md §10.3).
 #[derive(Debug, Clone)]
@@ -178,7 +179,8 @@ pub async fn answer(
 }
 
 /// The visible events with sequences in `lo..=hi`, ascending; with `limit`, stops after
-/// that many.
+/// that many. Every subject is read and the line port's chat-only view is made here:
+/// a filtered read could not know how many to expect (the scan's module says why).
 async fn read(
     stream: &stream::Stream,
     lo: u64,
@@ -186,14 +188,8 @@ async fn read(
     viewer: &Viewer,
     limit: Option<usize>,
 ) -> Result<Vec<HistoryEvent>, ReadError> {
-    let filter = if viewer.chat_only {
-        CHAT_SUBJECT
-    } else {
-        SUBJECTS
-    };
     let mut out = Vec::new();
-    let from = consumer::DeliverPolicy::ByStartSequence { start_sequence: lo };
-    super::scan::scan(stream, filter.into(), from, |m| {
+    super::scan::scan(stream, Extent::Range { lo, hi }, |m| {
         let Ok(info) = m.info() else {
             return ControlFlow::Continue(());
         };
@@ -208,11 +204,7 @@ async fn read(
                 return ControlFlow::Break(());
             }
         }
-        if seq == hi {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        ControlFlow::Continue(())
     })
     .await
     .map_err(err)?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv;
 
+use super::scan::Extent;
 use super::wire::{self, Holder};
 
 /// An entry older than this whose holder the replica does not know online was left by a
@@ -131,23 +132,29 @@ pub async fn release_for(names: &kv::Store, name: &str, srv: &str) {
 
 /// Every holder in the bucket now: the last value of each folded key, read from the
 /// bucket's stream in batches (deleted entries skipped). Not through a KV watch: this
-/// needs the current values once, and a batch read ends when the stream says none are
-/// pending.
+/// needs the current values once. Every key is read, skeletons too, so the read knows
+/// from the stream's count of subjects how many to expect (the scan's module says why).
 pub async fn holders(names: &kv::Store) -> Result<Vec<Holder>, BucketError> {
-    use async_nats::jetstream::consumer::DeliverPolicy;
     let info = names.stream.get_info().await.map_err(err)?;
-    if info.state.messages == 0 {
-        return Ok(Vec::new());
-    }
+    let extent = Extent::LastPerSubject {
+        all: format!("{}>", names.prefix),
+        subjects: info.state.subjects_count,
+    };
     let mut out = Vec::new();
-    let filter = format!("{}f.>", names.prefix);
-    super::scan::scan(&names.stream, filter, DeliverPolicy::LastPerSubject, |m| {
+    super::scan::scan(&names.stream, extent, |m| {
+        let folded = m
+            .subject
+            .strip_prefix(names.prefix.as_str())
+            .is_some_and(wire::is_folded_key);
         let deleted = m
             .headers
             .as_ref()
             .and_then(|h| h.get("KV-Operation"))
             .is_some();
-        if !deleted && let Some(h) = Holder::decode(&m.payload) {
+        if folded
+            && !deleted
+            && let Some(h) = Holder::decode(&m.payload)
+        {
             out.push(h);
         }
         std::ops::ControlFlow::Continue(())

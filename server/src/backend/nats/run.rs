@@ -33,6 +33,21 @@ const PRESENCE_TICK: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// An incarnation that served this long ended by chance, not by a fault that will end
+/// the next one at once: the pause after it starts again from [`BACKOFF_MIN`].
+const STEADY: Duration = Duration::from_secs(10);
+
+/// The pause before the next try, after one that failed having served for `served`
+/// (zero: never came up). Every failure pauses: a fault that ends each incarnation at
+/// once (a request the cluster refuses) must not spin the server and flood its log.
+fn next_backoff(last: Duration, served: Duration) -> Duration {
+    if served >= STEADY {
+        BACKOFF_MIN
+    } else {
+        (last * 2).clamp(BACKOFF_MIN, BACKOFF_MAX)
+    }
+}
+
 /// Why one incarnation ended.
 enum Ended {
     /// The server is stopping.
@@ -55,8 +70,15 @@ pub async fn run(
             return;
         }
     };
-    let mut backoff = BACKOFF_MIN;
+    // The pause before the next try; the first try goes at once.
+    let mut backoff = Duration::ZERO;
     loop {
+        if !backoff.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.cancelled() => break,
+            }
+        }
         let cluster = tokio::select! {
             c = open(&client, &settings) => c,
             _ = stop.cancelled() => break,
@@ -64,12 +86,8 @@ pub async fn run(
         let cluster = match cluster {
             Ok(c) => c,
             Err(e) => {
+                backoff = next_backoff(backoff, Duration::ZERO);
                 tracing::warn!("NATS: {e:#}; retrying in {backoff:?}");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.cancelled() => break,
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
             }
         };
@@ -92,19 +110,23 @@ pub async fn run(
                     let _ = backend.0.acks.set(acks);
                 }
                 Err(e) => {
-                    tracing::warn!("NATS: listening for acknowledgements: {e}; retrying");
+                    backoff = next_backoff(backoff, Duration::ZERO);
+                    tracing::warn!(
+                        "NATS: listening for acknowledgements: {e}; retrying in {backoff:?}"
+                    );
                     continue;
                 }
             }
         }
+        let began = Instant::now();
         match serve(&backend, &cluster, &up, &stop).await {
             Ended::Stop => break,
             Ended::Lost(e) => {
-                tracing::warn!("NATS: {e:#}; starting again");
+                backoff = next_backoff(backoff, began.elapsed());
+                tracing::warn!("NATS: {e:#}; starting again in {backoff:?}");
                 backend.state().serving = false;
                 backend.hub().backend_metrics().set_up(false);
                 backend.hub().apply(Event::Down);
-                backoff = BACKOFF_MIN;
             }
         }
     }
@@ -413,4 +435,29 @@ async fn shut_down(backend: &NatsBackend) {
     };
     let leaves = join_all(conns.into_iter().map(|c| backend.leave(c)));
     let _ = tokio::time::timeout(Duration::from_secs(3), leaves).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_pauses_and_quick_ones_pause_longer() {
+        // Before, an incarnation refused at once started again at once, about 300 times
+        // a second, each with a WARN line.
+        let first = next_backoff(Duration::ZERO, Duration::ZERO);
+        assert_eq!(first, BACKOFF_MIN);
+        let second = next_backoff(first, Duration::from_millis(5));
+        assert_eq!(second, BACKOFF_MIN * 2);
+        let mut b = second;
+        for _ in 0..10 {
+            b = next_backoff(b, Duration::ZERO);
+        }
+        assert_eq!(b, BACKOFF_MAX);
+    }
+
+    #[test]
+    fn an_incarnation_that_served_long_starts_again_soon() {
+        assert_eq!(next_backoff(BACKOFF_MAX, STEADY), BACKOFF_MIN);
+    }
 }
