@@ -159,6 +159,13 @@ impl eframe::App for ChatApp {
         self.show(ui);
     }
 
+    /// The panels' own colour: the central panel is then left unfilled
+    /// ([`crate::view::central_panel`]), so the largest area is painted once, by the
+    /// clear, not twice (a software renderer pays for every pixel it fills).
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, FORM_KEY, &self.state.form);
         eframe::set_value(storage, crate::settings::SETTINGS_KEY, &self.state.settings);

@@ -308,6 +308,52 @@ fn a_hundred_thousand_lines_render_quickly() {
     assert!(shows(&h, "bot: line 99999"), "stuck to the bottom");
 }
 
+/// The largest filled rectangle among `shapes`, as a share of the window's area.
+fn largest_fill(shapes: &[egui::epaint::ClippedShape], window: f32) -> f32 {
+    fn walk(shape: &egui::Shape, window: f32, max: &mut f32) {
+        match shape {
+            egui::Shape::Vec(v) => v.iter().for_each(|s| walk(s, window, max)),
+            egui::Shape::Rect(r) if r.fill.a() > 0 => *max = max.max(r.rect.area() / window),
+            _ => {}
+        }
+    }
+    let mut max = 0.0f32;
+    for c in shapes {
+        walk(&c.shape, window, &mut max);
+    }
+    max
+}
+
+#[test]
+fn the_chat_screen_paints_no_panel_over_the_cleared_window() {
+    // A software renderer pays for every pixel it fills: the panels filled the window
+    // once more over the clear, and without that a frame with 100,000 messages took
+    // 0.57 of its time (BENCHMARKS.md, "2026-12-02 (day)"). The window is cleared to the
+    // panels' colour (`ChatApp::clear_color`), so they need no fill of their own.
+    let (_broker, server) = testkit::inproc::system();
+    // As eframe runs it (`eframe::App::ui`), not inside the harness's own panel frame.
+    let form = ConnectForm {
+        host: "127.0.0.1".into(),
+        port: server.json.port().to_string(),
+        ..ConnectForm::default()
+    };
+    let mut h = Harness::builder()
+        .with_size([900.0, 600.0])
+        .build_eframe(|_| ChatApp::new(form, 10_000));
+    let window = 900.0 * 600.0;
+    let share = largest_fill(&h.output().shapes, window);
+    assert!(share < 0.1, "the connect screen: a fill covers {share:.2}");
+    log_in(&mut h, "hana");
+    settle(&mut h);
+    let share = largest_fill(&h.output().shapes, window);
+    assert!(share < 0.1, "a fill covers {share:.2} of the window");
+    // What shows instead is the clear, in the panels' colour, in either theme.
+    for visuals in [egui::Visuals::dark(), egui::Visuals::light()] {
+        let clear = eframe::App::clear_color(h.state(), &visuals);
+        assert_eq!(clear, visuals.panel_fill.to_normalized_gamma_f32());
+    }
+}
+
 /// Ticks "Use TLS" and types the CA file.
 fn use_tls(h: &mut Harness<'static, ChatApp>, ca_file: &str) {
     h.get_by_label("Use TLS").click();

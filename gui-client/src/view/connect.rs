@@ -8,7 +8,7 @@ use crate::state::{ChatState, Phase};
 
 /// Draws the connect screen.
 pub fn show(ui: &mut egui::Ui, state: &mut ChatState, actions: &mut Vec<UiAction>) {
-    egui::CentralPanel::default().show(ui, |ui| {
+    super::central_panel(ui).show(ui, |ui| {
         ui.with_layout(Layout::top_down(Align::Center), |ui| {
             ui.add_space(40.0);
             ui.heading("Chat");

@@ -50,3 +50,17 @@ pub fn show(ui: &mut egui::Ui, state: &mut ChatState, now: Instant) -> Vec<UiAct
     }
     actions
 }
+
+/// The central panel, unfilled: the window is cleared to the panels' colour
+/// (`ChatApp::clear_color`), so filling it again would paint the area twice, and a
+/// software renderer pays for every pixel it fills (BENCHMARKS.md, "2026-12-02 (day)").
+pub fn central_panel(ui: &egui::Ui) -> egui::CentralPanel {
+    let frame = egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT);
+    egui::CentralPanel::default().frame(frame)
+}
+
+/// A side, top or bottom panel's frame, unfilled for the same reason as
+/// [`central_panel`]; its separator line is still drawn.
+pub fn side_panel_frame(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
+}
