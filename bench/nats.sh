@@ -8,6 +8,8 @@
 #   QUICK=1 bench/nats.sh    # shorter runs, a smaller ramp
 #   OUT=f.jsonl ROUNDS=3 ROWS="fanout 100x10" bench/nats.sh  # only rows matching ROWS, the
 #                            # three deployments alternated ROUNDS times (noisy rows)
+#   TOOL="--threads 2" bench/nats.sh  # extra chat-bench flags for every row (a row's label
+#                            # then says them)
 #
 # Writes one JSON line per run to bench/results/nats-<date>.jsonl (label = deployment and
 # scenario) and prints the summary table. The CPU of the backend (broker, or every NATS
@@ -97,8 +99,10 @@ start_servers() {
 # ROWS (a grep pattern) when it is set.
 row() {
   local label="$kind $1"; shift
+  [ -n "${TOOL:-}" ] && label="$label [$TOOL]"
   [ "${ROUNDS:-1}" -gt 1 ] && label="$label (round $round)"
-  bench "$label" "$@"
+  # shellcheck disable=SC2086 # TOOL is a list of flags
+  bench "$label" "$@" ${TOOL:-}
 }
 want() { [ -z "${ROWS:-}" ] || grep -qE -- "$ROWS" <<<"$1"; }
 
@@ -109,6 +113,9 @@ for kind in broker nats1 r3; do
   want "fanout 100x10 max" && start_servers && row "fanout 100x10 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 100 --senders 10 --duration "$dur" --prefix "${p}a"
   want "fanout 1000x1 max" && start_servers && row "fanout 1000x1 max" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --duration "$dur" --sources 8 --prefix "${p}b"
   want "fanout 1000x1 100/s" && start_servers && row "fanout 1000x1 100/s" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 1000 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${p}c"
+  # The backend's own latency: the same rate, a tenth of the recipients, so no burst of
+  # 1,000 sends and 1,000 receipts shares the two cores with it.
+  want "fanout 100x1 100/s" && start_servers && row "fanout 100x1 100/s" fanout --addr "$addr" "${also[@]}" "${measure[@]}" --listeners 100 --senders 1 --rate 100 --duration "$dur" --sources 8 --prefix "${p}f"
   want "rtt 1000x20" && start_servers && row "rtt 1000x20" rtt --addr "$addr" "${also[@]}" "${measure[@]}" --users 1000 --messages 20 --sources 8 --prefix "${p}d"
   want "ramp" && start_servers && row "ramp" ramp --addr "$addr" "${also[@]}" --target "$ramp_target" --sources 50 "${measure[@]}" --prefix "${p}e"
 done

@@ -60,8 +60,8 @@ fn main() -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport,
         // No dithering: it only smooths gradients (a flat-coloured chat has none but menu
-        // shadows), and on a software renderer its per-pixel noise was 15 % of a frame
-        // (BENCHMARKS.md, "2026-12-02 (day)": 10.6 -> 8.9 ms p50 with 100,000 messages).
+        // shadows), and on a software renderer its per-pixel noise took about a tenth of
+        // a frame (BENCHMARKS.md, "2026-12-02 (day)").
         dithering: false,
         ..Default::default()
     };

@@ -328,7 +328,7 @@ fn largest_fill(shapes: &[egui::epaint::ClippedShape], window: f32) -> f32 {
 fn the_chat_screen_paints_no_panel_over_the_cleared_window() {
     // A software renderer pays for every pixel it fills: the panels filled the window
     // once more over the clear, and without that a frame with 100,000 messages took
-    // 0.57 of its time (BENCHMARKS.md, "2026-12-02 (day)"). The window is cleared to the
+    // about 0.56 of its time (BENCHMARKS.md, "2026-12-02 (day)"). The window is cleared to the
     // panels' colour (`ChatApp::clear_color`), so they need no fill of their own.
     let (_broker, server) = testkit::inproc::system();
     // As eframe runs it (`eframe::App::ui`), not inside the harness's own panel frame.
