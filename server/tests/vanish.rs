@@ -11,69 +11,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::netns::Netns;
 use support::*;
-
-/// A namespace with a veth pair: host side `10.77.N.1`, namespace side `10.77.N.2`.
-struct Netns {
-    name: String,
-    host_if: String,
-    ns_if: String,
-    host_ip: String,
-}
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-impl Netns {
-    fn create() -> Option<Netns> {
-        let n = std::process::id() % 200 + 20;
-        let ns = Netns {
-            name: format!("chatvanish{n}"),
-            host_if: format!("cvh{n}"),
-            ns_if: format!("cvn{n}"),
-            host_ip: format!("10.77.{n}.1"),
-        };
-        let _ = ip(&["netns", "del", &ns.name]);
-        let peer_ip = format!("10.77.{n}.2/30");
-        let host_cidr = format!("{}/30", ns.host_ip);
-        let ok = ip(&["netns", "add", &ns.name])
-            && ip(&[
-                "link",
-                "add",
-                &ns.host_if,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &ns.ns_if,
-            ])
-            && ip(&["link", "set", &ns.ns_if, "netns", &ns.name])
-            && ip(&["addr", "add", &host_cidr, "dev", &ns.host_if])
-            && ip(&["link", "set", &ns.host_if, "up"])
-            && ns.exec_ip(&["addr", "add", &peer_ip, "dev", &ns.ns_if])
-            && ns.exec_ip(&["link", "set", &ns.ns_if, "up"]);
-        ok.then_some(ns)
-    }
-
-    fn exec_ip(&self, args: &[&str]) -> bool {
-        let mut all = vec!["netns", "exec", &self.name, "ip"];
-        all.extend_from_slice(args);
-        ip(&all)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ip(&["link", "del", &self.host_if]);
-        let _ = ip(&["netns", "del", &self.name]);
-    }
-}
 
 struct Reaped(Child);
 
@@ -101,7 +40,7 @@ fn a_client_that_vanishes_without_closing_is_dropped_by_keepalive() {
         eprintln!("skipped: creating a network namespace needs root");
         return;
     }
-    let Some(ns) = Netns::create() else {
+    let Some(ns) = Netns::create("chatvanish", 77) else {
         eprintln!("skipped: `ip netns` / veth not available here");
         return;
     };

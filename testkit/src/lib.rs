@@ -76,7 +76,25 @@ impl Proc {
     /// Starts `name` with `args` and waits for `count` lines starting with a `listening on`
     /// line; returns the process and the addresses, in order.
     pub fn start(name: &str, args: &[&str], count: usize) -> (Proc, Vec<SocketAddr>) {
-        let mut cmd = Command::new(bin(name));
+        Proc::start_in(&[], name, args, count)
+    }
+
+    /// Like [`Proc::start`], run through `wrapper` (e.g. `ip netns exec NS`, which execs
+    /// the binary in place: the process is ours to signal and kill).
+    pub fn start_in(
+        wrapper: &[&str],
+        name: &str,
+        args: &[&str],
+        count: usize,
+    ) -> (Proc, Vec<SocketAddr>) {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin(name));
+                c
+            }
+            None => Command::new(bin(name)),
+        };
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped());
         if !args.iter().any(|a| a.starts_with("--token")) {
             cmd.env("CHAT_TOKEN", TEST_TOKEN)

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod netns;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
