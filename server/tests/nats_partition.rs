@@ -1,5 +1,5 @@
 //! A server partitioned away from its NATS cluster by a real cut cable (README, "Scaling
-//! out"; docs/NATS.md, "Liveness"): it runs in a network namespace and reaches the node
+//! out"; docs/NATS.md, "A server that dies"): it runs in a network namespace and reaches the node
 //! through a veth pair; taking the namespace's end down leaves its connection open and
 //! silent, no FIN, no RST. The other servers announce its users gone within 5 s and their
 //! names are free; when the cable is back, it finds itself declared gone and registers
