@@ -118,8 +118,8 @@ fn json(body: &str) -> Result<Value, String> {
 
 /// Whether the probes of *all* the nodes of a cluster of `probes.len()` show JetStream
 /// ready to create streams replicated on every node: each healthy, all naming the same
-/// meta leader of a cluster of that size, and that leader counting every other peer as
-/// current and online. `Err` says what is missing.
+/// meta leader, and that leader counting every other peer as current and online. `Err`
+/// says what is missing.
 pub(crate) fn ready(probes: &[Probe]) -> Result<(), String> {
     let n = probes.len();
     for p in probes {
@@ -131,11 +131,10 @@ pub(crate) fn ready(probes: &[Probe]) -> Result<(), String> {
     }
     let mut leader = None;
     for p in probes {
+        // Not `cluster_size`: after all nodes restarted at once, 2.9.10 has kept saying 2
+        // on all three for 30 s while its leader counted both others current (seen in a
+        // CI run). The leader's replicas, below, are what count.
         let meta = p.meta()?;
-        let size = meta["cluster_size"].as_u64();
-        if size != Some(n as u64) {
-            return Err(p.says("/jsz", &format!("cluster_size {size:?}, not {n}")));
-        }
         let Some(l) = meta["leader"].as_str() else {
             return Err(p.says("/jsz", "no meta leader yet"));
         };
@@ -209,6 +208,28 @@ mod tests {
             follower("n1", "n2"),
             leader("n2", [("n0", true), ("n1", true)]),
         ];
+        assert_eq!(ready(&p), Ok(()));
+    }
+
+    #[test]
+    fn a_cluster_size_that_lags_behind_its_peers_does_not_matter() {
+        // What 2.9.10 showed after a restart of all three nodes, for 30 s.
+        let two = |p: Probe| Probe {
+            jsz: p
+                .jsz
+                .map(|j| j.replace(r#""cluster_size":3"#, r#""cluster_size":2"#)),
+            ..p
+        };
+        let p = [
+            two(follower("n0", "n1")),
+            two(leader("n1", [("n0", true), ("n2", true)])),
+            two(follower("n2", "n1")),
+        ];
+        assert!(p.iter().all(|p| {
+            p.jsz
+                .as_ref()
+                .is_ok_and(|j| j.contains(r#""cluster_size":2"#))
+        }));
         assert_eq!(ready(&p), Ok(()));
     }
 
