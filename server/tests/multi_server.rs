@@ -344,13 +344,5 @@ fn a_frozen_server_is_cut_off_and_rejoins_when_it_thaws(kind: Kind) {
     // stayed connected all along.
     a.proc.signal(libc::SIGCONT);
     await_presence(&mut bob, "join", &["alice"], TIMEOUT);
-    alice.recv_until("the 'back' notice", |v| {
-        v["type"] == "system" && msg(v).contains("back")
-    });
-    alice.send("bob", "still here");
-    let p = bob.recv_type("private");
-    assert_eq!(
-        (p["from"]["name"].as_str(), msg(&p)),
-        (Some("alice"), "still here")
-    );
+    told_back_and_heard(&mut alice, &mut bob);
 }

@@ -35,13 +35,7 @@ time.sleep(120)
 
 #[test]
 fn a_client_that_vanishes_without_closing_is_dropped_by_keepalive() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: creating a network namespace needs root");
-        return;
-    }
     let Some(ns) = Netns::create("chatvanish", 77) else {
-        eprintln!("skipped: `ip netns` / veth not available here");
         return;
     };
     let (_b, baddr) = broker(&[]);

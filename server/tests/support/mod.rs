@@ -280,6 +280,21 @@ pub fn recv_until_by(
     }
 }
 
+/// After her server came back to the chat (a broker restart, a thaw, a healed
+/// partition): `alice`, who stayed connected, is told it is back, and `bob`, on another
+/// server, hears her privately.
+pub fn told_back_and_heard(alice: &mut JsonClient, bob: &mut JsonClient) {
+    alice.recv_until("the 'back' notice", |v| {
+        v["type"] == "system" && msg(v).contains("back")
+    });
+    alice.send(&bob.name.clone(), "still here");
+    let p = bob.recv_type("private");
+    assert_eq!(
+        (p["from"]["name"].as_str(), msg(&p)),
+        (Some(alice.name.as_str()), "still here")
+    );
+}
+
 /// Waits until `c` has seen `kind` (join/leave) notices for every name in `names`.
 pub fn await_presence(c: &mut JsonClient, kind: &str, names: &[&str], within: Duration) {
     let deadline = Instant::now() + within;

@@ -43,6 +43,32 @@ pub enum Extent {
     },
 }
 
+impl Extent {
+    /// The consumer that reads it.
+    fn config(&self) -> consumer::pull::Config {
+        let (deliver_policy, filter_subject) = match self {
+            Extent::Range { lo, .. } => (
+                consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: *lo,
+                },
+                String::new(),
+            ),
+            Extent::LastPerSubject { all, .. } => {
+                (consumer::DeliverPolicy::LastPerSubject, all.clone())
+            }
+        };
+        consumer::pull::Config {
+            deliver_policy,
+            filter_subject,
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(10),
+            memory_storage: true,
+            num_replicas: 1,
+            ..Default::default()
+        }
+    }
+}
+
 /// Where a read stands: what it has had, and so what it still asks for. Pure.
 #[derive(Debug, Clone)]
 pub struct Progress {
@@ -84,30 +110,6 @@ impl Progress {
             Extent::LastPerSubject { subjects, .. } => subjects.saturating_sub(self.seen),
         }
     }
-
-    /// The consumer that reads it.
-    fn config(&self) -> consumer::pull::Config {
-        let (deliver_policy, filter_subject) = match &self.extent {
-            Extent::Range { lo, .. } => (
-                consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: *lo,
-                },
-                String::new(),
-            ),
-            Extent::LastPerSubject { all, .. } => {
-                (consumer::DeliverPolicy::LastPerSubject, all.clone())
-            }
-        };
-        consumer::pull::Config {
-            deliver_policy,
-            filter_subject,
-            ack_policy: consumer::AckPolicy::None,
-            inactive_threshold: Duration::from_secs(10),
-            memory_storage: true,
-            num_replicas: 1,
-            ..Default::default()
-        }
-    }
 }
 
 /// Why the stream could not be read.
@@ -126,14 +128,12 @@ pub async fn scan(
     extent: Extent,
     mut visit: impl FnMut(&jetstream::Message) -> ControlFlow<()>,
 ) -> Result<(), ScanError> {
+    let config = extent.config();
     let mut progress = Progress::new(extent);
     if progress.left() == 0 {
         return Ok(());
     }
-    let reader = stream
-        .create_consumer(progress.config())
-        .await
-        .map_err(err)?;
+    let reader = stream.create_consumer(config).await.map_err(err)?;
     let result = async {
         loop {
             let left = progress.left();
